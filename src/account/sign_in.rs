@@ -1,0 +1,113 @@
+//! Signing in with the number (or institutional e-mail) and password, and the SSO session
+//! that follows. One argon2id verification per attempt, known account or not.
+
+use crate::crypto::password::PasswordError;
+use crate::crypto::token;
+use crate::domain::identity::{Identity, IdentityStatus};
+use crate::domain::session::{Session, ACR_PASSWORD};
+use crate::provider::Provider;
+use crate::store::sessions::NewSession;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Wrong number, wrong e-mail or wrong password: one answer for all three.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The password was right, but the account may not sign in.
+    #[error("the account is {}", .0.as_str())]
+    NotActive(IdentityStatus),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+}
+
+/// Where the attempt came from, for the session record and the logs.
+#[derive(Debug, Clone, Default)]
+pub struct ClientContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub async fn authenticate(
+    provider: &Provider,
+    sign_in_name: &str,
+    password: &str,
+) -> Result<Identity, SignInError> {
+    let identity = if sign_in_name.trim().is_empty() || sign_in_name.len() > 254 {
+        None
+    } else {
+        provider.store.find_identity_by_sign_in_name(sign_in_name).await?
+    };
+    let stored_hash = identity.as_ref().and_then(|i| i.password_hash.as_deref());
+    // Verified even when the account or its password is missing, against a dummy hash,
+    // so the time taken does not tell whether the account exists.
+    let verification = provider.passwords.verify(stored_hash, password).await?;
+    let identity = match identity {
+        Some(identity) if verification.matches => identity,
+        _ => {
+            tracing::info!(event = "sign_in_failed", "sign-in failed");
+            return Err(SignInError::InvalidCredentials);
+        }
+    };
+    if !identity.can_sign_in() {
+        tracing::info!(event = "sign_in_refused", subject = %identity.subject, status = identity.status.as_str(), "sign-in refused: account not active");
+        return Err(SignInError::NotActive(identity.status));
+    }
+    if verification.needs_rehash {
+        let fresh = provider.passwords.hash(password).await?;
+        provider.store.rehash_password(&identity.id, fresh, provider.now()).await?;
+    }
+    tracing::info!(event = "sign_in", subject = %identity.subject, "signed in");
+    Ok(identity)
+}
+
+/// Opens an SSO session; returns it with the secret for the cookie (stored only hashed).
+pub async fn start_session(
+    provider: &Provider,
+    identity: &Identity,
+    context: ClientContext,
+) -> Result<(Session, String), StoreError> {
+    let secret = token::generate();
+    let now = provider.now();
+    let session = provider
+        .store
+        .create_session(
+            NewSession {
+                identity_id: identity.id.clone(),
+                token_hash: token::digest(&secret),
+                acr: ACR_PASSWORD.to_string(),
+                amr: vec!["pwd".to_string()],
+                ip: context.ip,
+                user_agent: context.user_agent,
+                expires_at: now + provider.settings.session_lifetime.as_secs() as i64,
+            },
+            now,
+        )
+        .await?;
+    Ok((session, secret))
+}
+
+/// The live session named by a cookie, with its identity.
+pub async fn resume_session(
+    provider: &Provider,
+    cookie_secret: &str,
+) -> Result<Option<(Session, Identity)>, StoreError> {
+    let now = provider.now();
+    let Some(session) = provider
+        .store
+        .find_live_session(&token::digest(cookie_secret), now)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let identity = provider.store.find_identity(&session.identity_id).await?;
+    Ok(identity
+        .filter(|identity| identity.can_sign_in())
+        .map(|identity| (session, identity)))
+}
+
+pub async fn end_session(provider: &Provider, session: &Session) -> Result<(), StoreError> {
+    provider.store.revoke_session(&session.id, provider.now()).await
+}

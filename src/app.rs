@@ -1,0 +1,73 @@
+//! The application: build (bind, port 0 allowed), report the port, run until stopped.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::domain::clock::{Clock, SystemClock};
+use crate::provider::Provider;
+use crate::views::Views;
+use crate::web::{routes, AppState};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `settings.bind` and prepares the server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+        Self::build_with(settings, listener, Arc::new(SystemClock)).await
+    }
+
+    /// Serves on an already-bound listener with the given clock (tests move it by hand).
+    pub async fn build_with(
+        settings: Settings,
+        listener: TcpListener,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let port = listener.local_addr()?.port();
+        let workers = match settings.workers {
+            0 => Settings::cores(),
+            n => n,
+        };
+        let provider = Provider::open(settings, clock).await?.shared();
+        let state = AppState {
+            provider: provider.clone(),
+            views: Arc::new(Views::new()?),
+        };
+        let https = provider.settings.issuer_is_https();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(routes::security_headers(https))
+                .wrap(TracingLogger::default())
+                .app_data(web::Data::new(state.clone()))
+                .app_data(web::FormConfig::default().limit(64 * 1024))
+                .configure(routes::configure)
+        })
+        .workers(workers)
+        .listen(listener)?
+        .run();
+        tracing::info!(port, issuer = provider.settings.issuer(), backend = provider.store.backend(), "etupass listening");
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (tests, signals).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,111 @@
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::domain::client::{AuthMethod, GrantType, NewClient, SigningAlg};
+use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::redirect_uri::RedirectUri;
+use crate::oauth::clients;
+use crate::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a relying party; prints JSON with client_id and, once, client_secret.
+    Add(AddClient),
+    /// List the registered relying parties.
+    List,
+    /// Show one relying party.
+    Show { client_id: String },
+    /// Remove a relying party with its codes, tokens and consents.
+    Remove { client_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AddClient {
+    #[arg(long)]
+    pub name: String,
+    /// Exact redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (native or browser app): no secret, PKCE required.
+    #[arg(long)]
+    pub public: bool,
+    /// Skip the consent page (the university's own services).
+    #[arg(long)]
+    pub first_party: bool,
+    /// client_secret_basic (default), client_secret_post, or none (public clients).
+    #[arg(long)]
+    pub auth_method: Option<String>,
+    /// authorization_code (default), refresh_token, client_credentials (repeatable).
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// RS256 (default), ES256 or EdDSA.
+    #[arg(long, default_value = "RS256")]
+    pub id_token_alg: String,
+}
+
+impl AddClient {
+    fn into_new_client(self) -> anyhow::Result<NewClient> {
+        let parse_uris = |list: &[String]| -> anyhow::Result<Vec<RedirectUri>> {
+            Ok(list
+                .iter()
+                .map(|u| RedirectUri::parse(u))
+                .collect::<Result<_, _>>()?)
+        };
+        let auth_method: AuthMethod = match (&self.auth_method, self.public) {
+            (Some(method), _) => method.parse()?,
+            (None, true) => AuthMethod::None,
+            (None, false) => AuthMethod::ClientSecretBasic,
+        };
+        let grant_types: Vec<GrantType> = if self.grant_types.is_empty() {
+            vec![GrantType::AuthorizationCode]
+        } else {
+            self.grant_types
+                .iter()
+                .map(|g| g.parse())
+                .collect::<Result<_, _>>()?
+        };
+        Ok(NewClient {
+            redirect_uris: parse_uris(&self.redirect_uris)?,
+            post_logout_redirect_uris: parse_uris(&self.post_logout_redirect_uris)?,
+            id_token_alg: self.id_token_alg.parse::<SigningAlg>()?,
+            name: self.name,
+            grant_types,
+            auth_method,
+            public: self.public,
+            first_party: self.first_party,
+        })
+    }
+}
+
+pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
+    let store = Store::connect(settings.database_url.expose(), 1)?;
+    store.migrate().await?;
+    match command {
+        ClientCommand::Add(args) => {
+            let new = args.into_new_client()?;
+            let (client, secret) = clients::register(&store, new, SystemClock.now()).await?;
+            let mut output = serde_json::to_value(&client)?;
+            if let Some(secret) = secret {
+                output["client_secret"] = json!(secret);
+            }
+            super::print_json(&output)
+        }
+        ClientCommand::List => super::print_json(&store.list_clients().await?),
+        ClientCommand::Show { client_id } => match store.find_client(&client_id).await? {
+            Some(client) => super::print_json(&client),
+            None => anyhow::bail!("no client has id {client_id}"),
+        },
+        ClientCommand::Remove { client_id } => {
+            if store.remove_client(&client_id).await? {
+                println!("removed {client_id}");
+                Ok(())
+            } else {
+                anyhow::bail!("no client has id {client_id}")
+            }
+        }
+    }
+}

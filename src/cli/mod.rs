@@ -1,0 +1,58 @@
+//! The command line: `etupass [--config FILE] [COMMAND]`, `serve` by default. Every command
+//! reads the same configuration as `serve` and fails with a one-line reason.
+
+pub mod client;
+pub mod identity;
+pub mod keys;
+pub mod migrate;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(name = "etupass", version, about = "Etupass: the university's OpenID Connect identity provider")]
+pub struct Cli {
+    /// Configuration file (default: ./etupass.toml when present).
+    #[arg(long, global = true, env = "ETUPASS_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the provider (the default).
+    Serve(serve::ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Register and inspect relying parties.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Provision and inspect identities.
+    #[command(subcommand)]
+    Identity(identity::IdentityCommand),
+    /// Rotate, list and retire signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve(serve::ServeArgs::default())) {
+        Command::Serve(args) => serve::run(settings, args).await,
+        Command::Migrate => migrate::run(settings).await,
+        Command::Client(command) => client::run(settings, command).await,
+        Command::Identity(command) => identity::run(settings, command).await,
+        Command::Keys(command) => keys::run(settings, command),
+    }
+}
+
+/// Prints a value as pretty JSON on standard output: what scripts read.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! Settings: defaults < `etupass.toml` < `ETUPASS_*` environment variables < CLI flags.
+//! Every key is documented, at its default, in `docs/configuration.md`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::crypto::password::Argon2Settings;
+use crate::crypto::Secret;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The issuer identifier; every endpoint URL is built from it.
+    pub issuer: String,
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// `sqlite://PATH`, a plain path, or `postgres://…` (selects PostgreSQL).
+    pub database_url: Secret,
+    /// Connections in the pool.
+    pub database_pool_size: u32,
+    /// Where the signing keys live; generated on first start when empty.
+    pub keys_dir: PathBuf,
+    /// SMTP relay for mail (used by the account lifecycle).
+    pub smtp_url: Option<Secret>,
+    /// Where mails are written as `.eml` files when no SMTP relay is configured.
+    pub mail_dir: PathBuf,
+    /// Domain of the scoped `eduPersonPrincipalName` (`number@domain`).
+    pub eppn_domain: String,
+    /// Display name of the institution on pages and mails.
+    pub institution_name: String,
+    /// Language of pages when neither `ui_locales` nor `Accept-Language` choose one.
+    pub default_locale: String,
+    #[serde(with = "humantime_serde")]
+    pub authorization_code_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    pub access_token_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    pub id_token_lifetime: Duration,
+    /// How long a single sign-on session lasts after the password was given.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once; 0 means one per CPU core.
+    pub password_hash_concurrency: usize,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let argon2 = Argon2Settings::default();
+        Settings {
+            issuer: "http://127.0.0.1:8080".into(),
+            bind: "127.0.0.1:8080".into(),
+            database_url: Secret::new("sqlite://etupass.db"),
+            database_pool_size: 8,
+            keys_dir: "keys".into(),
+            smtp_url: None,
+            mail_dir: "mail".into(),
+            eppn_domain: "univ.example".into(),
+            institution_name: "Université".into(),
+            default_locale: "fr".into(),
+            authorization_code_lifetime: Duration::from_secs(60),
+            access_token_lifetime: Duration::from_secs(3600),
+            id_token_lifetime: Duration::from_secs(3600),
+            session_lifetime: Duration::from_secs(10 * 3600),
+            argon2_memory_kib: argon2.memory_kib,
+            argon2_iterations: argon2.iterations,
+            argon2_parallelism: argon2.parallelism,
+            password_hash_concurrency: 0,
+            workers: 0,
+            log_format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration: {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Settings {
+    /// Reads `file` (default `etupass.toml` when it exists) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Load(format!(
+                        "configuration file {} does not exist",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("etupass.toml")),
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("ETUPASS_").ignore(&["config"]))
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = Url::parse(&self.issuer).map_err(|e| ConfigError::Invalid {
+            key: "issuer",
+            message: format!("'{}' is not a URL: {e}", self.issuer),
+        })?;
+        if !matches!(issuer.scheme(), "http" | "https")
+            || issuer.query().is_some()
+            || issuer.fragment().is_some()
+        {
+            return Err(ConfigError::Invalid {
+                key: "issuer",
+                message: "must be an http(s) URL without query or fragment (OIDC Discovery §2)"
+                    .into(),
+            });
+        }
+        if self.bind.parse::<std::net::SocketAddr>().is_err() && !self.bind.contains(':') {
+            return Err(ConfigError::Invalid {
+                key: "bind",
+                message: format!("'{}' is not HOST:PORT", self.bind),
+            });
+        }
+        if !matches!(self.default_locale.as_str(), "fr" | "en") {
+            return Err(ConfigError::Invalid {
+                key: "default_locale",
+                message: "must be fr or en".into(),
+            });
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid {
+                key: "log_format",
+                message: "must be text or json".into(),
+            });
+        }
+        if self.database_pool_size == 0 {
+            return Err(ConfigError::Invalid {
+                key: "database_pool_size",
+                message: "must be at least 1".into(),
+            });
+        }
+        for (key, lifetime) in [
+            ("authorization_code_lifetime", self.authorization_code_lifetime),
+            ("access_token_lifetime", self.access_token_lifetime),
+            ("id_token_lifetime", self.id_token_lifetime),
+            ("session_lifetime", self.session_lifetime),
+        ] {
+            if lifetime.as_secs() == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "must be at least one second".into(),
+                });
+            }
+        }
+        argon2::Params::new(
+            self.argon2_memory_kib,
+            self.argon2_iterations,
+            self.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| ConfigError::Invalid {
+            key: "argon2_memory_kib",
+            message: format!("invalid argon2 parameters: {e}"),
+        })?;
+        Ok(())
+    }
+
+    /// The issuer without a trailing slash, the base of every endpoint URL.
+    pub fn issuer(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer())
+    }
+
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    pub fn argon2(&self) -> Argon2Settings {
+        Argon2Settings {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+    }
+
+    pub fn cores() -> usize {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_bad_issuer_is_refused_with_its_key() {
+        let settings = Settings {
+            issuer: "not a url".into(),
+            ..Settings::default()
+        };
+        let message = settings.validate().unwrap_err().to_string();
+        assert!(message.contains("issuer"), "{message}");
+    }
+
+    #[test]
+    fn lifetimes_read_human_durations() {
+        let settings: Settings =
+            toml::from_str("access_token_lifetime = \"10m\"\nsession_lifetime = \"8h\"").unwrap();
+        assert_eq!(settings.access_token_lifetime, Duration::from_secs(600));
+        assert_eq!(settings.session_lifetime, Duration::from_secs(8 * 3600));
+    }
+}

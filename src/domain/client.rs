@@ -1,0 +1,222 @@
+//! A relying party (an OAuth client) and its registration rules.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use super::clock::UnixTime;
+use super::redirect_uri::RedirectUri;
+use super::Invalid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AuthMethod {
+    #[serde(rename = "client_secret_basic")]
+    ClientSecretBasic,
+    #[serde(rename = "client_secret_post")]
+    ClientSecretPost,
+    #[serde(rename = "none")]
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+impl FromStr for AuthMethod {
+    type Err = Invalid;
+    fn from_str(raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "client_secret_basic" => Ok(AuthMethod::ClientSecretBasic),
+            "client_secret_post" => Ok(AuthMethod::ClientSecretPost),
+            "none" => Ok(AuthMethod::None),
+            other => Err(Invalid::new(format!(
+                "unknown authentication method '{other}' (expected client_secret_basic, client_secret_post or none)"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = Invalid;
+    fn from_str(raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "authorization_code" => Ok(GrantType::AuthorizationCode),
+            "refresh_token" => Ok(GrantType::RefreshToken),
+            "client_credentials" => Ok(GrantType::ClientCredentials),
+            other => Err(Invalid::new(format!(
+                "unknown grant type '{other}' (expected authorization_code, refresh_token or client_credentials)"
+            ))),
+        }
+    }
+}
+
+/// The algorithms an ID token can be signed with; one key of each is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SigningAlg {
+    type Err = Invalid;
+    fn from_str(raw: &str) -> Result<Self, Invalid> {
+        SigningAlg::ALL
+            .into_iter()
+            .find(|a| a.as_str() == raw)
+            .ok_or_else(|| {
+                Invalid::new(format!(
+                    "unknown signing algorithm '{raw}' (expected RS256, ES256 or EdDSA)"
+                ))
+            })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub public: bool,
+    pub first_party: bool,
+    pub id_token_signed_response_alg: SigningAlg,
+    pub created_at: UnixTime,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    pub fn registered_redirect_uri(&self, candidate: &str) -> Option<&RedirectUri> {
+        self.redirect_uris.iter().find(|u| u.matches(candidate))
+    }
+}
+
+/// A registration request, checked by [`NewClient::validate`] before it is stored.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub auth_method: AuthMethod,
+    pub public: bool,
+    pub first_party: bool,
+    pub id_token_alg: SigningAlg,
+}
+
+impl NewClient {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.name.trim().is_empty() {
+            return Err(Invalid::new("the client needs a name"));
+        }
+        if self.public != (self.auth_method == AuthMethod::None) {
+            return Err(Invalid::new(
+                "a public client authenticates with 'none', and only a public client may",
+            ));
+        }
+        if self.grant_types.is_empty() {
+            return Err(Invalid::new("the client needs at least one grant type"));
+        }
+        if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
+        {
+            return Err(Invalid::new(
+                "an authorization_code client needs at least one --redirect-uri",
+            ));
+        }
+        if self.public && self.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(Invalid::new(
+                "a public client cannot use client_credentials",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_client() -> NewClient {
+        NewClient {
+            name: "webmail".into(),
+            redirect_uris: vec![RedirectUri::parse("https://mail.example.edu/cb").unwrap()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            auth_method: AuthMethod::ClientSecretBasic,
+            public: false,
+            first_party: false,
+            id_token_alg: SigningAlg::RS256,
+        }
+    }
+
+    #[test]
+    fn a_confidential_client_validates() {
+        assert!(new_client().validate().is_ok());
+    }
+
+    #[test]
+    fn public_and_auth_method_must_agree() {
+        let mut client = new_client();
+        client.public = true;
+        assert!(client.validate().is_err());
+        client.auth_method = AuthMethod::None;
+        assert!(client.validate().is_ok());
+    }
+
+    #[test]
+    fn code_clients_need_a_redirect_uri() {
+        let mut client = new_client();
+        client.redirect_uris.clear();
+        assert!(client.validate().is_err());
+    }
+}

@@ -1,0 +1,51 @@
+//! What the provider remembers of an authorization: codes and access tokens. Only the
+//! digests of the secrets are ever kept.
+
+use super::clock::UnixTime;
+
+#[derive(Debug, Clone)]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub identity_id: String,
+    pub session_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge; `plain` is never accepted.
+    pub code_challenge: Option<String>,
+    pub auth_time: UnixTime,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// The outcome of redeeming a code, decided atomically in the database.
+#[derive(Debug)]
+pub enum CodeRedemption {
+    /// This call consumed the code.
+    Redeemed(AuthorizationCode),
+    /// The code was consumed before: a replay. The tokens issued from it were revoked.
+    Replayed { revoked_tokens: usize },
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token_hash: String,
+    pub client_id: String,
+    pub identity_id: Option<String>,
+    pub session_id: Option<String>,
+    pub code_hash: Option<String>,
+    pub scope: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl AccessToken {
+    pub fn is_usable(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}

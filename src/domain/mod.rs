@@ -1,0 +1,20 @@
+//! Plain types and rules of the identity provider: no I/O, no HTTP, no SQL.
+
+pub mod client;
+pub mod clock;
+pub mod grant;
+pub mod identity;
+pub mod redirect_uri;
+pub mod scope;
+pub mod session;
+
+/// A value that failed to parse, with a sentence a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(message: impl Into<String>) -> Self {
+        Invalid(message.into())
+    }
+}

@@ -1,0 +1,519 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2), read top to bottom:
+//! `parse` → `find_client` → `check_redirect_uri` (until here, errors show a page and
+//! never redirect) → `check_request` (errors go back to the client) → `require_sign_in`
+//! → `require_consent` → `issue_code`.
+
+use std::collections::HashMap;
+
+use url::Url;
+
+use super::error::{ErrorCode, OAuthError};
+use super::pkce;
+use crate::crypto::token;
+use crate::domain::client::{Client, GrantType};
+use crate::domain::grant::AuthorizationCode;
+use crate::domain::identity::Identity;
+use crate::domain::scope::{self, Scope};
+use crate::domain::session::Session;
+use crate::provider::Provider;
+
+/// The request parameters as received, in order, duplicates kept (RFC 6749 §3.1 forbids
+/// them, and they must be detected, not silently merged).
+#[derive(Debug, Clone, Default)]
+pub struct RawRequest(pub Vec<(String, String)>);
+
+impl RawRequest {
+    pub fn from_urlencoded(encoded: &str) -> RawRequest {
+        RawRequest(
+            url::form_urlencoded::parse(encoded.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// The parameters re-encoded, carried through the sign-in and consent forms so that
+    /// the request is validated again, from scratch, when the person comes back.
+    pub fn encode(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.0)
+            .finish()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn duplicated(&self) -> Option<&str> {
+        let mut seen = HashMap::new();
+        for (k, _) in &self.0 {
+            if seen.insert(k.as_str(), ()).is_some() {
+                return Some(k);
+            }
+        }
+        None
+    }
+}
+
+/// Why the request cannot even be answered to the client: shown on a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UntrustedRequest {
+    MissingClientId,
+    UnknownClient,
+    MissingRedirectUri,
+    UnregisteredRedirectUri,
+}
+
+impl UntrustedRequest {
+    /// The i18n key of the page's message.
+    pub fn message_key(self) -> &'static str {
+        match self {
+            UntrustedRequest::MissingClientId => "error.missing_client_id",
+            UntrustedRequest::UnknownClient => "error.unknown_client",
+            UntrustedRequest::MissingRedirectUri => "error.missing_redirect_uri",
+            UntrustedRequest::UnregisteredRedirectUri => "error.unregistered_redirect_uri",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Prompt {
+    none: bool,
+    login: bool,
+    consent: bool,
+}
+
+/// A request that passed every check and may be answered.
+#[derive(Debug, Clone)]
+pub struct ValidRequest {
+    pub raw: RawRequest,
+    pub client: Client,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub scope: Scope,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub max_age: Option<u64>,
+    pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
+    prompt: Prompt,
+}
+
+/// What just happened before this pass through the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interaction {
+    /// A fresh request from the relying party.
+    Fresh,
+    /// The person has just given a password: `prompt=login` and `max_age` are satisfied.
+    SignedIn,
+    /// The person has just agreed on the consent page.
+    Consented,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// Never redirect: the client or the redirect URI cannot be trusted.
+    ErrorPage(UntrustedRequest),
+    /// Send the browser back to the client (with a code or an error).
+    Redirect(String),
+    SignIn(ValidRequest),
+    Consent(ValidRequest, Identity),
+}
+
+pub async fn authorize(
+    provider: &Provider,
+    raw: RawRequest,
+    session: Option<(Session, Identity)>,
+    interaction: Interaction,
+) -> Result<Outcome, OAuthError> {
+    let client = match find_client(provider, &raw).await? {
+        Ok(client) => client,
+        Err(page) => return Ok(Outcome::ErrorPage(page)),
+    };
+    let redirect_uri = match check_redirect_uri(&client, &raw) {
+        Ok(uri) => uri,
+        Err(page) => return Ok(Outcome::ErrorPage(page)),
+    };
+    let state = raw.get("state").map(str::to_string);
+    let request = match check_request(raw, client, redirect_uri.clone(), state.clone()) {
+        Ok(request) => request,
+        Err(error) => {
+            return Ok(Outcome::Redirect(error_redirect(
+                provider,
+                &redirect_uri,
+                state.as_deref(),
+                &error,
+            )))
+        }
+    };
+    let now = provider.now();
+    let Some((session, identity)) = require_sign_in(&request, session, interaction, now) else {
+        if request.prompt.none {
+            return Ok(Outcome::Redirect(request.error_redirect(
+                provider,
+                &OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in"),
+            )));
+        }
+        return Ok(Outcome::SignIn(request));
+    };
+    if require_consent(provider, &request, &identity, interaction).await? {
+        if request.prompt.none {
+            return Ok(Outcome::Redirect(request.error_redirect(
+                provider,
+                &OAuthError::new(ErrorCode::ConsentRequired, "the user has not consented"),
+            )));
+        }
+        return Ok(Outcome::Consent(request, identity));
+    }
+    issue_code(provider, &request, &session, &identity).await
+}
+
+/// The person declined on the consent page (RFC 6749 §4.1.2.1 `access_denied`).
+pub async fn deny(provider: &Provider, raw: RawRequest) -> Result<Outcome, OAuthError> {
+    let client = match find_client(provider, &raw).await? {
+        Ok(client) => client,
+        Err(page) => return Ok(Outcome::ErrorPage(page)),
+    };
+    let redirect_uri = match check_redirect_uri(&client, &raw) {
+        Ok(uri) => uri,
+        Err(page) => return Ok(Outcome::ErrorPage(page)),
+    };
+    let error = OAuthError::new(ErrorCode::AccessDenied, "the user declined");
+    Ok(Outcome::Redirect(error_redirect(
+        provider,
+        &redirect_uri,
+        raw.get("state"),
+        &error,
+    )))
+}
+
+async fn find_client(
+    provider: &Provider,
+    raw: &RawRequest,
+) -> Result<Result<Client, UntrustedRequest>, OAuthError> {
+    let Some(client_id) = raw.get("client_id") else {
+        return Ok(Err(UntrustedRequest::MissingClientId));
+    };
+    Ok(provider
+        .store
+        .find_client(client_id)
+        .await?
+        .ok_or(UntrustedRequest::UnknownClient))
+}
+
+/// Exact match against the registered URIs (RFC 9700 §4.1.3); required, as OIDC does.
+fn check_redirect_uri(client: &Client, raw: &RawRequest) -> Result<String, UntrustedRequest> {
+    let candidate = raw
+        .get("redirect_uri")
+        .ok_or(UntrustedRequest::MissingRedirectUri)?;
+    client
+        .registered_redirect_uri(candidate)
+        .map(|uri| uri.as_str().to_string())
+        .ok_or(UntrustedRequest::UnregisteredRedirectUri)
+}
+
+fn check_request(
+    raw: RawRequest,
+    client: Client,
+    redirect_uri: String,
+    state: Option<String>,
+) -> Result<ValidRequest, OAuthError> {
+    if let Some(name) = raw.duplicated() {
+        return Err(OAuthError::invalid_request(format!(
+            "the parameter '{name}' is repeated"
+        )));
+    }
+    if raw.get("request").is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if raw.get("request_uri").is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    match raw.get("response_type") {
+        None => return Err(OAuthError::invalid_request("response_type is required")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if let Some(mode) = raw.get("response_mode") {
+        if mode != "query" {
+            return Err(OAuthError::invalid_request(
+                "only response_mode=query is supported",
+            ));
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
+    }
+    let scope = Scope::parse_supported(raw.get("scope").unwrap_or(""));
+    if !scope.contains(scope::OPENID) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the scope must include openid",
+        ));
+    }
+    let code_challenge = check_pkce(&raw, &client)?;
+    let prompt = parse_prompt(raw.get("prompt"))?;
+    let max_age = match raw.get("max_age") {
+        None => None,
+        Some(value) => Some(
+            value
+                .parse::<u64>()
+                .map_err(|_| OAuthError::invalid_request("max_age must be a number of seconds"))?,
+        ),
+    };
+    let nonce = raw.get("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > 512) {
+        return Err(OAuthError::invalid_request("nonce is too long"));
+    }
+    Ok(ValidRequest {
+        login_hint: raw.get("login_hint").map(str::to_string),
+        ui_locales: raw.get("ui_locales").map(str::to_string),
+        raw,
+        client,
+        redirect_uri,
+        state,
+        scope,
+        nonce,
+        code_challenge,
+        max_age,
+        prompt,
+    })
+}
+
+/// S256 only; required from public clients, accepted from all (RFC 9700 §2.1.1).
+fn check_pkce(raw: &RawRequest, client: &Client) -> Result<Option<String>, OAuthError> {
+    let challenge = raw.get("code_challenge");
+    match raw.get("code_challenge_method") {
+        Some(pkce::S256) => {}
+        Some(_) => {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method must be S256 (plain is not accepted)",
+            ))
+        }
+        None if challenge.is_some() => {
+            // RFC 7636 defaults a missing method to plain, which is refused.
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method=S256 is required with a code_challenge",
+            ));
+        }
+        None => {}
+    }
+    match challenge {
+        Some(c) if pkce::is_valid_challenge(c) => Ok(Some(c.to_string())),
+        Some(_) => Err(OAuthError::invalid_request(
+            "code_challenge must be a base64url SHA-256 (43 characters)",
+        )),
+        None if client.public => Err(OAuthError::invalid_request(
+            "a public client must use PKCE (code_challenge with S256)",
+        )),
+        None => Ok(None),
+    }
+}
+
+fn parse_prompt(raw: Option<&str>) -> Result<Prompt, OAuthError> {
+    let mut prompt = Prompt::default();
+    for value in raw.unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
+        match value {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            // Accounts are not switched here; signing in again is how one changes account.
+            "select_account" => prompt.login = true,
+            other => {
+                return Err(OAuthError::invalid_request(format!(
+                    "unsupported prompt value '{other}'"
+                )))
+            }
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(OAuthError::invalid_request(
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    Ok(prompt)
+}
+
+/// The session that may answer this request, if any: present, of an active identity,
+/// and fresh enough for `prompt=login` and `max_age` unless the person just signed in.
+fn require_sign_in(
+    request: &ValidRequest,
+    session: Option<(Session, Identity)>,
+    interaction: Interaction,
+    now: i64,
+) -> Option<(Session, Identity)> {
+    let (session, identity) = session?;
+    if !identity.can_sign_in() {
+        return None;
+    }
+    if interaction != Interaction::SignedIn {
+        if request.prompt.login {
+            return None;
+        }
+        if let Some(max_age) = request.max_age {
+            if session.older_than(max_age, now) {
+                return None;
+            }
+        }
+    }
+    Some((session, identity))
+}
+
+/// Whether the consent page must be shown: never for first-party clients, nor right after
+/// the person agreed (the consent is then recorded); otherwise when asked
+/// (`prompt=consent`) or when the remembered consent does not cover the scope.
+async fn require_consent(
+    provider: &Provider,
+    request: &ValidRequest,
+    identity: &Identity,
+    interaction: Interaction,
+) -> Result<bool, OAuthError> {
+    if request.client.first_party {
+        return Ok(false);
+    }
+    if interaction == Interaction::Consented {
+        // Remembered, so the next sign-in to this client goes straight through.
+        provider
+            .store
+            .grant_consent(&identity.id, &request.client.client_id, &request.scope, provider.now())
+            .await?;
+        return Ok(false);
+    }
+    if request.prompt.consent {
+        return Ok(true);
+    }
+    let granted = provider
+        .store
+        .find_consent(&identity.id, &request.client.client_id)
+        .await?;
+    Ok(!granted.is_some_and(|g| request.scope.is_subset(&g)))
+}
+
+async fn issue_code(
+    provider: &Provider,
+    request: &ValidRequest,
+    session: &Session,
+    identity: &Identity,
+) -> Result<Outcome, OAuthError> {
+    let now = provider.now();
+    let code = token::generate();
+    provider
+        .store
+        .save_authorization_code(AuthorizationCode {
+            code_hash: token::digest(&code),
+            client_id: request.client.client_id.clone(),
+            identity_id: identity.id.clone(),
+            session_id: session.id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            scope: request.scope.to_string(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            auth_time: session.auth_time,
+            acr: session.acr.clone(),
+            amr: session.amr.clone(),
+            created_at: now,
+            expires_at: now + provider.settings.authorization_code_lifetime.as_secs() as i64,
+        })
+        .await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(state) = &request.state {
+        params.push(("state", state));
+    }
+    params.push(("iss", provider.settings.issuer()));
+    Ok(Outcome::Redirect(with_query(&request.redirect_uri, &params)))
+}
+
+impl ValidRequest {
+    pub fn error_redirect(&self, provider: &Provider, error: &OAuthError) -> String {
+        error_redirect(provider, &self.redirect_uri, self.state.as_deref(), error)
+    }
+
+    /// The scopes the consent page lists (`openid` itself needs no words).
+    pub fn consent_scopes(&self) -> Vec<String> {
+        self.scope
+            .iter()
+            .filter(|s| *s != scope::OPENID)
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn error_redirect(
+    provider: &Provider,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &OAuthError,
+) -> String {
+    let mut params = vec![
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_str()),
+    ];
+    if let Some(state) = state {
+        params.push(("state", state));
+    }
+    params.push(("iss", provider.settings.issuer()));
+    with_query(redirect_uri, &params)
+}
+
+/// Appends parameters to a registered redirect URI, keeping its own query (RFC 6749 §3.1.2).
+fn with_query(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            url.to_string()
+        }
+        // Registered URIs are parsed at registration; this cannot happen for them.
+        Err(_) => redirect_uri.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_found() {
+        let raw = RawRequest::from_urlencoded("a=1&b=2&a=3");
+        assert_eq!(raw.duplicated(), Some("a"));
+        assert_eq!(RawRequest::from_urlencoded("a=1&b=2").duplicated(), None);
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        let raw = RawRequest::from_urlencoded("scope=openid+email&state=a%26b");
+        let again = RawRequest::from_urlencoded(&raw.encode());
+        assert_eq!(again.get("scope"), Some("openid email"));
+        assert_eq!(again.get("state"), Some("a&b"));
+    }
+
+    #[test]
+    fn prompt_none_stands_alone() {
+        assert!(parse_prompt(Some("none login")).is_err());
+        assert!(parse_prompt(Some("bogus")).is_err());
+        let p = parse_prompt(Some("login consent")).unwrap();
+        assert!(p.login && p.consent && !p.none);
+    }
+
+    #[test]
+    fn redirect_keeps_the_registered_query() {
+        let url = with_query("https://rp.example/cb?tenant=x", &[("code", "a b")]);
+        assert_eq!(url, "https://rp.example/cb?tenant=x&code=a+b");
+    }
+}

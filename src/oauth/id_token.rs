@@ -1,0 +1,39 @@
+//! The ID token (OIDC Core §2, §3.1.3.6).
+
+use serde_json::{json, Map};
+
+use crate::crypto::jwt;
+use crate::crypto::keys::KeyError;
+use crate::domain::client::Client;
+use crate::domain::clock::UnixTime;
+use crate::domain::grant::AuthorizationCode;
+use crate::domain::identity::Identity;
+use crate::provider::Provider;
+
+pub fn issue(
+    provider: &Provider,
+    client: &Client,
+    identity: &Identity,
+    code: &AuthorizationCode,
+    access_token: &str,
+    now: UnixTime,
+) -> Result<String, KeyError> {
+    let alg = client.id_token_signed_response_alg;
+    let lifetime = provider.settings.id_token_lifetime.as_secs() as i64;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(provider.settings.issuer()));
+    claims.insert("sub".into(), json!(identity.subject));
+    claims.insert("aud".into(), json!(client.client_id));
+    claims.insert("azp".into(), json!(client.client_id));
+    claims.insert("exp".into(), json!(now + lifetime));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("auth_time".into(), json!(code.auth_time));
+    if let Some(nonce) = &code.nonce {
+        claims.insert("nonce".into(), json!(nonce));
+    }
+    claims.insert("at_hash".into(), json!(jwt::left_half_hash(alg, access_token)));
+    claims.insert("acr".into(), json!(code.acr));
+    claims.insert("amr".into(), json!(code.amr));
+    claims.insert("sid".into(), json!(code.session_id));
+    jwt::sign(&provider.keys, alg, "JWT", claims)
+}

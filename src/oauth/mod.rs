@@ -1,0 +1,15 @@
+//! The OAuth 2.0 / OpenID Connect protocol: one module per endpoint, and the pieces they
+//! share (client authentication, PKCE, errors, claims).
+
+pub mod authorize;
+pub mod claims;
+pub mod client_auth;
+pub mod clients;
+pub mod discovery;
+pub mod error;
+pub mod id_token;
+pub mod pkce;
+pub mod token;
+pub mod userinfo;
+
+pub use error::{ErrorCode, OAuthError};

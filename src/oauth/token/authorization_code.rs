@@ -1,0 +1,113 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3).
+//! Parameters: `code`, `redirect_uri`, `code_verifier`.
+
+use super::{TokenRequest, TokenResponse};
+use crate::crypto::token;
+use crate::domain::client::{Client, GrantType};
+use crate::domain::grant::{AccessToken, AuthorizationCode, CodeRedemption};
+use crate::domain::scope::{self, Scope};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::{id_token, pkce};
+use crate::provider::Provider;
+
+pub async fn handle(
+    provider: &Provider,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization_code grant",
+        ));
+    }
+    let code = request.require("code")?;
+    let redirect_uri = request.require("redirect_uri")?;
+    let now = provider.now();
+    let code_hash = token::digest(code);
+    let grant = match provider.store.redeem_authorization_code(&code_hash, now).await? {
+        CodeRedemption::Redeemed(grant) => grant,
+        CodeRedemption::Replayed { revoked_tokens } => {
+            tracing::warn!(
+                client_id = %client.client_id,
+                revoked_tokens,
+                "authorization code replayed; tokens issued from it revoked"
+            );
+            return Err(OAuthError::invalid_grant("the authorization code was already used"));
+        }
+        CodeRedemption::Unknown => {
+            return Err(OAuthError::invalid_grant("the authorization code is not valid"))
+        }
+    };
+    check_binding(&grant, client, redirect_uri, request.get("code_verifier"), now)?;
+    let identity = provider
+        .store
+        .find_identity(&grant.identity_id)
+        .await?
+        .filter(|identity| identity.can_sign_in())
+        .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
+
+    let access_token = token::generate();
+    let lifetime = provider.settings.access_token_lifetime.as_secs();
+    provider
+        .store
+        .save_access_token(AccessToken {
+            token_hash: token::digest(&access_token),
+            client_id: client.client_id.clone(),
+            identity_id: Some(identity.id.clone()),
+            session_id: Some(grant.session_id.clone()),
+            code_hash: Some(grant.code_hash.clone()),
+            scope: grant.scope.clone(),
+            created_at: now,
+            expires_at: now + lifetime as i64,
+            revoked_at: None,
+        })
+        .await?;
+    let scope = Scope::parse_supported(&grant.scope);
+    let id_token = if scope.contains(scope::OPENID) {
+        Some(id_token::issue(provider, client, &identity, &grant, &access_token, now)?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetime,
+        scope: scope.to_string(),
+        id_token,
+    })
+}
+
+/// The code must have been issued to this client, for this redirect URI, still be
+/// fresh, and the verifier must match the challenge (RFC 6749 §4.1.3, RFC 7636 §4.6).
+fn check_binding(
+    grant: &AuthorizationCode,
+    client: &Client,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+    now: i64,
+) -> Result<(), OAuthError> {
+    if grant.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if now >= grant.expires_at {
+        return Err(OAuthError::invalid_grant("the authorization code has expired"));
+    }
+    if grant.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, verifier) {
+        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant("the PKCE code_verifier does not match")),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
+        // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent, but the authorization request had no code_challenge",
+        )),
+        (None, None) => Ok(()),
+    }
+}

@@ -1,0 +1,81 @@
+//! The UserInfo endpoint (OIDC Core §5.3) with bearer tokens (RFC 6750).
+
+use serde_json::{Map, Value};
+
+use super::claims;
+use super::error::{ErrorCode, OAuthError};
+use crate::crypto::token;
+use crate::domain::scope::{self, Scope};
+use crate::provider::Provider;
+
+/// Where the bearer token came from (RFC 6750 §2.1 header, §2.2 form body).
+#[derive(Debug, Default)]
+pub struct Bearer<'a> {
+    pub authorization: Option<&'a str>,
+    pub form_access_token: Option<&'a str>,
+}
+
+/// A missing token answers with a bare challenge (RFC 6750 §3.1: no error code).
+#[derive(Debug)]
+pub enum UserinfoError {
+    NoToken,
+    Rejected(OAuthError),
+}
+
+impl From<crate::store::StoreError> for UserinfoError {
+    fn from(error: crate::store::StoreError) -> Self {
+        UserinfoError::Rejected(error.into())
+    }
+}
+
+impl From<OAuthError> for UserinfoError {
+    fn from(error: OAuthError) -> Self {
+        UserinfoError::Rejected(error)
+    }
+}
+
+pub async fn handle(provider: &Provider, bearer: Bearer<'_>) -> Result<Map<String, Value>, UserinfoError> {
+    let presented = extract_token(&bearer)?;
+    let now = provider.now();
+    let access = provider
+        .store
+        .find_access_token(&token::digest(presented))
+        .await?
+        .filter(|t| t.is_usable(now))
+        .ok_or_else(|| OAuthError::invalid_token("the access token is not valid"))?;
+    let scope = Scope::parse_supported(&access.scope);
+    if !scope.contains(scope::OPENID) {
+        return Err(OAuthError::new(
+            ErrorCode::InsufficientScope,
+            "the access token was not issued with the openid scope",
+        )
+        .into());
+    }
+    let identity = match &access.identity_id {
+        Some(id) => provider.store.find_identity(id).await?,
+        None => None,
+    }
+    .filter(|identity| identity.can_sign_in())
+    .ok_or_else(|| OAuthError::invalid_token("the access token is not valid"))?;
+    Ok(claims::for_scope(&identity, &scope, &provider.settings))
+}
+
+fn extract_token<'a>(bearer: &Bearer<'a>) -> Result<&'a str, UserinfoError> {
+    let from_header = bearer.authorization.map(|header| {
+        let header = header.trim();
+        match header.split_once(' ') {
+            Some((scheme, value)) if scheme.eq_ignore_ascii_case("bearer") => Some(value.trim()),
+            _ => None,
+        }
+    });
+    match (from_header, bearer.form_access_token) {
+        (Some(Some(_)), Some(_)) => Err(OAuthError::invalid_request(
+            "send the access token in one place only",
+        )
+        .into()),
+        (Some(Some(token)), None) if !token.is_empty() => Ok(token),
+        (Some(_), None) => Err(OAuthError::invalid_request("the Authorization header is not a Bearer token").into()),
+        (None, Some(token)) if !token.is_empty() => Ok(token),
+        _ => Err(UserinfoError::NoToken),
+    }
+}

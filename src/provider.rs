@@ -1,0 +1,64 @@
+//! Everything a request needs, built once at start-up and shared read-only: settings,
+//! store, signing keys, password hasher, clock, and the pre-serialized discovery document.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::crypto::keys::SigningKeys;
+use crate::crypto::password::PasswordHasher;
+use crate::domain::clock::{Clock, UnixTime};
+use crate::oauth::discovery;
+use crate::store::Store;
+
+pub struct Provider {
+    pub settings: Settings,
+    pub store: Store,
+    pub keys: SigningKeys,
+    pub passwords: PasswordHasher,
+    pub clock: Arc<dyn Clock>,
+    /// `/.well-known/openid-configuration`, serialized once.
+    pub discovery: Vec<u8>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("issuer", &self.settings.issuer())
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+impl Provider {
+    /// Connects and migrates the database, loads (or generates) the keys.
+    pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Provider> {
+        let keys = SigningKeys::load_or_generate(&settings.keys_dir)?;
+        let store = Store::connect(settings.database_url.expose(), settings.database_pool_size)?;
+        let applied = store.migrate().await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, backend = store.backend(), "applied migrations");
+        }
+        let concurrency = match settings.password_hash_concurrency {
+            0 => Settings::cores(),
+            n => n,
+        };
+        let passwords = PasswordHasher::new(settings.argon2(), concurrency)?;
+        let discovery = discovery::document(&settings);
+        Ok(Provider {
+            settings,
+            store,
+            keys,
+            passwords,
+            clock,
+            discovery,
+        })
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    pub fn shared(self) -> Arc<Provider> {
+        Arc::new(self)
+    }
+}

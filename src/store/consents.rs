@@ -1,0 +1,59 @@
+//! Remembered consents: which scopes a person let a relying party have.
+
+use diesel::prelude::*;
+
+use super::schema::consents;
+use super::{Store, StoreResult};
+use crate::domain::clock::UnixTime;
+use crate::domain::scope::Scope;
+
+impl Store {
+    /// The scopes the person already granted this client, if any.
+    pub async fn find_consent(&self, identity_id: &str, client_id: &str) -> StoreResult<Option<Scope>> {
+        let (identity_id, client_id) = (identity_id.to_string(), client_id.to_string());
+        self.run(move |conn| {
+            let scope: Option<String> = consents::table
+                .find((identity_id, client_id))
+                .select(consents::scope)
+                .first(conn)
+                .optional()?;
+            Ok(scope.map(|s| Scope::parse_supported(&s)))
+        })
+        .await
+    }
+
+    /// Records a consent, widening any earlier one (delete then insert: portable upsert).
+    pub async fn grant_consent(
+        &self,
+        identity_id: &str,
+        client_id: &str,
+        scope: &Scope,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let (identity_id, client_id) = (identity_id.to_string(), client_id.to_string());
+        let scope = scope.clone();
+        self.write(move |conn| {
+            let key = (identity_id.clone(), client_id.clone());
+            let previous: Option<String> = consents::table
+                .find(key.clone())
+                .select(consents::scope)
+                .first(conn)
+                .optional()?;
+            let merged = match previous {
+                Some(p) => Scope::parse_supported(&p).union(&scope),
+                None => scope,
+            };
+            diesel::delete(consents::table.find(key)).execute(conn)?;
+            diesel::insert_into(consents::table)
+                .values((
+                    consents::identity_id.eq(identity_id),
+                    consents::client_id.eq(client_id),
+                    consents::scope.eq(merged.to_string()),
+                    consents::granted_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,173 @@
+//! Authorization codes and access tokens.
+
+use diesel::prelude::*;
+
+use super::schema::{access_tokens, authorization_codes};
+use super::{from_json, to_json, Store, StoreResult};
+use crate::domain::clock::UnixTime;
+use crate::domain::grant::{AccessToken, AuthorizationCode, CodeRedemption};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = authorization_codes)]
+struct CodeRow {
+    code_hash: String,
+    client_id: String,
+    identity_id: String,
+    session_id: String,
+    redirect_uri: String,
+    scope: String,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    auth_time: i64,
+    acr: String,
+    amr: String,
+    created_at: i64,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+}
+
+impl CodeRow {
+    fn into_code(self) -> StoreResult<AuthorizationCode> {
+        Ok(AuthorizationCode {
+            amr: from_json("amr", &self.amr)?,
+            code_hash: self.code_hash,
+            client_id: self.client_id,
+            identity_id: self.identity_id,
+            session_id: self.session_id,
+            redirect_uri: self.redirect_uri,
+            scope: self.scope,
+            nonce: self.nonce,
+            code_challenge: self.code_challenge,
+            auth_time: self.auth_time,
+            acr: self.acr,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = access_tokens)]
+struct AccessTokenRow {
+    token_hash: String,
+    client_id: String,
+    identity_id: Option<String>,
+    session_id: Option<String>,
+    code_hash: Option<String>,
+    scope: String,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl From<AccessTokenRow> for AccessToken {
+    fn from(row: AccessTokenRow) -> AccessToken {
+        AccessToken {
+            token_hash: row.token_hash,
+            client_id: row.client_id,
+            identity_id: row.identity_id,
+            session_id: row.session_id,
+            code_hash: row.code_hash,
+            scope: row.scope,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+        }
+    }
+}
+
+impl Store {
+    pub async fn save_authorization_code(&self, code: AuthorizationCode) -> StoreResult<()> {
+        let row = CodeRow {
+            amr: to_json(&code.amr),
+            code_hash: code.code_hash,
+            client_id: code.client_id,
+            identity_id: code.identity_id,
+            session_id: code.session_id,
+            redirect_uri: code.redirect_uri,
+            scope: code.scope,
+            nonce: code.nonce,
+            code_challenge: code.code_challenge,
+            auth_time: code.auth_time,
+            acr: code.acr,
+            created_at: code.created_at,
+            expires_at: code.expires_at,
+            consumed_at: None,
+        };
+        self.write(move |conn| {
+            diesel::insert_into(authorization_codes::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Consumes a code exactly once, across instances: `UPDATE … WHERE consumed_at IS NULL`
+    /// changes one row for the first caller only. A second redemption is a replay and
+    /// revokes the access tokens issued from the code (RFC 6749 §4.1.2).
+    pub async fn redeem_authorization_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {
+        let code_hash = code_hash.to_string();
+        self.write(move |conn| {
+            let claimed = diesel::update(
+                authorization_codes::table
+                    .find(&code_hash)
+                    .filter(authorization_codes::consumed_at.is_null()),
+            )
+            .set(authorization_codes::consumed_at.eq(Some(now)))
+            .execute(conn)?;
+            let row: Option<CodeRow> = authorization_codes::table
+                .find(&code_hash)
+                .select(CodeRow::as_select())
+                .first(conn)
+                .optional()?;
+            match (claimed, row) {
+                (1, Some(row)) => Ok(CodeRedemption::Redeemed(row.into_code()?)),
+                (_, Some(_)) => {
+                    let revoked_tokens = diesel::update(
+                        access_tokens::table
+                            .filter(access_tokens::code_hash.eq(Some(&code_hash)))
+                            .filter(access_tokens::revoked_at.is_null()),
+                    )
+                    .set(access_tokens::revoked_at.eq(Some(now)))
+                    .execute(conn)?;
+                    Ok(CodeRedemption::Replayed { revoked_tokens })
+                }
+                (_, None) => Ok(CodeRedemption::Unknown),
+            }
+        })
+        .await
+    }
+
+    pub async fn save_access_token(&self, token: AccessToken) -> StoreResult<()> {
+        let row = AccessTokenRow {
+            token_hash: token.token_hash,
+            client_id: token.client_id,
+            identity_id: token.identity_id,
+            session_id: token.session_id,
+            code_hash: token.code_hash,
+            scope: token.scope,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            revoked_at: token.revoked_at,
+        };
+        self.write(move |conn| {
+            diesel::insert_into(access_tokens::table).values(&row).execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn find_access_token(&self, token_hash: &str) -> StoreResult<Option<AccessToken>> {
+        let token_hash = token_hash.to_string();
+        self.run(move |conn| {
+            Ok(access_tokens::table
+                .find(token_hash)
+                .select(AccessTokenRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(AccessToken::from))
+        })
+        .await
+    }
+}

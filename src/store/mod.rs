@@ -1,0 +1,160 @@
+//! Storage: a cloneable [`Store`] with methods named by intent. Row structs stay private,
+//! signatures use domain types, and every call runs on the blocking pool. Backend-specific
+//! SQL appears only here, by matching on [`conn::AnyConnection`], with a comment saying why.
+
+pub mod clients;
+pub mod conn;
+pub mod consents;
+pub mod grants;
+pub mod identities;
+pub mod migrate;
+pub mod schema;
+pub mod sessions;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::Connection;
+
+use conn::{AnyConnection, Manager, Pool, SqlitePragmas, Target};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database query failed: {0}")]
+    Query(DieselError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the database task was cancelled")]
+    Cancelled,
+}
+
+impl From<DieselError> for StoreError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StoreError::Conflict(info.message().to_string())
+            }
+            other => StoreError::Query(other),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StoreError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    backend: &'static str,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish()
+    }
+}
+
+impl Store {
+    /// Builds the pool (and checks one connection) for the backend the URL selects.
+    pub fn connect(database_url: &str, pool_size: u32) -> StoreResult<Store> {
+        let target = Target::parse(database_url);
+        let backend = target.backend_name();
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(Manager::new(target))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Applies pending migrations (at start and by `etupass migrate`).
+    pub async fn migrate(&self) -> StoreResult<Vec<String>> {
+        self.run(migrate::run_pending).await
+    }
+
+    /// `/readyz`: one round trip to the database.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.run(|conn| conn.batch_execute("SELECT 1").map_err(StoreError::from))
+            .await
+    }
+
+    /// Runs `work` with a pooled connection on the blocking pool.
+    pub(crate) async fn run<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> StoreResult<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// Runs `work` in one write transaction.
+    pub(crate) async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> StoreResult<T> + Send + 'static,
+    {
+        self.run(|conn| write_transaction(conn, work)).await
+    }
+}
+
+/// One write transaction. On SQLite it starts with `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads, then writes, fails with `SQLITE_BUSY` (without waiting) when
+/// another writer committed in between; taking the write lock first makes it wait instead.
+fn write_transaction<T>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    match conn {
+        AnyConnection::Postgresql(_) => conn.transaction(work),
+        AnyConnection::Sqlite(_) => {
+            conn.batch_execute("BEGIN IMMEDIATE")?;
+            match work(conn) {
+                Ok(value) => {
+                    conn.batch_execute("COMMIT")?;
+                    Ok(value)
+                }
+                Err(error) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    Err(error)
+                }
+            }
+        }
+    }
+}
+
+/// Lists are stored as JSON text, the form both backends share.
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("lists of strings always serialize")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,109 @@
+// The one schema both backends share; kept equivalent to what `diesel print-schema`
+// prints from either database after the migrations in `migrations/`.
+
+diesel::table! {
+    identities (id) {
+        id -> Text,
+        subject -> Text,
+        number -> Text,
+        family_name -> Text,
+        given_names -> Text,
+        birth_date -> Text,
+        affiliations -> Text,
+        institutional_email -> Nullable<Text>,
+        personal_email -> Nullable<Text>,
+        status -> Text,
+        password_hash -> Nullable<Text>,
+        password_changed_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Text>,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        grant_types -> Text,
+        auth_method -> Text,
+        is_public -> Bool,
+        first_party -> Bool,
+        id_token_alg -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        token_hash -> Text,
+        identity_id -> Text,
+        auth_time -> BigInt,
+        acr -> Text,
+        amr -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        identity_id -> Text,
+        session_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        auth_time -> BigInt,
+        acr -> Text,
+        amr -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    access_tokens (token_hash) {
+        token_hash -> Text,
+        client_id -> Text,
+        identity_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        code_hash -> Nullable<Text>,
+        scope -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    consents (identity_id, client_id) {
+        identity_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> identities (identity_id));
+diesel::joinable!(authorization_codes -> clients (client_id));
+diesel::joinable!(access_tokens -> clients (client_id));
+diesel::joinable!(consents -> clients (client_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    identities,
+    clients,
+    sessions,
+    authorization_codes,
+    access_tokens,
+    consents,
+);

@@ -1,0 +1,100 @@
+//! Single sign-on sessions. The cookie holds a secret; only its digest is stored.
+
+use diesel::prelude::*;
+
+use super::schema::sessions;
+use super::{from_json, new_id, to_json, Store, StoreResult};
+use crate::domain::clock::UnixTime;
+use crate::domain::session::Session;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+struct SessionRow {
+    id: String,
+    token_hash: String,
+    identity_id: String,
+    auth_time: i64,
+    acr: String,
+    amr: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl SessionRow {
+    fn into_session(self) -> StoreResult<Session> {
+        Ok(Session {
+            amr: from_json("amr", &self.amr)?,
+            id: self.id,
+            identity_id: self.identity_id,
+            auth_time: self.auth_time,
+            acr: self.acr,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// What a new session records about the sign-in.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub identity_id: String,
+    pub token_hash: String,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub expires_at: UnixTime,
+}
+
+impl Store {
+    pub async fn create_session(&self, new: NewSession, now: UnixTime) -> StoreResult<Session> {
+        let row = SessionRow {
+            id: new_id(),
+            token_hash: new.token_hash,
+            identity_id: new.identity_id,
+            auth_time: now,
+            acr: new.acr,
+            amr: to_json(&new.amr),
+            ip: new.ip,
+            user_agent: new.user_agent.map(|ua| ua.chars().take(255).collect()),
+            created_at: now,
+            expires_at: new.expires_at,
+            revoked_at: None,
+        };
+        self.write(move |conn| {
+            diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+            row.into_session()
+        })
+        .await
+    }
+
+    /// The live session whose cookie digests to `token_hash`, if any.
+    pub async fn find_live_session(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<Session>> {
+        let token_hash = token_hash.to_string();
+        self.run(move |conn| {
+            sessions::table
+                .filter(sessions::token_hash.eq(token_hash))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .select(SessionRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(SessionRow::into_session)
+                .transpose()
+        })
+        .await
+    }
+
+    pub async fn revoke_session(&self, session_id: &str, now: UnixTime) -> StoreResult<()> {
+        let session_id = session_id.to_string();
+        self.write(move |conn| {
+            diesel::update(sessions::table.find(session_id).filter(sessions::revoked_at.is_null()))
+                .set(sessions::revoked_at.eq(Some(now)))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+}

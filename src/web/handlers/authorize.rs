@@ -1,0 +1,214 @@
+//! The browser side of the authorization endpoint: `/authorize`, the sign-in form
+//! (`/login`) and the consent form (`/consent`). The pending request travels in a hidden
+//! field and is validated again, from scratch, on every pass.
+
+use actix_web::cookie::Cookie;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::header as header_value;
+use crate::account::sign_in::{self, ClientContext, SignInError};
+use crate::domain::identity::Identity;
+use crate::domain::session::Session;
+use crate::oauth::authorize::{self, Interaction, Outcome, RawRequest};
+use crate::web::pages::{self, Page};
+use crate::web::{cookies, csrf, AppState};
+
+pub async fn authorize_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let raw = RawRequest::from_urlencoded(req.query_string());
+    run(&state, &req, raw, Interaction::Fresh, None).await
+}
+
+pub async fn authorize_post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let raw = RawRequest::from_urlencoded(std::str::from_utf8(&body).unwrap_or(""));
+    run(&state, &req, raw, Interaction::Fresh, None).await
+}
+
+/// `/login` without a pending request: signing in to Etupass itself.
+pub async fn login_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    sign_in_page(&state, &req, lang, &RawRequest::default(), None, None, StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login_post(state: web::Data<AppState>, req: HttpRequest, form: web::Form<SignInForm>) -> HttpResponse {
+    let form = form.into_inner();
+    let raw = RawRequest::from_urlencoded(&form.request);
+    let lang = page_lang(&state, &req, Some(&raw));
+    if !csrf::verify(&req, &form.csrf_token) {
+        return sign_in_page(&state, &req, lang, &raw, Some(&form.username), Some("login.expired_form"), StatusCode::BAD_REQUEST);
+    }
+    let provider = &state.provider;
+    let identity = match sign_in::authenticate(provider, &form.username, &form.password).await {
+        Ok(identity) => identity,
+        Err(SignInError::InvalidCredentials) => {
+            return sign_in_page(&state, &req, lang, &raw, Some(&form.username), Some("login.invalid"), StatusCode::UNAUTHORIZED)
+        }
+        Err(SignInError::NotActive(_)) => {
+            return sign_in_page(&state, &req, lang, &raw, Some(&form.username), Some("login.not_active"), StatusCode::FORBIDDEN)
+        }
+        Err(error) => return server_error(&state, lang, &error),
+    };
+    let context = ClientContext {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: header_value(&req, "user-agent").map(str::to_string),
+    };
+    let (session, secret) = match sign_in::start_session(provider, &identity, context).await {
+        Ok(started) => started,
+        Err(error) => return server_error(&state, lang, &error),
+    };
+    let cookie = cookies::build(
+        cookies::SESSION,
+        secret,
+        provider.settings.issuer_is_https(),
+        Some(provider.settings.session_lifetime.as_secs() as i64),
+    );
+    if raw.0.is_empty() {
+        return HttpResponse::SeeOther()
+            .cookie(cookie)
+            .insert_header((header::LOCATION, "/"))
+            .finish();
+    }
+    let mut response = run(&state, &req, raw, Interaction::SignedIn, Some((session, identity))).await;
+    if let Err(error) = response.add_cookie(&cookie) {
+        tracing::error!(%error, "could not set the session cookie");
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    decision: String,
+}
+
+pub async fn consent_post(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ConsentForm>) -> HttpResponse {
+    let form = form.into_inner();
+    let raw = RawRequest::from_urlencoded(&form.request);
+    let lang = page_lang(&state, &req, Some(&raw));
+    if !csrf::verify(&req, &form.csrf_token) {
+        return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.expired_form");
+    }
+    if form.decision == "allow" {
+        return run(&state, &req, raw, Interaction::Consented, None).await;
+    }
+    match authorize::deny(&state.provider, raw).await {
+        Ok(outcome) => respond(&state, &req, lang, outcome),
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+/// One pass through the authorization endpoint, from any of the three forms.
+async fn run(
+    state: &AppState,
+    req: &HttpRequest,
+    raw: RawRequest,
+    interaction: Interaction,
+    fresh_session: Option<(Session, Identity)>,
+) -> HttpResponse {
+    let lang = page_lang(state, req, Some(&raw));
+    let session = match fresh_session {
+        Some(session) => Some(session),
+        None => match current_session(state, req).await {
+            Ok(session) => session,
+            Err(response) => return response,
+        },
+    };
+    // Consent counts only from a signed-in person; without a session, sign in first.
+    let interaction = match (interaction, &session) {
+        (Interaction::Consented, None) => Interaction::Fresh,
+        (other, _) => other,
+    };
+    match authorize::authorize(&state.provider, raw, session, interaction).await {
+        Ok(outcome) => respond(state, req, lang, outcome),
+        Err(error) => server_error(state, lang, &error),
+    }
+}
+
+fn respond(state: &AppState, req: &HttpRequest, lang: &'static str, outcome: Outcome) -> HttpResponse {
+    match outcome {
+        Outcome::ErrorPage(reason) => pages::error(state, lang, StatusCode::BAD_REQUEST, reason.message_key()),
+        Outcome::Redirect(location) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, location))
+            .finish(),
+        Outcome::SignIn(request) => {
+            let hint = request.login_hint.clone();
+            sign_in_page(state, req, lang, &request.raw, hint.as_deref(), None, StatusCode::OK)
+        }
+        Outcome::Consent(request, identity) => {
+            let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
+            let scopes: Vec<Value> = request.consent_scopes().into_iter().map(Value::from).collect();
+            let page = Page::new("consent", "consent.title")
+                .with("csrf_token", csrf_token)
+                .with("request", request.raw.encode())
+                .with("client_name", request.client.name.clone())
+                .with("user_name", identity.display_name())
+                .with("scopes", scopes);
+            pages::render(state, lang, page, cookie.into_iter().collect())
+        }
+    }
+}
+
+fn sign_in_page(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    raw: &RawRequest,
+    username: Option<&str>,
+    error: Option<&'static str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
+    let page = Page::new("login", "login.title")
+        .status(status)
+        .with("csrf_token", csrf_token)
+        .with("request", raw.encode())
+        .with("client_name", Value::Null)
+        .with("username", username.map(Value::from).unwrap_or(Value::Null))
+        .with("error", error.map(Value::from).unwrap_or(Value::Null));
+    let cookies: Vec<Cookie<'static>> = cookie.into_iter().collect();
+    pages::render(state, lang, page, cookies)
+}
+
+/// The live SSO session of this browser, if any; a database failure becomes a 500 page.
+pub async fn current_session(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<(Session, Identity)>, HttpResponse> {
+    let Some(secret) = cookies::read(req, cookies::SESSION) else {
+        return Ok(None);
+    };
+    sign_in::resume_session(&state.provider, &secret)
+        .await
+        .map_err(|error| server_error(state, page_lang(state, req, None), &error))
+}
+
+pub fn page_lang(state: &AppState, req: &HttpRequest, raw: Option<&RawRequest>) -> &'static str {
+    crate::web::locale::choose(
+        raw.and_then(|r| r.get("ui_locales")),
+        header_value(req, "accept-language"),
+        &state.provider.settings.default_locale,
+    )
+}
+
+fn server_error(state: &AppState, lang: &'static str, error: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::error!(%error, "request failed");
+    pages::error(state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.server")
+}

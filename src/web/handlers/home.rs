@@ -1,0 +1,36 @@
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::authorize::{current_session, page_lang};
+use crate::views::STYLESHEET;
+use crate::web::pages::{self, Page};
+use crate::web::AppState;
+
+pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let mut page = Page::new("home", "home.title")
+        .with("user_name", serde_json::Value::Null)
+        .with("number", serde_json::Value::Null);
+    match current_session(&state, &req).await {
+        Ok(Some((_, identity))) => {
+            page = page
+                .with("user_name", identity.display_name())
+                .with("number", identity.number.as_str());
+        }
+        Ok(None) => {}
+        Err(response) => return response,
+    }
+    pages::render(&state, lang, page, Vec::new())
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(STYLESHEET)
+}
+
+pub async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    pages::error(&state, lang, StatusCode::NOT_FOUND, "error.not_found")
+}

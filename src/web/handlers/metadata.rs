@@ -1,0 +1,22 @@
+//! Discovery and JWKS: bytes built at start-up, served as they are.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+
+use crate::web::AppState;
+
+pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
+    public_json(state.provider.discovery.clone())
+}
+
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    public_json(state.provider.keys.jwks().to_vec())
+}
+
+fn public_json(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(body)
+}
