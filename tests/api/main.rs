@@ -1,1 +1,11 @@
+//! The one integration-test binary: every file is a feature, against the real server.
 
+mod helpers;
+mod rp;
+
+mod authorization_code;
+mod cli;
+mod discovery;
+mod errors;
+mod keys;
+mod sessions;

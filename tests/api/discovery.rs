@@ -1,0 +1,111 @@
+use crate::helpers::TestApp;
+use crate::rp;
+
+#[tokio::test]
+async fn discovery_is_complete_and_truthful() {
+    let app = TestApp::spawn().await;
+    let doc: serde_json::Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], app.issuer);
+    assert_eq!(doc["authorization_endpoint"], app.url("/authorize"));
+    assert_eq!(doc["token_endpoint"], app.url("/token"));
+    assert_eq!(doc["userinfo_endpoint"], app.url("/userinfo"));
+    assert_eq!(doc["jwks_uri"], app.url("/jwks"));
+    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["request_uri_parameter_supported"], false);
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "ES256", "EdDSA"])
+    );
+    // Nothing that is not implemented yet is announced.
+    for absent in [
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "end_session_endpoint",
+        "registration_endpoint",
+        "device_authorization_endpoint",
+        "pushed_authorization_request_endpoint",
+    ] {
+        assert!(doc.get(absent).is_none(), "{absent} must not be announced yet");
+    }
+    // And the real relying-party library accepts it.
+    let metadata = rp::discover(&app).await;
+    assert_eq!(metadata.issuer().as_str(), app.issuer);
+}
+
+#[tokio::test]
+async fn jwks_publishes_one_public_key_per_algorithm() {
+    let app = TestApp::spawn().await;
+    let jwks: serde_json::Value = reqwest::get(app.url("/jwks")).await.unwrap().json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    algs.sort();
+    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
+    for key in keys {
+        assert!(key["kid"].as_str().is_some_and(|k| k.len() == 43));
+        assert_eq!(key["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(key.get(private).is_none(), "private member {private} published");
+        }
+    }
+    assert!(
+        std::fs::read_dir(app.dir.path().join("keys")).unwrap().count() >= 3,
+        "keys were generated on first start"
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    let health = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_speak_two_languages() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let fr = http.get(app.url("/login")).send().await.unwrap();
+    let headers = fr.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    let set_cookie = headers["set-cookie"].to_str().unwrap().to_ascii_lowercase();
+    assert!(set_cookie.contains("httponly") && set_cookie.contains("samesite=lax"), "{set_cookie}");
+    let html = fr.text().await.unwrap();
+    assert!(html.contains("Se connecter") && html.contains("Mot de passe oublié"));
+    assert!(html.contains("<label for=\"username\">"), "fields are labelled");
+
+    let en = http
+        .get(app.url("/login"))
+        .header("accept-language", "en-GB,en;q=0.9,fr;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(en.contains("Sign in") && en.contains("lang=\"en\""));
+}
+
+#[tokio::test]
+async fn the_default_language_is_configurable() {
+    let app = TestApp::builder()
+        .with_config(|settings| settings.default_locale = "en".into())
+        .spawn()
+        .await;
+    let html = reqwest::get(app.url("/login")).await.unwrap().text().await.unwrap();
+    assert!(html.contains("lang=\"en\"") && html.contains("Forgot password?"));
+}

@@ -1,0 +1,266 @@
+//! `TestApp::spawn()`: a temporary directory with keys and a SQLite file — or a fresh
+//! PostgreSQL database `etupass_test_<uuid>` when `TEST_DATABASE_URL` is set, dropped
+//! afterwards — the real server on `127.0.0.1:0`, and a browser-like HTTP client.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use etupass::account::provisioning::{self, IdentityInput};
+use etupass::crypto::password::PasswordHasher;
+use etupass::crypto::Secret;
+use etupass::domain::client::{AuthMethod, GrantType, NewClient, SigningAlg};
+use etupass::domain::clock::{Clock, ManualClock};
+use etupass::domain::identity::Identity;
+use etupass::domain::redirect_uri::RedirectUri;
+use etupass::store::Store;
+use etupass::{Application, Settings};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
+
+pub struct TestApp {
+    pub issuer: String,
+    pub settings: Settings,
+    pub store: Store,
+    pub clock: ManualClock,
+    pub dir: TempDir,
+    hasher: PasswordHasher,
+    handle: actix_web::dev::ServerHandle,
+    database: Option<TestDatabase>,
+}
+
+/// A registered client as the relying party knows it.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub redirect_uri: String,
+    pub alg: SigningAlg,
+    pub auth_method: AuthMethod,
+}
+
+pub struct ClientOptions {
+    pub public: bool,
+    pub first_party: bool,
+    pub alg: SigningAlg,
+    pub auth_method: AuthMethod,
+    pub redirect_uri: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            public: false,
+            first_party: false,
+            alg: SigningAlg::RS256,
+            auth_method: AuthMethod::ClientSecretBasic,
+            redirect_uri: REDIRECT_URI.to_string(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct TestAppBuilder {
+    configure: Vec<Box<dyn FnOnce(&mut Settings)>>,
+    dir: Option<TempDir>,
+    database_url: Option<String>,
+    port: u16,
+}
+
+impl TestAppBuilder {
+    pub fn with_config(mut self, f: impl FnOnce(&mut Settings) + 'static) -> Self {
+        self.configure.push(Box::new(f));
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        init_logs();
+        let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
+        let (database_url, database) = match self.database_url {
+            Some(url) => (url, None),
+            None => match std::env::var("TEST_DATABASE_URL") {
+                Ok(base) if !base.is_empty() => {
+                    let db = TestDatabase::create(&base);
+                    (db.url.clone(), Some(db))
+                }
+                _ => (format!("sqlite://{}", dir.path().join("etupass.db").display()), None),
+            },
+        };
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("bind a port");
+        let port = listener.local_addr().unwrap().port();
+        let mut settings = Settings {
+            issuer: format!("http://127.0.0.1:{port}"),
+            bind: format!("127.0.0.1:{port}"),
+            database_url: Secret::new(database_url.clone()),
+            database_pool_size: 4,
+            keys_dir: dir.path().join("keys"),
+            mail_dir: dir.path().join("mail"),
+            // Cheap hashing: the tests exercise the flow, not argon2.
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            argon2_parallelism: 1,
+            workers: 2,
+            ..Settings::default()
+        };
+        for f in self.configure {
+            f(&mut settings);
+        }
+        let clock = ManualClock::default();
+        let app = Application::build_with(settings.clone(), listener, Arc::new(clock.clone()))
+            .await
+            .expect("the application builds");
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        let store = Store::connect(&database_url, 2).expect("test store");
+        let hasher = PasswordHasher::new(settings.argon2(), 2).unwrap();
+        TestApp {
+            issuer: settings.issuer.clone(),
+            settings,
+            store,
+            clock,
+            dir,
+            hasher,
+            handle,
+            database,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::builder().spawn().await
+    }
+
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    /// Stops this server and starts another on the same port, database and keys.
+    pub async fn restart(mut self) -> TestApp {
+        self.handle.stop(true).await;
+        let port = self.settings.bind.rsplit(':').next().unwrap().parse().unwrap();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let database = self.database.take();
+        let url = self.settings.database_url.expose().to_string();
+        let mut app = TestAppBuilder {
+            configure: Vec::new(),
+            dir: Some(dir),
+            database_url: Some(url),
+            port,
+        }
+        .spawn()
+        .await;
+        app.database = database;
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    pub async fn add_identity(&self, number: &str) -> Identity {
+        self.add_identity_with(number, "Dupont", "Élodie", Some(PASSWORD)).await
+    }
+
+    pub async fn add_identity_with(
+        &self,
+        number: &str,
+        family: &str,
+        given: &str,
+        password: Option<&str>,
+    ) -> Identity {
+        provisioning::add_identity(
+            &self.store,
+            &self.hasher,
+            "univ.example",
+            IdentityInput {
+                number: number.into(),
+                family_name: family.into(),
+                given_names: given.into(),
+                birth_date: "2004-05-17".into(),
+                affiliations: "student".into(),
+                personal_email: Some(format!("{number}@personal.example")),
+                institutional_email: None,
+                password: password.map(Secret::new),
+            },
+            self.clock.now(),
+        )
+        .await
+        .expect("identity created")
+    }
+
+    pub async fn add_client(&self, options: ClientOptions) -> TestClient {
+        let auth_method = if options.public { AuthMethod::None } else { options.auth_method };
+        let (client, secret) = etupass::oauth::clients::register(
+            &self.store,
+            NewClient {
+                name: "Test RP".into(),
+                redirect_uris: vec![RedirectUri::parse(&options.redirect_uri).unwrap()],
+                post_logout_redirect_uris: vec![],
+                grant_types: vec![GrantType::AuthorizationCode],
+                auth_method,
+                public: options.public,
+                first_party: options.first_party,
+                id_token_alg: options.alg,
+            },
+            self.clock.now(),
+        )
+        .await
+        .expect("client registered");
+        TestClient {
+            client_id: client.client_id,
+            client_secret: secret,
+            redirect_uri: options.redirect_uri,
+            alg: options.alg,
+            auth_method,
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move { handle.stop(false).await });
+    }
+}
+
+/// A PostgreSQL database of its own for one test, dropped when the test ends.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    fn create(base: &str) -> TestDatabase {
+        let name = format!("etupass_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::establish(base).expect("TEST_DATABASE_URL reachable");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create the test database");
+        let mut url = url::Url::parse(base).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        TestDatabase {
+            admin_url: base.to_string(),
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                .execute(&mut admin);
+        }
+    }
+}
+
+fn init_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        etupass::telemetry::init("text", "debug");
+    }
+}
