@@ -54,7 +54,12 @@ impl Application {
         .workers(workers)
         .listen(listener)?
         .run();
-        tracing::info!(port, issuer = provider.settings.issuer(), backend = provider.store.backend(), "etupass listening");
+        tracing::info!(
+            port,
+            issuer = provider.settings.issuer(),
+            backend = provider.store.backend(),
+            "etupass listening"
+        );
         Ok(Application { port, server })
     }
 

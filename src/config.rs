@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -94,7 +94,9 @@ pub enum ConfigError {
 impl Settings {
     /// Reads `file` (default `etupass.toml` when it exists) and the environment.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        // Defaults come from `#[serde(default)]`, not a serialized provider: `Secret`
+        // serializes as "[redacted]" and would replace the real default.
+        let mut figment = Figment::new();
         match file {
             Some(path) => {
                 if !path.exists() {
@@ -155,7 +157,10 @@ impl Settings {
             });
         }
         for (key, lifetime) in [
-            ("authorization_code_lifetime", self.authorization_code_lifetime),
+            (
+                "authorization_code_lifetime",
+                self.authorization_code_lifetime,
+            ),
             ("access_token_lifetime", self.access_token_lifetime),
             ("id_token_lifetime", self.id_token_lifetime),
             ("session_lifetime", self.session_lifetime),
@@ -225,6 +230,21 @@ mod tests {
         };
         let message = settings.validate().unwrap_err().to_string();
         assert!(message.contains("issuer"), "{message}");
+    }
+
+    #[test]
+    fn loading_keeps_the_secret_defaults_and_reads_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etupass.toml");
+        std::fs::write(&path, "issuer = \"https://login.univ.example\"\n").unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.database_url.expose(), "sqlite://etupass.db");
+        assert_eq!(settings.issuer, "https://login.univ.example");
+        std::fs::write(&path, "no_such_key = 1\n").unwrap();
+        assert!(
+            Settings::load(Some(&path)).is_err(),
+            "unknown keys are refused"
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ impl Views {
         for (lang, table) in &catalogs {
             for other in LANGUAGES.iter().filter(|l| *l != lang) {
                 if let Some(missing) = table.keys().find(|k| !catalogs[other].contains_key(*k)) {
-                    return Err(ViewError::Catalog(lang, format!("'{missing}' missing in {other}")));
+                    return Err(ViewError::Catalog(
+                        lang,
+                        format!("'{missing}' missing in {other}"),
+                    ));
                 }
             }
         }
@@ -146,9 +149,14 @@ mod tests {
             data.insert("client_name".into(), "Webmail".into());
             data.insert("error".into(), Value::Null);
             data.insert("username".into(), Value::Null);
-            let html = views.render("login", lang, "Université", "login.title", data).unwrap();
+            let html = views
+                .render("login", lang, "Université", "login.title", data)
+                .unwrap();
             assert!(html.contains(&format!("lang=\"{lang}\"")));
-            assert!(html.contains("a&#x3D;1&amp;b&#x3D;&lt;2&gt;"), "values are escaped");
+            assert!(
+                html.contains("a&#x3D;1&amp;b&#x3D;&lt;2&gt;"),
+                "values are escaped"
+            );
         }
     }
 }

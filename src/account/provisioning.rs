@@ -30,7 +30,7 @@ pub struct IdentityInput {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] Invalid),
     #[error("{0}")]
     Conflict(String),
@@ -63,7 +63,11 @@ pub async fn add_identity(
     let given_names = parse_name("given names", &input.given_names)?;
     let birth_date = BirthDate::parse(&input.birth_date)?;
     let affiliations = Affiliation::parse_list(&input.affiliations)?;
-    let personal_email = input.personal_email.as_deref().map(parse_email).transpose()?;
+    let personal_email = input
+        .personal_email
+        .as_deref()
+        .map(parse_email)
+        .transpose()?;
     let institutional_email = match input.institutional_email.as_deref() {
         Some(raw) => parse_email(raw)?,
         None => {
@@ -143,7 +147,11 @@ async fn free_institutional_email(
         } else {
             format!("{local}{n}@{domain}")
         };
-        if store.find_identity_by_sign_in_name(&candidate).await?.is_none() {
+        if store
+            .find_identity_by_sign_in_name(&candidate)
+            .await?
+            .is_none()
+        {
             return Ok(candidate);
         }
     }
@@ -158,8 +166,17 @@ mod tests {
 
     #[test]
     fn local_parts_fold_diacritics_and_spaces() {
-        assert_eq!(institutional_local_part("Élodie", "Le Fèvre"), "elodie.le-fevre");
-        assert_eq!(institutional_local_part("Jean-Luc", "D'Artagnan"), "jean-luc.d-artagnan");
-        assert_eq!(institutional_local_part("Zoë Anne", "Müller"), "zoe-anne.muller");
+        assert_eq!(
+            institutional_local_part("Élodie", "Le Fèvre"),
+            "elodie.le-fevre"
+        );
+        assert_eq!(
+            institutional_local_part("Jean-Luc", "D'Artagnan"),
+            "jean-luc.d-artagnan"
+        );
+        assert_eq!(
+            institutional_local_part("Zoë Anne", "Müller"),
+            "zoe-anne.muller"
+        );
     }
 }

@@ -38,7 +38,10 @@ pub async fn authenticate(
     let identity = if sign_in_name.trim().is_empty() || sign_in_name.len() > 254 {
         None
     } else {
-        provider.store.find_identity_by_sign_in_name(sign_in_name).await?
+        provider
+            .store
+            .find_identity_by_sign_in_name(sign_in_name)
+            .await?
     };
     let stored_hash = identity.as_ref().and_then(|i| i.password_hash.as_deref());
     // Verified even when the account or its password is missing, against a dummy hash,
@@ -57,7 +60,10 @@ pub async fn authenticate(
     }
     if verification.needs_rehash {
         let fresh = provider.passwords.hash(password).await?;
-        provider.store.rehash_password(&identity.id, fresh, provider.now()).await?;
+        provider
+            .store
+            .rehash_password(&identity.id, fresh, provider.now())
+            .await?;
     }
     tracing::info!(event = "sign_in", subject = %identity.subject, "signed in");
     Ok(identity)
@@ -109,5 +115,8 @@ pub async fn resume_session(
 }
 
 pub async fn end_session(provider: &Provider, session: &Session) -> Result<(), StoreError> {
-    provider.store.revoke_session(&session.id, provider.now()).await
+    provider
+        .store
+        .revoke_session(&session.id, provider.now())
+        .await
 }

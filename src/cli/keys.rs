@@ -19,7 +19,8 @@ pub enum KeysCommand {
 }
 
 fn parse_alg(raw: &str) -> Result<SigningAlg, String> {
-    raw.parse().map_err(|e: crate::domain::Invalid| e.to_string())
+    raw.parse()
+        .map_err(|e: crate::domain::Invalid| e.to_string())
 }
 
 /// Works on the key files only. Running servers load keys at start: restart them (one at
@@ -28,7 +29,11 @@ pub fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     let dir = &settings.keys_dir;
     match command {
         KeysCommand::Rotate { alg } => {
-            let algs = if alg.is_empty() { SigningAlg::ALL.to_vec() } else { alg };
+            let algs = if alg.is_empty() {
+                SigningAlg::ALL.to_vec()
+            } else {
+                alg
+            };
             for alg in algs {
                 let file = keys::generate(dir, alg)?;
                 println!("{} {} active", file.alg, file.kid);

@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 
 #[derive(Debug, Parser)]
-#[command(name = "etupass", version, about = "Etupass: the university's OpenID Connect identity provider")]
+#[command(
+    name = "etupass",
+    version,
+    about = "Etupass: the university's OpenID Connect identity provider"
+)]
 pub struct Cli {
     /// Configuration file (default: ./etupass.toml when present).
     #[arg(long, global = true, env = "ETUPASS_CONFIG")]
@@ -42,7 +46,10 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
-    match cli.command.unwrap_or(Command::Serve(serve::ServeArgs::default())) {
+    match cli
+        .command
+        .unwrap_or(Command::Serve(serve::ServeArgs::default()))
+    {
         Command::Serve(args) => serve::run(settings, args).await,
         Command::Migrate => migrate::run(settings).await,
         Command::Client(command) => client::run(settings, command).await,

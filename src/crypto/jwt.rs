@@ -43,7 +43,10 @@ mod tests {
     fn at_hash_of_the_oidc_example() {
         // OIDC Core A.3: access token and at_hash of the RS256 example.
         assert_eq!(
-            left_half_hash(SigningAlg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            left_half_hash(
+                SigningAlg::RS256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            ),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
     }

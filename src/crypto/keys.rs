@@ -15,7 +15,7 @@ use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jwk::Jwk;
-use josekit::jws::{JwsSigner, EdDSA, ES256, RS256};
+use josekit::jws::{EdDSA, JwsSigner, ES256, RS256};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -66,7 +66,9 @@ pub struct SigningKeys {
 impl std::fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kids: BTreeMap<_, _> = self.active.iter().map(|(a, k)| (a, &k.kid)).collect();
-        f.debug_struct("SigningKeys").field("active", &kids).finish()
+        f.debug_struct("SigningKeys")
+            .field("active", &kids)
+            .finish()
     }
 }
 
@@ -318,14 +320,19 @@ mod tests {
         assert_eq!(keys.active_kid(SigningAlg::ES256).unwrap(), rotated.kid);
         let jwks = String::from_utf8(keys.jwks().to_vec()).unwrap();
         assert!(jwks.contains(&first) && jwks.contains(&rotated.kid));
-        assert!(!jwks.contains("\"d\""), "private parts must not be published");
+        assert!(
+            !jwks.contains("\"d\""),
+            "private parts must not be published"
+        );
         assert!(matches!(
             retire(dir.path(), &rotated.kid),
             Err(KeyError::RetireActive(..))
         ));
         retire(dir.path(), &first).unwrap();
         let keys = SigningKeys::load(dir.path()).unwrap();
-        assert!(!String::from_utf8(keys.jwks().to_vec()).unwrap().contains(&first));
+        assert!(!String::from_utf8(keys.jwks().to_vec())
+            .unwrap()
+            .contains(&first));
     }
 
     #[cfg(unix)]

@@ -177,7 +177,10 @@ mod tests {
         let hasher = PasswordHasher::new(cheap(), 2).unwrap();
         let hash = hasher.hash("correct horse battery staple").await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        let ok = hasher.verify(Some(&hash), "correct horse battery staple").await.unwrap();
+        let ok = hasher
+            .verify(Some(&hash), "correct horse battery staple")
+            .await
+            .unwrap();
         assert!(ok.matches && !ok.needs_rehash);
         let wrong = hasher.verify(Some(&hash), "wrong").await.unwrap();
         assert!(!wrong.matches);
@@ -202,6 +205,12 @@ mod tests {
         let composed = "caf\u{e9} au lait";
         let decomposed = "cafe\u{301} au lait";
         let hash = hasher.hash(composed).await.unwrap();
-        assert!(hasher.verify(Some(&hash), decomposed).await.unwrap().matches);
+        assert!(
+            hasher
+                .verify(Some(&hash), decomposed)
+                .await
+                .unwrap()
+                .matches
+        );
     }
 }

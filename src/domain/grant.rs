@@ -25,9 +25,11 @@ pub struct AuthorizationCode {
 #[derive(Debug)]
 pub enum CodeRedemption {
     /// This call consumed the code.
-    Redeemed(AuthorizationCode),
+    Redeemed(Box<AuthorizationCode>),
     /// The code was consumed before: a replay. The tokens issued from it were revoked.
-    Replayed { revoked_tokens: usize },
+    Replayed {
+        revoked_tokens: usize,
+    },
     Unknown,
 }
 

@@ -51,8 +51,7 @@ impl BirthDate {
         let invalid = || Invalid::new(format!("'{raw}' is not a date of the form YYYY-MM-DD"));
         let value = raw.trim();
         let parts: Vec<&str> = value.split('-').collect();
-        if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2
-        {
+        if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
             return Err(invalid());
         }
         let year: u32 = parts[0].parse().map_err(|_| invalid())?;
@@ -125,7 +124,10 @@ impl Affiliation {
     }
 
     pub fn join(list: &[Affiliation]) -> String {
-        list.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(",")
+        list.iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -187,7 +189,9 @@ pub fn parse_email(raw: &str) -> Result<String, Invalid> {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !value.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
+                && !value
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '<' || c == '>')
                 && value.matches('@').count() == 1
                 && value.len() <= 254
         }
@@ -262,7 +266,10 @@ mod tests {
 
     #[test]
     fn numbers_are_trimmed_and_checked() {
-        assert_eq!(StudentNumber::parse(" 21901234 ").unwrap().as_str(), "21901234");
+        assert_eq!(
+            StudentNumber::parse(" 21901234 ").unwrap().as_str(),
+            "21901234"
+        );
         assert!(StudentNumber::parse("").is_err());
         assert!(StudentNumber::parse("12 34").is_err());
         assert!(StudentNumber::parse("a@b").is_err());
@@ -288,7 +295,10 @@ mod tests {
 
     #[test]
     fn emails_are_lowercased_and_checked() {
-        assert_eq!(parse_email(" Alice@Example.EDU").unwrap(), "alice@example.edu");
+        assert_eq!(
+            parse_email(" Alice@Example.EDU").unwrap(),
+            "alice@example.edu"
+        );
         assert!(parse_email("alice").is_err());
         assert!(parse_email("a@b@c.d").is_err());
     }

@@ -30,12 +30,10 @@ impl RedirectUri {
         }
         match url.scheme() {
             "https" => {}
-            "http" => {
-                if !is_loopback(&url) {
-                    return Err(Invalid::new(format!(
-                        "redirect URI '{raw}' uses http: only https is allowed, except for loopback hosts"
-                    )));
-                }
+            "http" if !is_loopback(&url) => {
+                return Err(Invalid::new(format!(
+                    "redirect URI '{raw}' uses http: only https is allowed, except for loopback hosts"
+                )));
             }
             "javascript" | "data" | "file" | "vbscript" => {
                 return Err(Invalid::new(format!(

@@ -3,7 +3,7 @@
 //! never redirect) → `check_request` (errors go back to the client) → `require_sign_in`
 //! → `require_consent` → `issue_code`.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use url::Url;
 
@@ -48,13 +48,11 @@ impl RawRequest {
     }
 
     fn duplicated(&self) -> Option<&str> {
-        let mut seen = HashMap::new();
-        for (k, _) in &self.0 {
-            if seen.insert(k.as_str(), ()).is_some() {
-                return Some(k);
-            }
-        }
-        None
+        let mut seen = HashSet::new();
+        self.0
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| !seen.insert(*k))
     }
 }
 
@@ -119,8 +117,8 @@ pub enum Outcome {
     ErrorPage(UntrustedRequest),
     /// Send the browser back to the client (with a code or an error).
     Redirect(String),
-    SignIn(ValidRequest),
-    Consent(ValidRequest, Identity),
+    SignIn(Box<ValidRequest>),
+    Consent(Box<ValidRequest>, Box<Identity>),
 }
 
 pub async fn authorize(
@@ -157,7 +155,7 @@ pub async fn authorize(
                 &OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in"),
             )));
         }
-        return Ok(Outcome::SignIn(request));
+        return Ok(Outcome::SignIn(Box::new(request)));
     };
     if require_consent(provider, &request, &identity, interaction).await? {
         if request.prompt.none {
@@ -166,7 +164,7 @@ pub async fn authorize(
                 &OAuthError::new(ErrorCode::ConsentRequired, "the user has not consented"),
             )));
         }
-        return Ok(Outcome::Consent(request, identity));
+        return Ok(Outcome::Consent(Box::new(request), Box::new(identity)));
     }
     issue_code(provider, &request, &session, &identity).await
 }
@@ -392,7 +390,12 @@ async fn require_consent(
         // Remembered, so the next sign-in to this client goes straight through.
         provider
             .store
-            .grant_consent(&identity.id, &request.client.client_id, &request.scope, provider.now())
+            .grant_consent(
+                &identity.id,
+                &request.client.client_id,
+                &request.scope,
+                provider.now(),
+            )
             .await?;
         return Ok(false);
     }
@@ -437,7 +440,10 @@ async fn issue_code(
         params.push(("state", state));
     }
     params.push(("iss", provider.settings.issuer()));
-    Ok(Outcome::Redirect(with_query(&request.redirect_uri, &params)))
+    Ok(Outcome::Redirect(with_query(
+        &request.redirect_uri,
+        &params,
+    )))
 }
 
 impl ValidRequest {

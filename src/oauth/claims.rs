@@ -54,7 +54,11 @@ pub fn for_scope(identity: &Identity, scope: &Scope, settings: &Settings) -> Map
         claims.insert("eduPersonAffiliation".into(), json!(affiliations));
         claims.insert(
             "eduPersonPrincipalName".into(),
-            json!(format!("{}@{}", identity.number.as_str(), settings.eppn_domain)),
+            json!(format!(
+                "{}@{}",
+                identity.number.as_str(),
+                settings.eppn_domain
+            )),
         );
     }
     claims

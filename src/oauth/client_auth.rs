@@ -35,7 +35,8 @@ pub fn extract(
             ));
         }
         let invalid = || {
-            OAuthError::invalid_client("malformed HTTP Basic credentials").with_basic_challenge(true)
+            OAuthError::invalid_client("malformed HTTP Basic credentials")
+                .with_basic_challenge(true)
         };
         let decoded = STANDARD.decode(header[6..].trim()).map_err(|_| invalid())?;
         let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
@@ -74,9 +75,8 @@ pub async fn authenticate(
     presented: PresentedCredentials,
 ) -> Result<Client, OAuthError> {
     let basic = presented.method == AuthMethod::ClientSecretBasic;
-    let failed = || {
-        OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic)
-    };
+    let failed =
+        || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
     let client = store
         .find_client(&presented.client_id)
         .await?
@@ -86,11 +86,11 @@ pub async fn authenticate(
     }
     match (presented.method, &presented.secret, &client.secret_hash) {
         (AuthMethod::None, None, _) if client.public => Ok(client),
-        (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, Some(secret), Some(hash))
-            if matches_digest(secret.expose(), hash) =>
-        {
-            Ok(client)
-        }
+        (
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost,
+            Some(secret),
+            Some(hash),
+        ) if matches_digest(secret.expose(), hash) => Ok(client),
         _ => Err(failed()),
     }
 }
@@ -134,6 +134,9 @@ mod tests {
             extract(None, Some("c"), Some("s")).unwrap().method,
             AuthMethod::ClientSecretPost
         );
-        assert_eq!(extract(None, Some("c"), None).unwrap().method, AuthMethod::None);
+        assert_eq!(
+            extract(None, Some("c"), None).unwrap().method,
+            AuthMethod::None
+        );
     }
 }

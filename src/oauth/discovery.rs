@@ -33,7 +33,6 @@ pub fn document(settings: &Settings) -> Vec<u8> {
         "acr_values_supported": ACR_VALUES_SUPPORTED,
         "prompt_values_supported": ["none", "login", "consent"],
         "ui_locales_supported": ["fr", "en"],
-        "claims_locales_supported": ["fr", "en"],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -91,7 +91,10 @@ impl OAuthError {
     /// A failure of ours: logged with its cause, reported as a bare `server_error`.
     pub fn server(cause: &dyn fmt::Display) -> Self {
         tracing::error!(error = %cause, "server error");
-        Self::new(ErrorCode::ServerError, "the server could not complete the request")
+        Self::new(
+            ErrorCode::ServerError,
+            "the server could not complete the request",
+        )
     }
 
     pub fn with_basic_challenge(mut self, basic: bool) -> Self {

@@ -31,7 +31,10 @@ pub fn issue(
     if let Some(nonce) = &code.nonce {
         claims.insert("nonce".into(), json!(nonce));
     }
-    claims.insert("at_hash".into(), json!(jwt::left_half_hash(alg, access_token)));
+    claims.insert(
+        "at_hash".into(),
+        json!(jwt::left_half_hash(alg, access_token)),
+    );
     claims.insert("acr".into(), json!(code.acr));
     claims.insert("amr".into(), json!(code.amr));
     claims.insert("sid".into(), json!(code.session_id));

@@ -50,7 +50,10 @@ mod tests {
 
     #[test]
     fn wrong_or_malformed_verifiers_fail() {
-        assert!(!verify("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj", CHALLENGE));
+        assert!(!verify(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj",
+            CHALLENGE
+        ));
         assert!(!verify("short", CHALLENGE));
         assert!(!verify(&format!("{VERIFIER} "), CHALLENGE));
         assert!(!is_valid_challenge("too-short"));

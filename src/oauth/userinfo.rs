@@ -34,7 +34,10 @@ impl From<OAuthError> for UserinfoError {
     }
 }
 
-pub async fn handle(provider: &Provider, bearer: Bearer<'_>) -> Result<Map<String, Value>, UserinfoError> {
+pub async fn handle(
+    provider: &Provider,
+    bearer: Bearer<'_>,
+) -> Result<Map<String, Value>, UserinfoError> {
     let presented = extract_token(&bearer)?;
     let now = provider.now();
     let access = provider
@@ -69,12 +72,14 @@ fn extract_token<'a>(bearer: &Bearer<'a>) -> Result<&'a str, UserinfoError> {
         }
     });
     match (from_header, bearer.form_access_token) {
-        (Some(Some(_)), Some(_)) => Err(OAuthError::invalid_request(
-            "send the access token in one place only",
+        (Some(Some(_)), Some(_)) => {
+            Err(OAuthError::invalid_request("send the access token in one place only").into())
+        }
+        (Some(Some(token)), None) if !token.is_empty() => Ok(token),
+        (Some(_), None) => Err(OAuthError::invalid_request(
+            "the Authorization header is not a Bearer token",
         )
         .into()),
-        (Some(Some(token)), None) if !token.is_empty() => Ok(token),
-        (Some(_), None) => Err(OAuthError::invalid_request("the Authorization header is not a Bearer token").into()),
         (None, Some(token)) if !token.is_empty() => Ok(token),
         _ => Err(UserinfoError::NoToken),
     }

@@ -28,7 +28,8 @@ impl TryFrom<ClientRow> for Client {
     type Error = StoreError;
 
     fn try_from(row: ClientRow) -> StoreResult<Client> {
-        let corrupt = |e: crate::domain::Invalid| StoreError::Corrupt(format!("client {}: {e}", row.id));
+        let corrupt =
+            |e: crate::domain::Invalid| StoreError::Corrupt(format!("client {}: {e}", row.id));
         let uris = |column: &str, text: &str| -> StoreResult<Vec<RedirectUri>> {
             let raw: Vec<String> = from_json(column, text)?;
             raw.iter()
@@ -38,7 +39,10 @@ impl TryFrom<ClientRow> for Client {
         let grant_types: Vec<String> = from_json("grant_types", &row.grant_types)?;
         Ok(Client {
             redirect_uris: uris("redirect_uris", &row.redirect_uris)?,
-            post_logout_redirect_uris: uris("post_logout_redirect_uris", &row.post_logout_redirect_uris)?,
+            post_logout_redirect_uris: uris(
+                "post_logout_redirect_uris",
+                &row.post_logout_redirect_uris,
+            )?,
             grant_types: grant_types
                 .iter()
                 .map(|g| g.parse().map_err(corrupt))
@@ -63,14 +67,20 @@ impl Store {
         secret_hash: Option<String>,
         now: UnixTime,
     ) -> StoreResult<Client> {
-        let uris = |list: &[RedirectUri]| to_json(&list.iter().map(|u| u.as_str()).collect::<Vec<_>>());
+        let uris =
+            |list: &[RedirectUri]| to_json(&list.iter().map(|u| u.as_str()).collect::<Vec<_>>());
         let row = ClientRow {
             id: new_id(),
             name: new.name.trim().to_string(),
             secret_hash,
             redirect_uris: uris(&new.redirect_uris),
             post_logout_redirect_uris: uris(&new.post_logout_redirect_uris),
-            grant_types: to_json(&new.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>()),
+            grant_types: to_json(
+                &new.grant_types
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>(),
+            ),
             auth_method: new.auth_method.as_str().to_string(),
             is_public: new.public,
             first_party: new.first_party,
@@ -78,7 +88,9 @@ impl Store {
             created_at: now,
         };
         self.write(move |conn| {
-            diesel::insert_into(clients::table).values(&row).execute(conn)?;
+            diesel::insert_into(clients::table)
+                .values(&row)
+                .execute(conn)?;
             Client::try_from(row)
         })
         .await

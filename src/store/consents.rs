@@ -9,7 +9,11 @@ use crate::domain::scope::Scope;
 
 impl Store {
     /// The scopes the person already granted this client, if any.
-    pub async fn find_consent(&self, identity_id: &str, client_id: &str) -> StoreResult<Option<Scope>> {
+    pub async fn find_consent(
+        &self,
+        identity_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<Scope>> {
         let (identity_id, client_id) = (identity_id.to_string(), client_id.to_string());
         self.run(move |conn| {
             let scope: Option<String> = consents::table

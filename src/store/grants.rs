@@ -24,6 +24,7 @@ struct CodeRow {
     created_at: i64,
     expires_at: i64,
     consumed_at: Option<i64>,
+    replayed_at: Option<i64>,
 }
 
 impl CodeRow {
@@ -76,6 +77,22 @@ impl From<AccessTokenRow> for AccessToken {
     }
 }
 
+impl From<AccessToken> for AccessTokenRow {
+    fn from(token: AccessToken) -> AccessTokenRow {
+        AccessTokenRow {
+            token_hash: token.token_hash,
+            client_id: token.client_id,
+            identity_id: token.identity_id,
+            session_id: token.session_id,
+            code_hash: token.code_hash,
+            scope: token.scope,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            revoked_at: token.revoked_at,
+        }
+    }
+}
+
 impl Store {
     pub async fn save_authorization_code(&self, code: AuthorizationCode) -> StoreResult<()> {
         let row = CodeRow {
@@ -93,6 +110,7 @@ impl Store {
             created_at: code.created_at,
             expires_at: code.expires_at,
             consumed_at: None,
+            replayed_at: None,
         };
         self.write(move |conn| {
             diesel::insert_into(authorization_codes::table)
@@ -106,7 +124,11 @@ impl Store {
     /// Consumes a code exactly once, across instances: `UPDATE … WHERE consumed_at IS NULL`
     /// changes one row for the first caller only. A second redemption is a replay and
     /// revokes the access tokens issued from the code (RFC 6749 §4.1.2).
-    pub async fn redeem_authorization_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {
+    pub async fn redeem_authorization_code(
+        &self,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<CodeRedemption> {
         let code_hash = code_hash.to_string();
         self.write(move |conn| {
             let claimed = diesel::update(
@@ -122,8 +144,13 @@ impl Store {
                 .first(conn)
                 .optional()?;
             match (claimed, row) {
-                (1, Some(row)) => Ok(CodeRedemption::Redeemed(row.into_code()?)),
+                (1, Some(row)) => Ok(CodeRedemption::Redeemed(Box::new(row.into_code()?))),
                 (_, Some(_)) => {
+                    // Marked first: a token being issued from this code right now sees
+                    // the mark and is refused (see `save_access_token_for_code`).
+                    diesel::update(authorization_codes::table.find(&code_hash))
+                        .set(authorization_codes::replayed_at.eq(Some(now)))
+                        .execute(conn)?;
                     let revoked_tokens = diesel::update(
                         access_tokens::table
                             .filter(access_tokens::code_hash.eq(Some(&code_hash)))
@@ -139,20 +166,42 @@ impl Store {
         .await
     }
 
-    pub async fn save_access_token(&self, token: AccessToken) -> StoreResult<()> {
-        let row = AccessTokenRow {
-            token_hash: token.token_hash,
-            client_id: token.client_id,
-            identity_id: token.identity_id,
-            session_id: token.session_id,
-            code_hash: token.code_hash,
-            scope: token.scope,
-            created_at: token.created_at,
-            expires_at: token.expires_at,
-            revoked_at: token.revoked_at,
-        };
+    /// Saves a token issued from a code, unless that code was replayed meanwhile. The
+    /// no-op `UPDATE` locks the code row, so this and a replay's revocation cannot
+    /// interleave: either the replay sees this token and revokes it, or this call sees the
+    /// replay and saves nothing (returns false).
+    pub async fn save_access_token_for_code(
+        &self,
+        code_hash: &str,
+        token: AccessToken,
+    ) -> StoreResult<bool> {
+        let code_hash = code_hash.to_string();
+        let row = AccessTokenRow::from(token);
         self.write(move |conn| {
-            diesel::insert_into(access_tokens::table).values(&row).execute(conn)?;
+            let still_clean = diesel::update(
+                authorization_codes::table
+                    .find(&code_hash)
+                    .filter(authorization_codes::replayed_at.is_null()),
+            )
+            .set(authorization_codes::replayed_at.eq(authorization_codes::replayed_at))
+            .execute(conn)?;
+            if still_clean == 0 {
+                return Ok(false);
+            }
+            diesel::insert_into(access_tokens::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub async fn save_access_token(&self, token: AccessToken) -> StoreResult<()> {
+        let row = AccessTokenRow::from(token);
+        self.write(move |conn| {
+            diesel::insert_into(access_tokens::table)
+                .values(&row)
+                .execute(conn)?;
             Ok(())
         })
         .await

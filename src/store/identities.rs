@@ -32,7 +32,8 @@ impl TryFrom<IdentityRow> for Identity {
     type Error = StoreError;
 
     fn try_from(row: IdentityRow) -> StoreResult<Identity> {
-        let corrupt = |e: crate::domain::Invalid| StoreError::Corrupt(format!("identity {}: {e}", row.id));
+        let corrupt =
+            |e: crate::domain::Invalid| StoreError::Corrupt(format!("identity {}: {e}", row.id));
         Ok(Identity {
             number: StudentNumber::parse(&row.number).map_err(corrupt)?,
             birth_date: BirthDate::parse(&row.birth_date).map_err(corrupt)?,
@@ -93,7 +94,9 @@ impl Store {
     pub async fn find_identity_by_sign_in_name(&self, name: &str) -> StoreResult<Option<Identity>> {
         let name = name.trim().to_string();
         self.run(move |conn| {
-            let query = identities::table.select(IdentityRow::as_select()).into_boxed();
+            let query = identities::table
+                .select(IdentityRow::as_select())
+                .into_boxed();
             let query = if name.contains('@') {
                 query.filter(identities::institutional_email.eq(name.to_lowercase()))
             } else {
@@ -122,7 +125,10 @@ impl Store {
         .await
     }
 
-    pub async fn find_identity_by_number(&self, number: &StudentNumber) -> StoreResult<Option<Identity>> {
+    pub async fn find_identity_by_number(
+        &self,
+        number: &StudentNumber,
+    ) -> StoreResult<Option<Identity>> {
         let number = number.as_str().to_string();
         self.run(move |conn| {
             identities::table
@@ -137,7 +143,12 @@ impl Store {
     }
 
     /// Replaces the stored hash of an unchanged password (parameters upgraded at sign-in).
-    pub async fn rehash_password(&self, identity_id: &str, new_hash: String, now: UnixTime) -> StoreResult<()> {
+    pub async fn rehash_password(
+        &self,
+        identity_id: &str,
+        new_hash: String,
+        now: UnixTime,
+    ) -> StoreResult<()> {
         let identity_id = identity_id.to_string();
         self.write(move |conn| {
             diesel::update(identities::table.find(identity_id))

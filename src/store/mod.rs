@@ -62,7 +62,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -132,16 +134,15 @@ fn write_transaction<T>(
         AnyConnection::Postgresql(_) => conn.transaction(work),
         AnyConnection::Sqlite(_) => {
             conn.batch_execute("BEGIN IMMEDIATE")?;
-            match work(conn) {
-                Ok(value) => {
-                    conn.batch_execute("COMMIT")?;
-                    Ok(value)
-                }
-                Err(error) => {
-                    let _ = conn.batch_execute("ROLLBACK");
-                    Err(error)
-                }
+            let result = work(conn).and_then(|value| {
+                conn.batch_execute("COMMIT")?;
+                Ok(value)
+            });
+            if result.is_err() {
+                // Never hand a connection back to the pool inside a transaction.
+                let _ = conn.batch_execute("ROLLBACK");
             }
+            result
         }
     }
 }

@@ -68,6 +68,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
+        replayed_at -> Nullable<BigInt>,
     }
 }
 

@@ -64,14 +64,20 @@ impl Store {
             revoked_at: None,
         };
         self.write(move |conn| {
-            diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+            diesel::insert_into(sessions::table)
+                .values(&row)
+                .execute(conn)?;
             row.into_session()
         })
         .await
     }
 
     /// The live session whose cookie digests to `token_hash`, if any.
-    pub async fn find_live_session(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<Session>> {
+    pub async fn find_live_session(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<Session>> {
         let token_hash = token_hash.to_string();
         self.run(move |conn| {
             sessions::table
@@ -90,9 +96,13 @@ impl Store {
     pub async fn revoke_session(&self, session_id: &str, now: UnixTime) -> StoreResult<()> {
         let session_id = session_id.to_string();
         self.write(move |conn| {
-            diesel::update(sessions::table.find(session_id).filter(sessions::revoked_at.is_null()))
-                .set(sessions::revoked_at.eq(Some(now)))
-                .execute(conn)?;
+            diesel::update(
+                sessions::table
+                    .find(session_id)
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::revoked_at.eq(Some(now)))
+            .execute(conn)?;
             Ok(())
         })
         .await

@@ -7,7 +7,12 @@ use actix_web::HttpRequest;
 pub const SESSION: &str = "etupass_session";
 pub const CSRF: &str = "etupass_csrf";
 
-pub fn build(name: &'static str, value: String, secure: bool, max_age_secs: Option<i64>) -> Cookie<'static> {
+pub fn build(
+    name: &'static str,
+    value: String,
+    secure: bool,
+    max_age_secs: Option<i64>,
+) -> Cookie<'static> {
     let mut cookie = Cookie::build(name, value)
         .path("/")
         .http_only(true)

@@ -3,7 +3,11 @@
 
 use crate::views::LANGUAGES;
 
-pub fn choose(ui_locales: Option<&str>, accept_language: Option<&str>, default: &str) -> &'static str {
+pub fn choose(
+    ui_locales: Option<&str>,
+    accept_language: Option<&str>,
+    default: &str,
+) -> &'static str {
     if let Some(lang) = ui_locales.and_then(|v| first_supported(v.split(' '))) {
         return lang;
     }
@@ -21,11 +25,16 @@ pub fn choose(ui_locales: Option<&str>, accept_language: Option<&str>, default: 
             })
             .collect();
         ranked.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
-        if let Some(lang) = first_supported(ranked.into_iter().filter(|(q, _)| *q > 0.0).map(|(_, t)| t)) {
+        if let Some(lang) =
+            first_supported(ranked.into_iter().filter(|(q, _)| *q > 0.0).map(|(_, t)| t))
+        {
             return lang;
         }
     }
-    LANGUAGES.into_iter().find(|l| *l == default).unwrap_or("fr")
+    LANGUAGES
+        .into_iter()
+        .find(|l| *l == default)
+        .unwrap_or("fr")
 }
 
 fn first_supported<'a>(tags: impl Iterator<Item = &'a str>) -> Option<&'static str> {

@@ -35,7 +35,12 @@ impl Page {
     }
 }
 
-pub fn render(state: &AppState, lang: &str, page: Page, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+pub fn render(
+    state: &AppState,
+    lang: &str,
+    page: Page,
+    cookies: Vec<Cookie<'static>>,
+) -> HttpResponse {
     let institution = &state.provider.settings.institution_name;
     match state
         .views
@@ -46,9 +51,7 @@ pub fn render(state: &AppState, lang: &str, page: Page, cookies: Vec<Cookie<'sta
             for cookie in cookies {
                 response.cookie(cookie);
             }
-            response
-                .content_type("text/html; charset=utf-8")
-                .body(html)
+            response.content_type("text/html; charset=utf-8").body(html)
         }
         Err(error) => {
             tracing::error!(%error, "page rendering failed");
@@ -60,7 +63,12 @@ pub fn render(state: &AppState, lang: &str, page: Page, cookies: Vec<Cookie<'sta
 }
 
 /// An error page; `message_key` names the text in the catalogs.
-pub fn error(state: &AppState, lang: &str, status: StatusCode, message_key: &'static str) -> HttpResponse {
+pub fn error(
+    state: &AppState,
+    lang: &str,
+    status: StatusCode,
+    message_key: &'static str,
+) -> HttpResponse {
     render(
         state,
         lang,

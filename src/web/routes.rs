@@ -12,21 +12,27 @@ pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/openid-configuration", web::get().to(metadata::discovery))
-        .route(JWKS_PATH, web::get().to(metadata::jwks))
-        .route(AUTHORIZATION_PATH, web::get().to(authorize::authorize_get))
-        .route(AUTHORIZATION_PATH, web::post().to(authorize::authorize_post))
-        .route("/login", web::get().to(authorize::login_get))
-        .route("/login", web::post().to(authorize::login_post))
-        .route("/consent", web::post().to(authorize::consent_post))
-        .route(TOKEN_PATH, web::post().to(token::token))
-        .route(USERINFO_PATH, web::get().to(userinfo::get))
-        .route(USERINFO_PATH, web::post().to(userinfo::post))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/static/etupass.css", web::get().to(home::stylesheet))
-        .route("/", web::get().to(home::home))
-        .default_service(web::to(home::not_found));
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(metadata::discovery),
+    )
+    .route(JWKS_PATH, web::get().to(metadata::jwks))
+    .route(AUTHORIZATION_PATH, web::get().to(authorize::authorize_get))
+    .route(
+        AUTHORIZATION_PATH,
+        web::post().to(authorize::authorize_post),
+    )
+    .route("/login", web::get().to(authorize::login_get))
+    .route("/login", web::post().to(authorize::login_post))
+    .route("/consent", web::post().to(authorize::consent_post))
+    .route(TOKEN_PATH, web::post().to(token::token))
+    .route(USERINFO_PATH, web::get().to(userinfo::get))
+    .route(USERINFO_PATH, web::post().to(userinfo::post))
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/static/etupass.css", web::get().to(home::stylesheet))
+    .route("/", web::get().to(home::home))
+    .default_service(web::to(home::not_found));
 }
 
 /// Headers added to every response that does not set its own.
@@ -39,7 +45,10 @@ pub fn security_headers(https: bool) -> DefaultHeaders {
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
         .add(("Cache-Control", "no-store"));
     if https {
-        headers.add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+        headers.add((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ))
     } else {
         headers
     }

@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use crate::helpers::TestClient;
 use crate::helpers::{TestApp, PASSWORD};
 use crate::rp::{self, Browser};
-use crate::helpers::TestClient;
 use etupass::domain::client::{AuthMethod, SigningAlg};
 
 fn etupass(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
@@ -22,13 +22,22 @@ fn etupass(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("the etupass binary runs");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     child.wait_with_output().unwrap()
 }
 
 fn json(output: &Output) -> serde_json::Value {
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("JSON on standard output")
 }
 
@@ -37,28 +46,55 @@ async fn an_administrator_provisions_a_client_and_an_identity_from_the_command_l
     let app = TestApp::spawn().await;
     let added = json(&etupass(
         &app,
-        &["client", "add", "--name", "Webmail", "--redirect-uri", "http://127.0.0.1:9/mail", "--id-token-alg", "ES256"],
+        &[
+            "client",
+            "add",
+            "--name",
+            "Webmail",
+            "--redirect-uri",
+            "http://127.0.0.1:9/mail",
+            "--id-token-alg",
+            "ES256",
+        ],
         None,
     ));
     let client_id = added["client_id"].as_str().unwrap().to_string();
     let secret = added["client_secret"].as_str().unwrap().to_string();
     assert_eq!(secret.len(), 43, "256-bit secret");
     let shown = json(&etupass(&app, &["client", "show", &client_id], None));
-    assert!(shown.get("client_secret").is_none(), "the secret is printed once only");
+    assert!(
+        shown.get("client_secret").is_none(),
+        "the secret is printed once only"
+    );
     let listed = json(&etupass(&app, &["client", "list"], None));
     assert_eq!(listed.as_array().unwrap().len(), 1);
 
     let identity = json(&etupass(
         &app,
         &[
-            "identity", "add", "--number", "21905555", "--family-name", "Le Fèvre", "--given-name", "Élodie",
-            "--birth-date", "2003-01-31", "--affiliation", "student", "--personal-email", "elodie@personal.example",
+            "identity",
+            "add",
+            "--number",
+            "21905555",
+            "--family-name",
+            "Le Fèvre",
+            "--given-name",
+            "Élodie",
+            "--birth-date",
+            "2003-01-31",
+            "--affiliation",
+            "student",
+            "--personal-email",
+            "elodie@personal.example",
             "--password-stdin",
         ],
         Some(&format!("{PASSWORD}\n")),
     ));
     assert_eq!(identity["status"], "active");
-    assert_eq!(identity["institutional_email"], "elodie.le-fevre@univ.example");
+    assert_eq!(
+        identity["institutional_email"],
+        "elodie.le-fevre@univ.example"
+    );
     assert!(identity.get("password_hash").is_none());
     let shown = json(&etupass(&app, &["identity", "show", "21905555"], None));
     assert_eq!(shown["subject"], identity["subject"]);
@@ -73,7 +109,9 @@ async fn an_administrator_provisions_a_client_and_an_identity_from_the_command_l
     };
     let oidc = rp::oidc_client(&app, &client).await;
     let auth = rp::authorization(&oidc, &["profile"], true);
-    let redirect = Browser::new().authorize(&app, &auth.url, "21905555", PASSWORD).await;
+    let redirect = Browser::new()
+        .authorize(&app, &auth.url, "21905555", PASSWORD)
+        .await;
     let signed_in = rp::exchange(&oidc, &client, auth, &redirect).await;
     assert_eq!(signed_in.claims.subject().as_str(), identity["subject"]);
 }
@@ -82,10 +120,50 @@ async fn an_administrator_provisions_a_client_and_an_identity_from_the_command_l
 async fn bad_input_fails_with_a_one_line_reason() {
     let app = TestApp::spawn().await;
     let cases: [&[&str]; 4] = [
-        &["client", "add", "--name", "x", "--redirect-uri", "http://rp.example/cb"],
-        &["client", "add", "--name", "x", "--redirect-uri", "https://rp.example/cb#frag"],
-        &["identity", "add", "--number", "1", "--family-name", "A", "--given-name", "B", "--birth-date", "2003-02-30", "--affiliation", "student"],
-        &["identity", "add", "--number", "1", "--family-name", "A", "--given-name", "B", "--birth-date", "2003-02-03", "--affiliation", "wizard"],
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "http://rp.example/cb",
+        ],
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "https://rp.example/cb#frag",
+        ],
+        &[
+            "identity",
+            "add",
+            "--number",
+            "1",
+            "--family-name",
+            "A",
+            "--given-name",
+            "B",
+            "--birth-date",
+            "2003-02-30",
+            "--affiliation",
+            "student",
+        ],
+        &[
+            "identity",
+            "add",
+            "--number",
+            "1",
+            "--family-name",
+            "A",
+            "--given-name",
+            "B",
+            "--birth-date",
+            "2003-02-03",
+            "--affiliation",
+            "wizard",
+        ],
     ];
     for args in cases {
         let output = etupass(&app, args, None);
@@ -94,9 +172,43 @@ async fn bad_input_fails_with_a_one_line_reason() {
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("etupass: "), "{stderr}");
     }
-    let first = etupass(&app, &["identity", "add", "--number", "7", "--family-name", "A", "--given-name", "B", "--birth-date", "2003-02-03", "--affiliation", "staff"], None);
+    let first = etupass(
+        &app,
+        &[
+            "identity",
+            "add",
+            "--number",
+            "7",
+            "--family-name",
+            "A",
+            "--given-name",
+            "B",
+            "--birth-date",
+            "2003-02-03",
+            "--affiliation",
+            "staff",
+        ],
+        None,
+    );
     assert!(first.status.success());
-    let again = etupass(&app, &["identity", "add", "--number", "7", "--family-name", "C", "--given-name", "D", "--birth-date", "2003-02-03", "--affiliation", "staff"], None);
+    let again = etupass(
+        &app,
+        &[
+            "identity",
+            "add",
+            "--number",
+            "7",
+            "--family-name",
+            "C",
+            "--given-name",
+            "D",
+            "--birth-date",
+            "2003-02-03",
+            "--affiliation",
+            "staff",
+        ],
+        None,
+    );
     assert!(!again.status.success(), "a number is unique");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     let missing = etupass(&app, &["client", "show", "nope"], None);

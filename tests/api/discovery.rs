@@ -15,9 +15,15 @@ async fn discovery_is_complete_and_truthful() {
     assert_eq!(doc["token_endpoint"], app.url("/token"));
     assert_eq!(doc["userinfo_endpoint"], app.url("/userinfo"));
     assert_eq!(doc["jwks_uri"], app.url("/jwks"));
-    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
-    assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["authorization_code"])
+    );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["request_uri_parameter_supported"], false);
     assert_eq!(
@@ -33,7 +39,10 @@ async fn discovery_is_complete_and_truthful() {
         "device_authorization_endpoint",
         "pushed_authorization_request_endpoint",
     ] {
-        assert!(doc.get(absent).is_none(), "{absent} must not be announced yet");
+        assert!(
+            doc.get(absent).is_none(),
+            "{absent} must not be announced yet"
+        );
     }
     // And the real relying-party library accepts it.
     let metadata = rp::discover(&app).await;
@@ -43,7 +52,12 @@ async fn discovery_is_complete_and_truthful() {
 #[tokio::test]
 async fn jwks_publishes_one_public_key_per_algorithm() {
     let app = TestApp::spawn().await;
-    let jwks: serde_json::Value = reqwest::get(app.url("/jwks")).await.unwrap().json().await.unwrap();
+    let jwks: serde_json::Value = reqwest::get(app.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
     algs.sort();
@@ -52,11 +66,17 @@ async fn jwks_publishes_one_public_key_per_algorithm() {
         assert!(key["kid"].as_str().is_some_and(|k| k.len() == 43));
         assert_eq!(key["use"], "sig");
         for private in ["d", "p", "q", "dp", "dq", "qi"] {
-            assert!(key.get(private).is_none(), "private member {private} published");
+            assert!(
+                key.get(private).is_none(),
+                "private member {private} published"
+            );
         }
     }
     assert!(
-        std::fs::read_dir(app.dir.path().join("keys")).unwrap().count() >= 3,
+        std::fs::read_dir(app.dir.path().join("keys"))
+            .unwrap()
+            .count()
+            >= 3,
         "keys were generated on first start"
     );
 }
@@ -69,6 +89,15 @@ async fn health_and_readiness() {
     let ready = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.text().await.unwrap(), "ready");
+    let expected = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => "postgresql",
+        _ => "sqlite",
+    };
+    assert_eq!(
+        app.store.backend(),
+        expected,
+        "the suite runs on the backend asked for"
+    );
 }
 
 #[tokio::test]
@@ -83,10 +112,16 @@ async fn pages_carry_security_headers_and_speak_two_languages() {
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert_eq!(headers["cache-control"], "no-store");
     let set_cookie = headers["set-cookie"].to_str().unwrap().to_ascii_lowercase();
-    assert!(set_cookie.contains("httponly") && set_cookie.contains("samesite=lax"), "{set_cookie}");
+    assert!(
+        set_cookie.contains("httponly") && set_cookie.contains("samesite=lax"),
+        "{set_cookie}"
+    );
     let html = fr.text().await.unwrap();
     assert!(html.contains("Se connecter") && html.contains("Mot de passe oublié"));
-    assert!(html.contains("<label for=\"username\">"), "fields are labelled");
+    assert!(
+        html.contains("<label for=\"username\">"),
+        "fields are labelled"
+    );
 
     let en = http
         .get(app.url("/login"))
@@ -106,6 +141,11 @@ async fn the_default_language_is_configurable() {
         .with_config(|settings| settings.default_locale = "en".into())
         .spawn()
         .await;
-    let html = reqwest::get(app.url("/login")).await.unwrap().text().await.unwrap();
+    let html = reqwest::get(app.url("/login"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("lang=\"en\"") && html.contains("Forgot password?"));
 }

@@ -7,14 +7,24 @@ use crate::helpers::{ClientOptions, TestApp, TestClient, PASSWORD, REDIRECT_URI}
 use crate::rp::{self, Browser, Landing, Redirect};
 
 /// Signs in and returns the redirect carrying a fresh code (PKCE verifier kept).
-async fn code_for(app: &TestApp, client: &TestClient, number: &str) -> (rp::Authorization, Redirect) {
+async fn code_for(
+    app: &TestApp,
+    client: &TestClient,
+    number: &str,
+) -> (rp::Authorization, Redirect) {
     let oidc = rp::oidc_client(app, client).await;
     let auth = rp::authorization(&oidc, &[], true);
-    let redirect = Browser::new().authorize(app, &auth.url, number, PASSWORD).await;
+    let redirect = Browser::new()
+        .authorize(app, &auth.url, number, PASSWORD)
+        .await;
     (auth, redirect)
 }
 
-async fn post_token(app: &TestApp, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+async fn post_token(
+    app: &TestApp,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
     let mut request = reqwest::Client::new().post(app.url("/token")).form(form);
     if let Some((id, secret)) = basic {
         request = request.basic_auth(id, Some(secret));
@@ -42,7 +52,11 @@ async fn unknown_client_shows_a_page_and_never_redirects() {
 async fn unregistered_redirect_uri_shows_a_page_and_never_redirects() {
     let app = TestApp::spawn().await;
     let client = app.add_client(ClientOptions::default()).await;
-    for uri in ["https://evil.example/cb", "http://127.0.0.1:9/callback/", "http://127.0.0.1:9/callback?x=1"] {
+    for uri in [
+        "https://evil.example/cb",
+        "http://127.0.0.1:9/callback/",
+        "http://127.0.0.1:9/callback?x=1",
+    ] {
         let url = format!(
             "{}?response_type=code&client_id={}&redirect_uri={}&scope=openid",
             app.url("/authorize"),
@@ -57,7 +71,12 @@ async fn unregistered_redirect_uri_shows_a_page_and_never_redirects() {
 #[tokio::test]
 async fn bad_requests_from_a_known_client_go_back_with_an_error() {
     let app = TestApp::spawn().await;
-    let public = app.add_client(ClientOptions { public: true, ..ClientOptions::default() }).await;
+    let public = app
+        .add_client(ClientOptions {
+            public: true,
+            ..ClientOptions::default()
+        })
+        .await;
     let base = format!(
         "{}?client_id={}&redirect_uri={}&state=xyz",
         app.url("/authorize"),
@@ -74,8 +93,15 @@ async fn bad_requests_from_a_known_client_go_back_with_an_error() {
         (&*format!("&response_type=code&scope=openid&request=x&code_challenge={challenge}&code_challenge_method=S256"), "request_not_supported"),
     ];
     for (extra, expected) in cases {
-        let redirect = Browser::new().get(&format!("{base}{extra}")).await.redirect();
-        assert_eq!(redirect.param("error").as_deref(), Some(expected), "{extra}");
+        let redirect = Browser::new()
+            .get(&format!("{base}{extra}"))
+            .await
+            .redirect();
+        assert_eq!(
+            redirect.param("error").as_deref(),
+            Some(expected),
+            "{extra}"
+        );
         assert_eq!(redirect.param("state").as_deref(), Some("xyz"));
         assert!(redirect.location.as_str().starts_with(REDIRECT_URI));
     }
@@ -103,7 +129,11 @@ async fn wrong_or_missing_pkce_verifier_is_refused() {
     let secret = client.client_secret.as_deref().unwrap();
     let (status, body, _) = post_token(
         &app,
-        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT_URI)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+        ],
         Some((&client.client_id, secret)),
     )
     .await;
@@ -145,7 +175,11 @@ async fn a_replayed_code_is_refused_and_revokes_its_tokens() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 401, "tokens from a replayed code are revoked");
+    assert_eq!(
+        response.status(),
+        401,
+        "tokens from a replayed code are revoked"
+    );
     let challenge = response.headers()["www-authenticate"].to_str().unwrap();
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 }
@@ -188,10 +222,14 @@ async fn wrong_client_secret_is_invalid_client_with_a_basic_challenge() {
         ("redirect_uri", REDIRECT_URI),
         ("code_verifier", verifier.as_str()),
     ];
-    let (status, body, headers) = post_token(&app, &form, Some((&client.client_id, "wrong-secret"))).await;
+    let (status, body, headers) =
+        post_token(&app, &form, Some((&client.client_id, "wrong-secret"))).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
-    assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
     // The same secret sent by the wrong method (post for a basic client) fails too.
     let mut with_post = form.to_vec();
     with_post.push(("client_id", &client.client_id));
@@ -213,11 +251,19 @@ async fn wrong_redirect_uri_and_expired_code_are_invalid_grant() {
     let verifier = auth.verifier.as_ref().unwrap().secret().clone();
     let (status, body, _) = post_token(
         &app,
-        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "http://127.0.0.1:9/other"), ("code_verifier", &verifier)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/other"),
+            ("code_verifier", &verifier),
+        ],
         Some((&client.client_id, &secret)),
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 
     let (auth, redirect) = code_for(&app, &client, "21900024").await;
     let code = redirect.param("code").unwrap();
@@ -225,12 +271,23 @@ async fn wrong_redirect_uri_and_expired_code_are_invalid_grant() {
     app.clock.advance(61);
     let (status, body, _) = post_token(
         &app,
-        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT_URI), ("code_verifier", &verifier)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &verifier),
+        ],
         Some((&client.client_id, &secret)),
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    assert!(body["error_description"].as_str().unwrap().contains("expired"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
 }
 
 #[tokio::test]
@@ -238,14 +295,45 @@ async fn token_endpoint_rejects_malformed_requests() {
     let app = TestApp::spawn().await;
     let client = app.add_client(ClientOptions::default()).await;
     let secret = client.client_secret.clone().unwrap();
-    let (status, body, _) = post_token(&app, &[("grant_type", "password")], Some((&client.client_id, &secret))).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
-    let (status, body, _) = post_token(&app, &[("grant_type", "authorization_code")], Some((&client.client_id, &secret))).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
-    let (status, body, _) = post_token(&app, &[("grant_type", "authorization_code"), ("code", "forged"), ("redirect_uri", REDIRECT_URI)], Some((&client.client_id, &secret))).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, body, _) = post_token(
+        &app,
+        &[("grant_type", "password")],
+        Some((&client.client_id, &secret)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let (status, body, _) = post_token(
+        &app,
+        &[("grant_type", "authorization_code")],
+        Some((&client.client_id, &secret)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, body, _) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "forged"),
+            ("redirect_uri", REDIRECT_URI),
+        ],
+        Some((&client.client_id, &secret)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, body, _) = post_token(&app, &[("grant_type", "authorization_code")], None).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     let response = reqwest::Client::new()
         .post(app.url("/token"))
         .json(&serde_json::json!({"grant_type": "authorization_code"}))
@@ -266,8 +354,14 @@ async fn wrong_password_and_unknown_account_get_the_same_answer() {
     let browser = Browser::new();
     let (_, page) = browser.get(auth.url.as_str()).await.page();
 
-    let (status_wrong, wrong) = browser.sign_in(&app, &page, "21900025", "not the password").await.page();
-    let (status_unknown, unknown) = browser.sign_in(&app, &page, "29999999", "not the password").await.page();
+    let (status_wrong, wrong) = browser
+        .sign_in(&app, &page, "21900025", "not the password")
+        .await
+        .page();
+    let (status_unknown, unknown) = browser
+        .sign_in(&app, &page, "29999999", "not the password")
+        .await
+        .page();
     assert_eq!(status_wrong, 401);
     assert_eq!(status_wrong, status_unknown);
     assert!(wrong.contains("Identifiant ou mot de passe incorrect"));
@@ -284,14 +378,21 @@ async fn wrong_password_and_unknown_account_get_the_same_answer() {
 #[tokio::test]
 async fn a_pending_account_cannot_sign_in() {
     let app = TestApp::spawn().await;
-    app.add_identity_with("21900026", "Martin", "Paul", None).await;
+    app.add_identity_with("21900026", "Martin", "Paul", None)
+        .await;
     let client = app.add_client(ClientOptions::default()).await;
     let oidc = rp::oidc_client(&app, &client).await;
     let auth = rp::authorization(&oidc, &[], true);
     let browser = Browser::new();
     let (_, page) = browser.get(auth.url.as_str()).await.page();
-    let (status, _) = browser.sign_in(&app, &page, "21900026", "anything at all").await.page();
-    assert_eq!(status, 401, "no password set: the same refusal as a wrong password");
+    let (status, _) = browser
+        .sign_in(&app, &page, "21900026", "anything at all")
+        .await
+        .page();
+    assert_eq!(
+        status, 401,
+        "no password set: the same refusal as a wrong password"
+    );
 }
 
 #[tokio::test]
@@ -300,12 +401,26 @@ async fn forms_without_the_csrf_token_are_refused() {
     app.add_identity("21900027").await;
     let browser = Browser::new();
     let (status, _) = browser
-        .post_form(&app.url("/login"), &[("username", "21900027"), ("password", PASSWORD), ("request", "")])
+        .post_form(
+            &app.url("/login"),
+            &[
+                ("username", "21900027"),
+                ("password", PASSWORD),
+                ("request", ""),
+            ],
+        )
         .await
         .page();
     assert_eq!(status, 400);
     let (status, _) = browser
-        .post_form(&app.url("/consent"), &[("csrf_token", "forged"), ("request", ""), ("decision", "allow")])
+        .post_form(
+            &app.url("/consent"),
+            &[
+                ("csrf_token", "forged"),
+                ("request", ""),
+                ("decision", "allow"),
+            ],
+        )
         .await
         .page();
     assert_eq!(status, 400);
@@ -317,8 +432,16 @@ async fn userinfo_requires_a_valid_bearer_token() {
     let http = reqwest::Client::new();
     let response = http.get(app.url("/userinfo")).send().await.unwrap();
     assert_eq!(response.status(), 401);
-    assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"etupass\"");
-    let response = http.get(app.url("/userinfo")).bearer_auth("garbage").send().await.unwrap();
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"etupass\""
+    );
+    let response = http
+        .get(app.url("/userinfo"))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
     let basic = base64::engine::general_purpose::STANDARD.encode("a:b");
     let response = http
@@ -351,4 +474,59 @@ async fn an_access_token_expires() {
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_token_being_issued_from_a_replayed_code_is_not_saved() {
+    use etupass::crypto::token;
+    use etupass::domain::clock::Clock;
+    use etupass::domain::grant::{AccessToken, CodeRedemption};
+
+    let app = TestApp::spawn().await;
+    app.add_identity("21900029").await;
+    let client = app.add_client(ClientOptions::default()).await;
+    let (_, redirect) = code_for(&app, &client, "21900029").await;
+    let code_hash = token::digest(&redirect.param("code").unwrap());
+    let now = app.clock.now();
+    // The first redemption wins; a replay lands before its token is saved.
+    let first = app
+        .store
+        .redeem_authorization_code(&code_hash, now)
+        .await
+        .unwrap();
+    assert!(matches!(first, CodeRedemption::Redeemed(_)));
+    let replay = app
+        .store
+        .redeem_authorization_code(&code_hash, now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        replay,
+        CodeRedemption::Replayed { revoked_tokens: 0 }
+    ));
+    let saved = app
+        .store
+        .save_access_token_for_code(
+            &code_hash,
+            AccessToken {
+                token_hash: token::digest("late"),
+                client_id: client.client_id.clone(),
+                identity_id: None,
+                session_id: None,
+                code_hash: Some(code_hash.clone()),
+                scope: "openid".into(),
+                created_at: now,
+                expires_at: now + 60,
+                revoked_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!saved, "the late token must not become valid");
+    assert!(app
+        .store
+        .find_access_token(&token::digest("late"))
+        .await
+        .unwrap()
+        .is_none());
 }

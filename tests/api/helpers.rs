@@ -61,9 +61,11 @@ impl Default for ClientOptions {
     }
 }
 
+type Configure = Box<dyn FnOnce(&mut Settings)>;
+
 #[derive(Default)]
 pub struct TestAppBuilder {
-    configure: Vec<Box<dyn FnOnce(&mut Settings)>>,
+    configure: Vec<Configure>,
     dir: Option<TempDir>,
     database_url: Option<String>,
     port: u16,
@@ -77,7 +79,9 @@ impl TestAppBuilder {
 
     pub async fn spawn(self) -> TestApp {
         init_logs();
-        let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
+        let dir = self
+            .dir
+            .unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
         let (database_url, database) = match self.database_url {
             Some(url) => (url, None),
             None => match std::env::var("TEST_DATABASE_URL") {
@@ -85,7 +89,10 @@ impl TestAppBuilder {
                     let db = TestDatabase::create(&base);
                     (db.url.clone(), Some(db))
                 }
-                _ => (format!("sqlite://{}", dir.path().join("etupass.db").display()), None),
+                _ => (
+                    format!("sqlite://{}", dir.path().join("etupass.db").display()),
+                    None,
+                ),
             },
         };
         let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("bind a port");
@@ -140,7 +147,14 @@ impl TestApp {
     /// Stops this server and starts another on the same port, database and keys.
     pub async fn restart(mut self) -> TestApp {
         self.handle.stop(true).await;
-        let port = self.settings.bind.rsplit(':').next().unwrap().parse().unwrap();
+        let port = self
+            .settings
+            .bind
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         let database = self.database.take();
         let url = self.settings.database_url.expose().to_string();
@@ -161,7 +175,8 @@ impl TestApp {
     }
 
     pub async fn add_identity(&self, number: &str) -> Identity {
-        self.add_identity_with(number, "Dupont", "Élodie", Some(PASSWORD)).await
+        self.add_identity_with(number, "Dupont", "Élodie", Some(PASSWORD))
+            .await
     }
 
     pub async fn add_identity_with(
@@ -192,7 +207,11 @@ impl TestApp {
     }
 
     pub async fn add_client(&self, options: ClientOptions) -> TestClient {
-        let auth_method = if options.public { AuthMethod::None } else { options.auth_method };
+        let auth_method = if options.public {
+            AuthMethod::None
+        } else {
+            options.auth_method
+        };
         let (client, secret) = etupass::oauth::clients::register(
             &self.store,
             NewClient {
@@ -253,8 +272,11 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .execute(&mut admin);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
         }
     }
 }

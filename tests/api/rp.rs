@@ -2,14 +2,14 @@
 //! client (cookie jar, no automatic redirects) that posts the sign-in and consent forms.
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata, CoreTokenResponse,
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdTokenClaims,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreTokenResponse,
 };
 use openidconnect::{
-    reqwest, AccessToken, AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode,
-    ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse, UserInfoClaims,
+    reqwest, AccessToken, AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode, ClientId,
+    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -62,9 +62,12 @@ pub fn http_client() -> reqwest::Client {
 }
 
 pub async fn discover(app: &TestApp) -> CoreProviderMetadata {
-    CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http_client())
-        .await
-        .expect("discovery succeeds")
+    CoreProviderMetadata::discover_async(
+        IssuerUrl::new(app.issuer.clone()).unwrap(),
+        &http_client(),
+    )
+    .await
+    .expect("discovery succeeds")
 }
 
 pub async fn oidc_client(app: &TestApp, client: &TestClient) -> Client {
@@ -164,7 +167,9 @@ impl Landing {
     pub fn redirect(self) -> Redirect {
         match self {
             Landing::Redirect(r) => r,
-            Landing::Page(status, html) => panic!("expected a redirect, got a {status} page:\n{html}"),
+            Landing::Page(status, html) => {
+                panic!("expected a redirect, got a {status} page:\n{html}")
+            }
         }
     }
 
@@ -207,7 +212,13 @@ impl Browser {
     }
 
     /// Posts the sign-in form shown on `page`.
-    pub async fn sign_in(&self, app: &TestApp, page: &str, username: &str, password: &str) -> Landing {
+    pub async fn sign_in(
+        &self,
+        app: &TestApp,
+        page: &str,
+        username: &str,
+        password: &str,
+    ) -> Landing {
         let csrf = form_field(page, "csrf_token").expect("the sign-in page has a CSRF token");
         let request = form_field(page, "request").expect("the sign-in page carries the request");
         self.post_form(
@@ -228,13 +239,23 @@ impl Browser {
         let request = form_field(page, "request").expect("the consent page carries the request");
         self.post_form(
             &app.url("/consent"),
-            &[("csrf_token", &csrf), ("request", &request), ("decision", decision)],
+            &[
+                ("csrf_token", &csrf),
+                ("request", &request),
+                ("decision", decision),
+            ],
         )
         .await
     }
 
     /// From the authorization URL to the redirect back: signs in if asked, consents if asked.
-    pub async fn authorize(&self, app: &TestApp, url: &Url, username: &str, password: &str) -> Redirect {
+    pub async fn authorize(
+        &self,
+        app: &TestApp,
+        url: &Url,
+        username: &str,
+        password: &str,
+    ) -> Redirect {
         let mut landing = self.get(url.as_str()).await;
         if let Landing::Page(200, html) = &landing {
             if html.contains("name=\"password\"") {
@@ -258,14 +279,25 @@ pub struct SignedIn {
 }
 
 /// Exchanges the code and verifies the ID token against `/jwks`, nonce and `at_hash`.
-pub async fn exchange(oidc: &Client, client: &TestClient, auth: Authorization, redirect: &Redirect) -> SignedIn {
-    assert_eq!(redirect.param("state").as_deref(), Some(auth.state.secret().as_str()));
+pub async fn exchange(
+    oidc: &Client,
+    client: &TestClient,
+    auth: Authorization,
+    redirect: &Redirect,
+) -> SignedIn {
+    assert_eq!(
+        redirect.param("state").as_deref(),
+        Some(auth.state.secret().as_str())
+    );
     let code = redirect.param("code").expect("a code in the redirect");
     let mut request = oidc.exchange_code(AuthorizationCode::new(code)).unwrap();
     if let Some(verifier) = auth.verifier {
         request = request.set_pkce_verifier(verifier);
     }
-    let tokens = request.request_async(&http_client()).await.expect("token exchange succeeds");
+    let tokens = request
+        .request_async(&http_client())
+        .await
+        .expect("token exchange succeeds");
     let id_token = tokens.id_token().expect("an ID token").clone();
     let verifier = oidc
         .id_token_verifier()
@@ -277,20 +309,33 @@ pub async fn exchange(oidc: &Client, client: &TestClient, auth: Authorization, r
     let alg = id_token.signing_alg().unwrap();
     let key = id_token.signing_key(&verifier).unwrap();
     let expected = AccessTokenHash::from_token(tokens.access_token(), alg, key).unwrap();
-    assert_eq!(claims.access_token_hash(), Some(&expected), "at_hash matches");
+    assert_eq!(
+        claims.access_token_hash(),
+        Some(&expected),
+        "at_hash matches"
+    );
     let kid = id_token_kid(&id_token.to_string());
-    SignedIn { tokens, claims, kid }
+    SignedIn {
+        tokens,
+        claims,
+        kid,
+    }
 }
 
 pub fn id_token_kid(jwt: &str) -> Option<String> {
     use base64::Engine;
     let header = jwt.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     value["kid"].as_str().map(str::to_string)
 }
 
-pub async fn userinfo(oidc: &Client, access_token: &AccessToken) -> UserInfoClaims<UniversityClaims, CoreGenderClaim> {
+pub async fn userinfo(
+    oidc: &Client,
+    access_token: &AccessToken,
+) -> UserInfoClaims<UniversityClaims, CoreGenderClaim> {
     oidc.user_info(access_token.clone(), None)
         .unwrap()
         .request_async(&http_client())

@@ -9,13 +9,18 @@ async fn a_second_relying_party_signs_in_without_a_password() {
     app.add_identity("21900010").await;
     let webmail = app.add_client(ClientOptions::default()).await;
     let lms = app
-        .add_client(ClientOptions { redirect_uri: "http://127.0.0.1:9/lms".into(), ..ClientOptions::default() })
+        .add_client(ClientOptions {
+            redirect_uri: "http://127.0.0.1:9/lms".into(),
+            ..ClientOptions::default()
+        })
         .await;
     let browser = Browser::new();
 
     let oidc = rp::oidc_client(&app, &webmail).await;
     let auth = rp::authorization(&oidc, &["profile"], true);
-    let redirect = browser.authorize(&app, &auth.url, "21900010", PASSWORD).await;
+    let redirect = browser
+        .authorize(&app, &auth.url, "21900010", PASSWORD)
+        .await;
     let first = rp::exchange(&oidc, &webmail, auth, &redirect).await;
 
     let oidc = rp::oidc_client(&app, &lms).await;
@@ -41,7 +46,9 @@ async fn consent_is_remembered_and_first_party_clients_skip_it() {
     let browser = Browser::new();
     let oidc = rp::oidc_client(&app, &client).await;
     let auth = rp::authorization(&oidc, &["email"], true);
-    browser.authorize(&app, &auth.url, "21900011", PASSWORD).await;
+    browser
+        .authorize(&app, &auth.url, "21900011", PASSWORD)
+        .await;
     // Same scopes again: no consent page.
     let auth = rp::authorization(&oidc, &["email"], true);
     let redirect = browser.get(auth.url.as_str()).await.redirect();
@@ -52,7 +59,11 @@ async fn consent_is_remembered_and_first_party_clients_skip_it() {
     assert!(html.contains("name=\"decision\""));
 
     let first_party = app
-        .add_client(ClientOptions { first_party: true, redirect_uri: "http://127.0.0.1:9/fp".into(), ..ClientOptions::default() })
+        .add_client(ClientOptions {
+            first_party: true,
+            redirect_uri: "http://127.0.0.1:9/fp".into(),
+            ..ClientOptions::default()
+        })
         .await;
     let oidc = rp::oidc_client(&app, &first_party).await;
     let auth = rp::authorization(&oidc, &["profile", "etupass"], true);
@@ -69,10 +80,16 @@ async fn denying_consent_returns_access_denied() {
     let oidc = rp::oidc_client(&app, &client).await;
     let auth = rp::authorization(&oidc, &["profile"], true);
     let (_, login) = browser.get(auth.url.as_str()).await.page();
-    let (_, consent) = browser.sign_in(&app, &login, "21900012", PASSWORD).await.page();
+    let (_, consent) = browser
+        .sign_in(&app, &login, "21900012", PASSWORD)
+        .await
+        .page();
     let redirect = browser.consent(&app, &consent, "deny").await.redirect();
     assert_eq!(redirect.param("error").as_deref(), Some("access_denied"));
-    assert_eq!(redirect.param("state").as_deref(), Some(auth.state.secret().as_str()));
+    assert_eq!(
+        redirect.param("state").as_deref(),
+        Some(auth.state.secret().as_str())
+    );
     assert!(redirect.param("code").is_none());
 }
 
@@ -85,7 +102,10 @@ async fn prompt_none_without_a_session_is_login_required() {
     auth.url.query_pairs_mut().append_pair("prompt", "none");
     let redirect = Browser::new().get(auth.url.as_str()).await.redirect();
     assert_eq!(redirect.param("error").as_deref(), Some("login_required"));
-    assert_eq!(redirect.param("state").as_deref(), Some(auth.state.secret().as_str()));
+    assert_eq!(
+        redirect.param("state").as_deref(),
+        Some(auth.state.secret().as_str())
+    );
     assert_eq!(redirect.param("iss").as_deref(), Some(app.issuer.as_str()));
 }
 
@@ -93,14 +113,24 @@ async fn prompt_none_without_a_session_is_login_required() {
 async fn prompt_none_with_a_session_but_no_consent_is_consent_required() {
     let app = TestApp::spawn().await;
     app.add_identity("21900013").await;
-    let first_party = app.add_client(ClientOptions { first_party: true, ..ClientOptions::default() }).await;
+    let first_party = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
     let other = app
-        .add_client(ClientOptions { redirect_uri: "http://127.0.0.1:9/other".into(), ..ClientOptions::default() })
+        .add_client(ClientOptions {
+            redirect_uri: "http://127.0.0.1:9/other".into(),
+            ..ClientOptions::default()
+        })
         .await;
     let browser = Browser::new();
     let oidc = rp::oidc_client(&app, &first_party).await;
     let auth = rp::authorization(&oidc, &[], true);
-    browser.authorize(&app, &auth.url, "21900013", PASSWORD).await;
+    browser
+        .authorize(&app, &auth.url, "21900013", PASSWORD)
+        .await;
 
     let oidc = rp::oidc_client(&app, &other).await;
     let mut auth = rp::authorization(&oidc, &["profile"], true);
@@ -113,17 +143,30 @@ async fn prompt_none_with_a_session_but_no_consent_is_consent_required() {
 async fn prompt_login_and_max_age_ask_for_the_password_again() {
     let app = TestApp::spawn().await;
     app.add_identity("21900014").await;
-    let client = app.add_client(ClientOptions { first_party: true, ..ClientOptions::default() }).await;
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
     let browser = Browser::new();
     let oidc = rp::oidc_client(&app, &client).await;
     let auth = rp::authorization(&oidc, &[], true);
-    browser.authorize(&app, &auth.url, "21900014", PASSWORD).await;
+    browser
+        .authorize(&app, &auth.url, "21900014", PASSWORD)
+        .await;
 
     let mut auth = rp::authorization(&oidc, &[], true);
     auth.url.query_pairs_mut().append_pair("prompt", "login");
     let (_, html) = browser.get(auth.url.as_str()).await.page();
-    assert!(html.contains("name=\"password\""), "prompt=login shows the sign-in form");
-    let redirect = browser.sign_in(&app, &html, "21900014", PASSWORD).await.redirect();
+    assert!(
+        html.contains("name=\"password\""),
+        "prompt=login shows the sign-in form"
+    );
+    let redirect = browser
+        .sign_in(&app, &html, "21900014", PASSWORD)
+        .await
+        .redirect();
     let signed_in = rp::exchange(&oidc, &client, auth, &redirect).await;
     let auth_time = signed_in.claims.auth_time().unwrap();
 
@@ -131,13 +174,22 @@ async fn prompt_login_and_max_age_ask_for_the_password_again() {
     let mut auth = rp::authorization(&oidc, &[], true);
     auth.url.query_pairs_mut().append_pair("max_age", "60");
     let (_, html) = browser.get(auth.url.as_str()).await.page();
-    assert!(html.contains("name=\"password\""), "a 2-minute-old sign-in is too old for max_age=60");
-    let redirect = browser.sign_in(&app, &html, "21900014", PASSWORD).await.redirect();
+    assert!(
+        html.contains("name=\"password\""),
+        "a 2-minute-old sign-in is too old for max_age=60"
+    );
+    let redirect = browser
+        .sign_in(&app, &html, "21900014", PASSWORD)
+        .await
+        .redirect();
     let again = rp::exchange(&oidc, &client, auth, &redirect).await;
     assert!(again.claims.auth_time().unwrap() > auth_time);
 
     // Within max_age the session is reused.
     let mut auth = rp::authorization(&oidc, &[], true);
     auth.url.query_pairs_mut().append_pair("max_age", "3600");
-    assert!(matches!(browser.get(auth.url.as_str()).await, Landing::Redirect(_)));
+    assert!(matches!(
+        browser.get(auth.url.as_str()).await,
+        Landing::Redirect(_)
+    ));
 }

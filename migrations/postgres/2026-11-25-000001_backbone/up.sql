@@ -61,7 +61,8 @@ CREATE TABLE authorization_codes (
     amr TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
-    consumed_at BIGINT
+    consumed_at BIGINT,
+    replayed_at BIGINT
 );
 
 CREATE TABLE access_tokens (

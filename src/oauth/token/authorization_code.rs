@@ -25,7 +25,11 @@ pub async fn handle(
     let redirect_uri = request.require("redirect_uri")?;
     let now = provider.now();
     let code_hash = token::digest(code);
-    let grant = match provider.store.redeem_authorization_code(&code_hash, now).await? {
+    let grant = match provider
+        .store
+        .redeem_authorization_code(&code_hash, now)
+        .await?
+    {
         CodeRedemption::Redeemed(grant) => grant,
         CodeRedemption::Replayed { revoked_tokens } => {
             tracing::warn!(
@@ -33,13 +37,23 @@ pub async fn handle(
                 revoked_tokens,
                 "authorization code replayed; tokens issued from it revoked"
             );
-            return Err(OAuthError::invalid_grant("the authorization code was already used"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used",
+            ));
         }
         CodeRedemption::Unknown => {
-            return Err(OAuthError::invalid_grant("the authorization code is not valid"))
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is not valid",
+            ))
         }
     };
-    check_binding(&grant, client, redirect_uri, request.get("code_verifier"), now)?;
+    check_binding(
+        &grant,
+        client,
+        redirect_uri,
+        request.get("code_verifier"),
+        now,
+    )?;
     let identity = provider
         .store
         .find_identity(&grant.identity_id)
@@ -49,23 +63,38 @@ pub async fn handle(
 
     let access_token = token::generate();
     let lifetime = provider.settings.access_token_lifetime.as_secs();
-    provider
+    let saved = provider
         .store
-        .save_access_token(AccessToken {
-            token_hash: token::digest(&access_token),
-            client_id: client.client_id.clone(),
-            identity_id: Some(identity.id.clone()),
-            session_id: Some(grant.session_id.clone()),
-            code_hash: Some(grant.code_hash.clone()),
-            scope: grant.scope.clone(),
-            created_at: now,
-            expires_at: now + lifetime as i64,
-            revoked_at: None,
-        })
+        .save_access_token_for_code(
+            &grant.code_hash,
+            AccessToken {
+                token_hash: token::digest(&access_token),
+                client_id: client.client_id.clone(),
+                identity_id: Some(identity.id.clone()),
+                session_id: Some(grant.session_id.clone()),
+                code_hash: Some(grant.code_hash.clone()),
+                scope: grant.scope.clone(),
+                created_at: now,
+                expires_at: now + lifetime as i64,
+                revoked_at: None,
+            },
+        )
         .await?;
+    if !saved {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was already used",
+        ));
+    }
     let scope = Scope::parse_supported(&grant.scope);
     let id_token = if scope.contains(scope::OPENID) {
-        Some(id_token::issue(provider, client, &identity, &grant, &access_token, now)?)
+        Some(id_token::issue(
+            provider,
+            client,
+            &identity,
+            &grant,
+            &access_token,
+            now,
+        )?)
     } else {
         None
     };
@@ -93,7 +122,9 @@ fn check_binding(
         ));
     }
     if now >= grant.expires_at {
-        return Err(OAuthError::invalid_grant("the authorization code has expired"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
     }
     if grant.redirect_uri != redirect_uri {
         return Err(OAuthError::invalid_grant(
@@ -102,7 +133,9 @@ fn check_binding(
     }
     match (&grant.code_challenge, verifier) {
         (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => Ok(()),
-        (Some(_), Some(_)) => Err(OAuthError::invalid_grant("the PKCE code_verifier does not match")),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
+            "the PKCE code_verifier does not match",
+        )),
         (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
         // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
         (None, Some(_)) => Err(OAuthError::invalid_grant(

@@ -21,7 +21,11 @@ pub async fn authorize_get(state: web::Data<AppState>, req: HttpRequest) -> Http
     run(&state, &req, raw, Interaction::Fresh, None).await
 }
 
-pub async fn authorize_post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn authorize_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let raw = RawRequest::from_urlencoded(std::str::from_utf8(&body).unwrap_or(""));
     run(&state, &req, raw, Interaction::Fresh, None).await
 }
@@ -29,7 +33,15 @@ pub async fn authorize_post(state: web::Data<AppState>, req: HttpRequest, body: 
 /// `/login` without a pending request: signing in to Etupass itself.
 pub async fn login_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    sign_in_page(&state, &req, lang, &RawRequest::default(), None, None, StatusCode::OK)
+    sign_in_page(
+        &state,
+        &req,
+        lang,
+        &RawRequest::default(),
+        None,
+        None,
+        StatusCode::OK,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,21 +56,49 @@ pub struct SignInForm {
     password: String,
 }
 
-pub async fn login_post(state: web::Data<AppState>, req: HttpRequest, form: web::Form<SignInForm>) -> HttpResponse {
+pub async fn login_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<SignInForm>,
+) -> HttpResponse {
     let form = form.into_inner();
     let raw = RawRequest::from_urlencoded(&form.request);
     let lang = page_lang(&state, &req, Some(&raw));
     if !csrf::verify(&req, &form.csrf_token) {
-        return sign_in_page(&state, &req, lang, &raw, Some(&form.username), Some("login.expired_form"), StatusCode::BAD_REQUEST);
+        return sign_in_page(
+            &state,
+            &req,
+            lang,
+            &raw,
+            Some(&form.username),
+            Some("login.expired_form"),
+            StatusCode::BAD_REQUEST,
+        );
     }
     let provider = &state.provider;
     let identity = match sign_in::authenticate(provider, &form.username, &form.password).await {
         Ok(identity) => identity,
         Err(SignInError::InvalidCredentials) => {
-            return sign_in_page(&state, &req, lang, &raw, Some(&form.username), Some("login.invalid"), StatusCode::UNAUTHORIZED)
+            return sign_in_page(
+                &state,
+                &req,
+                lang,
+                &raw,
+                Some(&form.username),
+                Some("login.invalid"),
+                StatusCode::UNAUTHORIZED,
+            )
         }
         Err(SignInError::NotActive(_)) => {
-            return sign_in_page(&state, &req, lang, &raw, Some(&form.username), Some("login.not_active"), StatusCode::FORBIDDEN)
+            return sign_in_page(
+                &state,
+                &req,
+                lang,
+                &raw,
+                Some(&form.username),
+                Some("login.not_active"),
+                StatusCode::FORBIDDEN,
+            )
         }
         Err(error) => return server_error(&state, lang, &error),
     };
@@ -82,7 +122,14 @@ pub async fn login_post(state: web::Data<AppState>, req: HttpRequest, form: web:
             .insert_header((header::LOCATION, "/"))
             .finish();
     }
-    let mut response = run(&state, &req, raw, Interaction::SignedIn, Some((session, identity))).await;
+    let mut response = run(
+        &state,
+        &req,
+        raw,
+        Interaction::SignedIn,
+        Some((session, identity)),
+    )
+    .await;
     if let Err(error) = response.add_cookie(&cookie) {
         tracing::error!(%error, "could not set the session cookie");
     }
@@ -99,7 +146,11 @@ pub struct ConsentForm {
     decision: String,
 }
 
-pub async fn consent_post(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ConsentForm>) -> HttpResponse {
+pub async fn consent_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ConsentForm>,
+) -> HttpResponse {
     let form = form.into_inner();
     let raw = RawRequest::from_urlencoded(&form.request);
     let lang = page_lang(&state, &req, Some(&raw));
@@ -142,19 +193,38 @@ async fn run(
     }
 }
 
-fn respond(state: &AppState, req: &HttpRequest, lang: &'static str, outcome: Outcome) -> HttpResponse {
+fn respond(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    outcome: Outcome,
+) -> HttpResponse {
     match outcome {
-        Outcome::ErrorPage(reason) => pages::error(state, lang, StatusCode::BAD_REQUEST, reason.message_key()),
+        Outcome::ErrorPage(reason) => {
+            pages::error(state, lang, StatusCode::BAD_REQUEST, reason.message_key())
+        }
         Outcome::Redirect(location) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, location))
             .finish(),
         Outcome::SignIn(request) => {
             let hint = request.login_hint.clone();
-            sign_in_page(state, req, lang, &request.raw, hint.as_deref(), None, StatusCode::OK)
+            sign_in_page(
+                state,
+                req,
+                lang,
+                &request.raw,
+                hint.as_deref(),
+                None,
+                StatusCode::OK,
+            )
         }
         Outcome::Consent(request, identity) => {
             let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
-            let scopes: Vec<Value> = request.consent_scopes().into_iter().map(Value::from).collect();
+            let scopes: Vec<Value> = request
+                .consent_scopes()
+                .into_iter()
+                .map(Value::from)
+                .collect();
             let page = Page::new("consent", "consent.title")
                 .with("csrf_token", csrf_token)
                 .with("request", request.raw.encode())
@@ -208,7 +278,16 @@ pub fn page_lang(state: &AppState, req: &HttpRequest, raw: Option<&RawRequest>) 
     )
 }
 
-fn server_error(state: &AppState, lang: &'static str, error: &dyn std::fmt::Display) -> HttpResponse {
+fn server_error(
+    state: &AppState,
+    lang: &'static str,
+    error: &dyn std::fmt::Display,
+) -> HttpResponse {
     tracing::error!(%error, "request failed");
-    pages::error(state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.server")
+    pages::error(
+        state,
+        lang,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "error.server",
+    )
 }

@@ -15,7 +15,11 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
 
 pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let form: Vec<(String, String)> = match header_value(&req, "content-type") {
-        Some(ct) if ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") => {
+        Some(ct)
+            if ct
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded") =>
+        {
             url::form_urlencoded::parse(&body).into_owned().collect()
         }
         _ => Vec::new(),
@@ -31,7 +35,9 @@ pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
     respond(userinfo::handle(&state.provider, bearer).await)
 }
 
-fn respond(result: Result<serde_json::Map<String, serde_json::Value>, userinfo::UserinfoError>) -> HttpResponse {
+fn respond(
+    result: Result<serde_json::Map<String, serde_json::Value>, userinfo::UserinfoError>,
+) -> HttpResponse {
     match result {
         Ok(claims) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
