@@ -7,10 +7,11 @@ use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
 
 /// Claims that can appear in userinfo or the ID token.
-pub const SUPPORTED: [&str; 20] = [
+pub const SUPPORTED: [&str; 21] = [
     "iss",
     "sub",
     "aud",
+    "azp",
     "exp",
     "iat",
     "auth_time",

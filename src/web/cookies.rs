@@ -4,16 +4,32 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::HttpRequest;
 
-pub const SESSION: &str = "etupass_session";
-pub const CSRF: &str = "etupass_csrf";
+/// Cookie names. Over https they take the `__Host-` prefix: the browser then refuses them
+/// from a sibling subdomain (cookie tossing), and requires Secure, Path=/ and no Domain.
+#[derive(Debug, Clone, Copy)]
+pub enum Name {
+    Session,
+    Csrf,
+}
+
+impl Name {
+    pub fn as_str(self, secure: bool) -> &'static str {
+        match (self, secure) {
+            (Name::Session, false) => "etupass_session",
+            (Name::Session, true) => "__Host-etupass_session",
+            (Name::Csrf, false) => "etupass_csrf",
+            (Name::Csrf, true) => "__Host-etupass_csrf",
+        }
+    }
+}
 
 pub fn build(
-    name: &'static str,
+    name: Name,
     value: String,
     secure: bool,
     max_age_secs: Option<i64>,
 ) -> Cookie<'static> {
-    let mut cookie = Cookie::build(name, value)
+    let mut cookie = Cookie::build(name.as_str(secure), value)
         .path("/")
         .http_only(true)
         .secure(secure)
@@ -25,8 +41,8 @@ pub fn build(
     cookie
 }
 
-pub fn read(req: &HttpRequest, name: &str) -> Option<String> {
-    req.cookie(name)
+pub fn read(req: &HttpRequest, name: Name, secure: bool) -> Option<String> {
+    req.cookie(name.as_str(secure))
         .map(|c| c.value().to_string())
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }

@@ -10,17 +10,17 @@ use crate::crypto::token;
 
 /// The token for a form, and the cookie to set when the browser has none yet.
 pub fn issue(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'static>>) {
-    match cookies::read(req, cookies::CSRF) {
+    match cookies::read(req, cookies::Name::Csrf, secure) {
         Some(existing) => (existing, None),
         None => {
             let fresh = token::generate();
-            let cookie = cookies::build(cookies::CSRF, fresh.clone(), secure, None);
+            let cookie = cookies::build(cookies::Name::Csrf, fresh.clone(), secure, None);
             (fresh, Some(cookie))
         }
     }
 }
 
-pub fn verify(req: &HttpRequest, submitted: &str) -> bool {
-    cookies::read(req, cookies::CSRF)
+pub fn verify(req: &HttpRequest, submitted: &str, secure: bool) -> bool {
+    cookies::read(req, cookies::Name::Csrf, secure)
         .is_some_and(|expected| token::constant_time_eq(expected.as_bytes(), submitted.as_bytes()))
 }

@@ -149,3 +149,28 @@ async fn the_default_language_is_configurable() {
         .unwrap();
     assert!(html.contains("lang=\"en\"") && html.contains("Forgot password?"));
 }
+
+#[tokio::test]
+async fn an_https_issuer_gets_host_prefixed_secure_cookies_and_hsts() {
+    let app = TestApp::builder()
+        .with_config(|settings| settings.issuer = "https://login.univ.example".into())
+        .spawn()
+        .await;
+    let response = reqwest::get(app.url("/login")).await.unwrap();
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        set_cookie.starts_with("__Host-etupass_csrf="),
+        "{set_cookie}"
+    );
+    assert!(
+        set_cookie.contains("Secure") && set_cookie.contains("Path=/"),
+        "{set_cookie}"
+    );
+    assert!(response.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .starts_with("max-age="));
+}

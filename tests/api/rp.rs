@@ -181,34 +181,28 @@ impl Landing {
     }
 }
 
-fn landing_of(response_status: u16, location: Option<String>, body: String) -> Landing {
+async fn land(response: reqwest::Response) -> Landing {
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    let body = response.text().await.unwrap();
     match location {
-        Some(location) if (300..400).contains(&response_status) => Landing::Redirect(Redirect {
+        Some(location) if (300..400).contains(&status) => Landing::Redirect(Redirect {
             location: Url::parse(&location).expect("absolute redirect"),
         }),
-        _ => Landing::Page(response_status, body),
+        _ => Landing::Page(status, body),
     }
 }
 
 impl Browser {
     pub async fn get(&self, url: &str) -> Landing {
-        let response = self.http.get(url).send().await.unwrap();
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_string());
-        landing_of(status, location, response.text().await.unwrap())
+        land(self.http.get(url).send().await.unwrap()).await
     }
 
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Landing {
-        let response = self.http.post(url).form(form).send().await.unwrap();
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_string());
-        landing_of(status, location, response.text().await.unwrap())
+        land(self.http.post(url).form(form).send().await.unwrap()).await
     }
 
     /// Posts the sign-in form shown on `page`.

@@ -64,7 +64,11 @@ pub async fn login_post(
     let form = form.into_inner();
     let raw = RawRequest::from_urlencoded(&form.request);
     let lang = page_lang(&state, &req, Some(&raw));
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify(
+        &req,
+        &form.csrf_token,
+        state.provider.settings.issuer_is_https(),
+    ) {
         return sign_in_page(
             &state,
             &req,
@@ -111,7 +115,7 @@ pub async fn login_post(
         Err(error) => return server_error(&state, lang, &error),
     };
     let cookie = cookies::build(
-        cookies::SESSION,
+        cookies::Name::Session,
         secret,
         provider.settings.issuer_is_https(),
         Some(provider.settings.session_lifetime.as_secs() as i64),
@@ -154,7 +158,11 @@ pub async fn consent_post(
     let form = form.into_inner();
     let raw = RawRequest::from_urlencoded(&form.request);
     let lang = page_lang(&state, &req, Some(&raw));
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify(
+        &req,
+        &form.csrf_token,
+        state.provider.settings.issuer_is_https(),
+    ) {
         return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.expired_form");
     }
     if form.decision == "allow" {
@@ -262,7 +270,8 @@ pub async fn current_session(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<Option<(Session, Identity)>, HttpResponse> {
-    let Some(secret) = cookies::read(req, cookies::SESSION) else {
+    let secure = state.provider.settings.issuer_is_https();
+    let Some(secret) = cookies::read(req, cookies::Name::Session, secure) else {
         return Ok(None);
     };
     sign_in::resume_session(&state.provider, &secret)

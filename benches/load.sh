@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Load benchmark of the HTTP endpoints, on loopback only.
+#
+#   bash benches/load.sh            # SQLite
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bash benches/load.sh
+#
+# Builds the release binary, starts `etupass serve` in a temporary directory on a free
+# port, provisions a first-party client and a test identity with cheap argon2 parameters
+# (so the flow's own cost shows, not the hash), then measures with wrk (Debian package):
+# discovery, JWKS, userinfo; and the whole sign-in flow (GET /authorize, POST /login,
+# POST /token) with parallel curl clients. Every loop is bounded in time and count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+THREADS="${THREADS:-2}"
+FLOWS="${FLOWS:-400}"
+FLOW_CLIENTS="${FLOW_CLIENTS:-8}"
+
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+cargo build --release --quiet
+BIN="$PWD/target/release/etupass"
+
+WORK="$(mktemp -d)"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+ISSUER="http://127.0.0.1:$PORT"
+PGDB=""
+if [[ -n "${DATABASE_URL:-}" ]]; then
+    PGDB="etupass_bench_$$"
+    psql "$DATABASE_URL" -qc "CREATE DATABASE $PGDB"
+    export ETUPASS_DATABASE_URL="${DATABASE_URL%/*}/$PGDB"
+else
+    export ETUPASS_DATABASE_URL="sqlite://$WORK/etupass.db"
+fi
+export ETUPASS_KEYS_DIR="$WORK/keys" ETUPASS_ISSUER="$ISSUER" ETUPASS_BIND="127.0.0.1:$PORT"
+export ETUPASS_ARGON2_MEMORY_KIB=64 ETUPASS_ARGON2_ITERATIONS=1 RUST_LOG=warn
+
+cleanup() {
+    [[ -n "${SERVER:-}" ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
+    [[ -n "$PGDB" ]] && psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+REDIRECT="http://127.0.0.1:9/cb"
+CLIENT_JSON="$("$BIN" client add --name bench --redirect-uri "$REDIRECT" --first-party)"
+CLIENT_ID="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$CLIENT_JSON")"
+CLIENT_SECRET="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$CLIENT_JSON")"
+echo "bench password 123" | "$BIN" identity add --number 20000001 --family-name Bench --given-name Load \
+    --birth-date 2000-01-01 --affiliation student --password-stdin >/dev/null
+
+(cd "$WORK" && exec "$BIN" serve) &
+SERVER=$!
+for _ in $(seq 1 100); do curl -fs "$ISSUER/healthz" >/dev/null && break; sleep 0.1; done
+
+# One sign-in flow; prints the access token.
+flow() {
+    local jar verifier challenge page csrf request location code
+    jar="$(mktemp -p "$WORK")"
+    verifier="$(head -c 48 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | cut -c1-64)"
+    challenge="$(printf %s "$verifier" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=\n')"
+    page="$(curl -fs -c "$jar" -b "$jar" "$ISSUER/authorize?response_type=code&client_id=$CLIENT_ID&redirect_uri=$REDIRECT&scope=openid%20profile&state=s&nonce=n&code_challenge=$challenge&code_challenge_method=S256")"
+    csrf="$(grep -o 'name="csrf_token" value="[^"]*"' <<<"$page" | sed 's/.*value="//; s/"$//')"
+    request="$(grep -o 'name="request" value="[^"]*"' <<<"$page" | sed 's/.*value="//; s/"$//; s/&amp;/\&/g; s/&#x3D;/=/g')"
+    location="$(curl -fs -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" \
+        --data-urlencode "csrf_token=$csrf" --data-urlencode "request=$request" \
+        --data-urlencode "username=20000001" --data-urlencode "password=bench password 123" "$ISSUER/login")"
+    code="$(sed 's/.*[?&]code=\([^&]*\).*/\1/' <<<"$location")"
+    curl -fs -u "$CLIENT_ID:$CLIENT_SECRET" --data-urlencode "grant_type=authorization_code" \
+        --data-urlencode "code=$code" --data-urlencode "redirect_uri=$REDIRECT" \
+        --data-urlencode "code_verifier=$verifier" "$ISSUER/token" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+    rm -f "$jar"
+}
+export -f flow
+export ISSUER CLIENT_ID CLIENT_SECRET REDIRECT WORK
+
+TOKEN="$(flow)"
+[[ -n "$TOKEN" ]] || { echo "the sign-in flow failed" >&2; exit 1; }
+
+LUA="$WORK/bearer.lua"
+printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$TOKEN" >"$LUA"
+
+echo "backend: ${PGDB:+postgresql}${PGDB:-sqlite}; wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+for endpoint in "/.well-known/openid-configuration" "/jwks"; do
+    echo "== GET $endpoint"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$ISSUER$endpoint" | grep -E "Requests/sec|Latency|50%|99%"
+done
+echo "== GET /userinfo (bearer)"
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" "$ISSUER/userinfo" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
+
+echo "== whole sign-in flow: $FLOWS flows, $FLOW_CLIENTS parallel clients (authorize + login + token)"
+start=$(date +%s.%N)
+seq "$FLOWS" | xargs -P "$FLOW_CLIENTS" -I{} bash -c 'flow >/dev/null' 
+end=$(date +%s.%N)
+python3 -c "d=$end-$start; print(f'{$FLOWS} flows in {d:.2f}s: {$FLOWS/d:.0f} flows/s ({3*$FLOWS/d:.0f} requests/s)')"
