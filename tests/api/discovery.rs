@@ -156,7 +156,10 @@ async fn an_https_issuer_gets_host_prefixed_secure_cookies_and_hsts() {
         .with_config(|settings| settings.issuer = "https://login.univ.example".into())
         .spawn()
         .await;
-    let response = reqwest::get(app.url("/login")).await.unwrap();
+    // The server still listens on loopback; only the issuer it announces is https.
+    let response = reqwest::get(format!("http://{}/login", app.settings.bind))
+        .await
+        .unwrap();
     let set_cookie = response.headers()["set-cookie"]
         .to_str()
         .unwrap()
