@@ -112,3 +112,116 @@ async fn scopes_release_only_their_claims() {
     assert!(info.preferred_username().is_none());
     assert!(info.additional_claims().student_number.is_none());
 }
+
+#[tokio::test]
+async fn authorization_requests_can_be_posted() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900003").await;
+    let client = app.add_client(ClientOptions::default()).await;
+    let oidc = rp::oidc_client(&app, &client).await;
+    let auth = rp::authorization(&oidc, &["profile"], true);
+    let params: Vec<(String, String)> = auth.url.query_pairs().into_owned().collect();
+    let form: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let browser = Browser::new();
+    let (status, page) = browser
+        .post_form(&app.url("/authorize"), &form)
+        .await
+        .page();
+    assert_eq!(status, 200);
+    let landing = browser.sign_in(&app, &page, "21900003", PASSWORD).await;
+    let (_, consent) = landing.page();
+    let redirect = browser.consent(&app, &consent, "allow").await.redirect();
+    rp::exchange(&oidc, &client, auth, &redirect).await;
+}
+
+#[tokio::test]
+async fn the_sign_in_page_names_the_client_and_honours_login_hint_and_ui_locales() {
+    let app = TestApp::spawn().await;
+    let client = app.add_client(ClientOptions::default()).await;
+    let oidc = rp::oidc_client(&app, &client).await;
+    let mut auth = rp::authorization(&oidc, &[], true);
+    auth.url
+        .query_pairs_mut()
+        .append_pair("login_hint", "21901234")
+        .append_pair("ui_locales", "en-GB fr");
+    let (status, html) = Browser::new().get(auth.url.as_str()).await.page();
+    assert_eq!(status, 200);
+    assert!(html.contains("lang=\"en\"") && html.contains("to continue to"));
+    assert!(
+        html.contains("<strong>Test RP</strong>"),
+        "the client is named"
+    );
+    assert!(
+        html.contains("value=\"21901234\""),
+        "login_hint fills the sign-in name"
+    );
+}
+
+#[tokio::test]
+async fn a_password_hashed_with_old_parameters_is_rehashed_at_sign_in() {
+    use etupass::account::provisioning::{self, IdentityInput};
+    use etupass::crypto::password::{Argon2Settings, PasswordHasher};
+    use etupass::crypto::Secret;
+    use etupass::domain::clock::Clock;
+    use etupass::domain::identity::StudentNumber;
+
+    let app = TestApp::builder()
+        .with_config(|settings| settings.argon2_iterations = 2)
+        .spawn()
+        .await;
+    let old = PasswordHasher::new(
+        Argon2Settings {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        },
+        1,
+    )
+    .unwrap();
+    let input = IdentityInput {
+        number: "21900004".into(),
+        family_name: "Old".into(),
+        given_names: "Hash".into(),
+        birth_date: "2001-01-01".into(),
+        affiliations: "staff".into(),
+        personal_email: None,
+        institutional_email: None,
+        password: Some(Secret::new(PASSWORD)),
+    };
+    provisioning::add_identity(&app.store, &old, "univ.example", input, app.clock.now())
+        .await
+        .unwrap();
+    let number = StudentNumber::parse("21900004").unwrap();
+    let before = app
+        .store
+        .find_identity_by_number(&number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(before.password_hash.as_deref().unwrap().contains("t=1"));
+
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let oidc = rp::oidc_client(&app, &client).await;
+    let auth = rp::authorization(&oidc, &[], true);
+    Browser::new()
+        .authorize(&app, &auth.url, "21900004", PASSWORD)
+        .await;
+    let after = app
+        .store
+        .find_identity_by_number(&number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        after.password_hash.as_deref().unwrap().contains("t=2"),
+        "rehashed with the new parameters"
+    );
+}

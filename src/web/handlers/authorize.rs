@@ -37,11 +37,9 @@ pub async fn login_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
         &state,
         &req,
         lang,
-        &RawRequest::default(),
-        None,
-        None,
-        StatusCode::OK,
+        SignInView::blank(&RawRequest::default()),
     )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,45 +62,28 @@ pub async fn login_post(
     let form = form.into_inner();
     let raw = RawRequest::from_urlencoded(&form.request);
     let lang = page_lang(&state, &req, Some(&raw));
-    if !csrf::verify(
-        &req,
-        &form.csrf_token,
-        state.provider.settings.issuer_is_https(),
-    ) {
-        return sign_in_page(
-            &state,
-            &req,
-            lang,
-            &raw,
-            Some(&form.username),
-            Some("login.expired_form"),
-            StatusCode::BAD_REQUEST,
-        );
+    // The form is shown again with what was typed (never the password) and one message.
+    let again = |error: &'static str, status: StatusCode| SignInView {
+        raw: &raw,
+        username: Some(&form.username),
+        error: Some(error),
+        status,
+    };
+    let secure = state.provider.settings.issuer_is_https();
+    if !csrf::verify(&req, &form.csrf_token, secure) {
+        let view = again("login.expired_form", StatusCode::BAD_REQUEST);
+        return sign_in_page(&state, &req, lang, view).await;
     }
     let provider = &state.provider;
     let identity = match sign_in::authenticate(provider, &form.username, &form.password).await {
         Ok(identity) => identity,
         Err(SignInError::InvalidCredentials) => {
-            return sign_in_page(
-                &state,
-                &req,
-                lang,
-                &raw,
-                Some(&form.username),
-                Some("login.invalid"),
-                StatusCode::UNAUTHORIZED,
-            )
+            let view = again("login.invalid", StatusCode::UNAUTHORIZED);
+            return sign_in_page(&state, &req, lang, view).await;
         }
         Err(SignInError::NotActive(_)) => {
-            return sign_in_page(
-                &state,
-                &req,
-                lang,
-                &raw,
-                Some(&form.username),
-                Some("login.not_active"),
-                StatusCode::FORBIDDEN,
-            )
+            let view = again("login.not_active", StatusCode::FORBIDDEN);
+            return sign_in_page(&state, &req, lang, view).await;
         }
         Err(error) => return server_error(&state, lang, &error),
     };
@@ -169,7 +150,7 @@ pub async fn consent_post(
         return run(&state, &req, raw, Interaction::Consented, None).await;
     }
     match authorize::deny(&state.provider, raw).await {
-        Ok(outcome) => respond(&state, &req, lang, outcome),
+        Ok(outcome) => respond(&state, &req, lang, outcome).await,
         Err(error) => server_error(&state, lang, &error),
     }
 }
@@ -196,12 +177,12 @@ async fn run(
         (other, _) => other,
     };
     match authorize::authorize(&state.provider, raw, session, interaction).await {
-        Ok(outcome) => respond(state, req, lang, outcome),
+        Ok(outcome) => respond(state, req, lang, outcome).await,
         Err(error) => server_error(state, lang, &error),
     }
 }
 
-fn respond(
+async fn respond(
     state: &AppState,
     req: &HttpRequest,
     lang: &'static str,
@@ -215,16 +196,11 @@ fn respond(
             .insert_header((header::LOCATION, location))
             .finish(),
         Outcome::SignIn(request) => {
-            let hint = request.login_hint.clone();
-            sign_in_page(
-                state,
-                req,
-                lang,
-                &request.raw,
-                hint.as_deref(),
-                None,
-                StatusCode::OK,
-            )
+            let view = SignInView {
+                username: request.login_hint.as_deref(),
+                ..SignInView::blank(&request.raw)
+            };
+            sign_in_page(state, req, lang, view).await
         }
         Outcome::Consent(request, identity) => {
             let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
@@ -244,23 +220,50 @@ fn respond(
     }
 }
 
-fn sign_in_page(
+/// What the sign-in page shows besides the form itself.
+struct SignInView<'a> {
+    raw: &'a RawRequest,
+    username: Option<&'a str>,
+    error: Option<&'static str>,
+    status: StatusCode,
+}
+
+impl<'a> SignInView<'a> {
+    fn blank(raw: &'a RawRequest) -> Self {
+        SignInView {
+            raw,
+            username: None,
+            error: None,
+            status: StatusCode::OK,
+        }
+    }
+}
+
+/// The sign-in page, naming the relying party the person is signing in to, if known.
+async fn sign_in_page(
     state: &AppState,
     req: &HttpRequest,
     lang: &'static str,
-    raw: &RawRequest,
-    username: Option<&str>,
-    error: Option<&'static str>,
-    status: StatusCode,
+    view: SignInView<'_>,
 ) -> HttpResponse {
+    let client_name = match view.raw.get("client_id") {
+        Some(id) => match state.provider.store.find_client(id).await {
+            Ok(client) => client.map(|c| Value::from(c.name)),
+            Err(error) => return server_error(state, lang, &error),
+        },
+        None => None,
+    };
     let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
     let page = Page::new("login", "login.title")
-        .status(status)
+        .status(view.status)
         .with("csrf_token", csrf_token)
-        .with("request", raw.encode())
-        .with("client_name", Value::Null)
-        .with("username", username.map(Value::from).unwrap_or(Value::Null))
-        .with("error", error.map(Value::from).unwrap_or(Value::Null));
+        .with("request", view.raw.encode())
+        .with("client_name", client_name.unwrap_or(Value::Null))
+        .with(
+            "username",
+            view.username.map(Value::from).unwrap_or(Value::Null),
+        )
+        .with("error", view.error.map(Value::from).unwrap_or(Value::Null));
     let cookies: Vec<Cookie<'static>> = cookie.into_iter().collect();
     pages::render(state, lang, page, cookies)
 }
