@@ -7,16 +7,15 @@
 # Builds the release binary, starts `etupass serve` in a temporary directory on a free
 # port, provisions a first-party client and a test identity with cheap argon2 parameters
 # (so the flow's own cost shows, not the hash), then measures with wrk (Debian package):
-# discovery, JWKS, userinfo; and the whole sign-in flow (GET /authorize, POST /login,
-# POST /token) with parallel curl clients. Every loop is bounded in time and count.
+# discovery, JWKS, userinfo, and the whole sign-in flow (GET /authorize, POST /login,
+# POST /token: benches/signin_flow.lua). Every run is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-2}"
-FLOWS="${FLOWS:-400}"
-FLOW_CLIENTS="${FLOW_CLIENTS:-8}"
+FLOW_CONNECTIONS="${FLOW_CONNECTIONS:-4}"
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 cargo build --release --quiet
@@ -54,7 +53,7 @@ echo "bench password 123" | "$BIN" identity add --number 20000001 --family-name 
 SERVER=$!
 for _ in $(seq 1 100); do curl -fs "$ISSUER/healthz" >/dev/null && break; sleep 0.1; done
 
-# One sign-in flow; prints the access token.
+# One sign-in flow with curl, for the bearer token the userinfo run needs.
 flow() {
     local jar verifier challenge page csrf request location code
     jar="$(mktemp -p "$WORK")"
@@ -73,8 +72,6 @@ flow() {
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
     rm -f "$jar"
 }
-export -f flow
-export ISSUER CLIENT_ID CLIENT_SECRET REDIRECT WORK
 
 TOKEN="$(flow)"
 [[ -n "$TOKEN" ]] || { echo "the sign-in flow failed" >&2; exit 1; }
@@ -82,7 +79,7 @@ TOKEN="$(flow)"
 LUA="$WORK/bearer.lua"
 printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$TOKEN" >"$LUA"
 
-echo "backend: ${PGDB:+postgresql}${PGDB:-sqlite}; wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+echo "backend: $([[ -n "$PGDB" ]] && echo postgresql || echo sqlite); wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 for endpoint in "/.well-known/openid-configuration" "/jwks"; do
     echo "== GET $endpoint"
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$ISSUER$endpoint" | grep -E "Requests/sec|Latency|50%|99%"
@@ -90,8 +87,16 @@ done
 echo "== GET /userinfo (bearer)"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" "$ISSUER/userinfo" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
 
-echo "== whole sign-in flow: $FLOWS flows, $FLOW_CLIENTS parallel clients (authorize + login + token)"
-start=$(date +%s.%N)
-seq "$FLOWS" | xargs -P "$FLOW_CLIENTS" -I{} bash -c 'flow >/dev/null' 
-end=$(date +%s.%N)
-python3 -c "d=$end-$start; print(f'{$FLOWS} flows in {d:.2f}s: {$FLOWS/d:.0f} flows/s ({3*$FLOWS/d:.0f} requests/s)')"
+echo "== whole sign-in flow (GET /authorize + POST /login + POST /token; cheap argon2), wrk -t$FLOW_CONNECTIONS -c$FLOW_CONNECTIONS"
+FLOW_VERIFIER="dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+FLOW_CHALLENGE="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+export FLOW_VERIFIER FLOW_REDIRECT_URI="$REDIRECT" FLOW_USERNAME=20000001 FLOW_PASSWORD="bench password 123"
+export FLOW_BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+export FLOW_AUTHORIZE_PATH="/authorize?response_type=code&client_id=$CLIENT_ID&redirect_uri=$REDIRECT&scope=openid%20profile&state=s&nonce=n&code_challenge=$FLOW_CHALLENGE&code_challenge_method=S256"
+wrk -t"$FLOW_CONNECTIONS" -c"$FLOW_CONNECTIONS" -d"$DURATION" --latency -s benches/signin_flow.lua "$ISSUER" \
+    | tee "$WORK/flow.txt" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx|errors"
+python3 - "$WORK/flow.txt" <<'PY'
+import re, sys
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", open(sys.argv[1]).read()).group(1))
+print(f"=> {rps / 3:.0f} complete sign-in flows/s (3 requests each)")
+PY

@@ -1,0 +1,68 @@
+//! The functions every request pays for: `cargo bench --bench hot_paths`.
+//! A sign-in should cost about one argon2id verification; a token request about one
+//! signature; everything else should be noise beside them.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use etupass::crypto::keys::SigningKeys;
+use etupass::crypto::password::{Argon2Settings, PasswordHasher};
+use etupass::crypto::{jwt, token};
+use etupass::domain::client::SigningAlg;
+use etupass::oauth::authorize::RawRequest;
+use etupass::oauth::pkce;
+use serde_json::{json, Map};
+
+fn secrets(c: &mut Criterion) {
+    c.bench_function("token: generate + SHA-256 digest", |b| {
+        b.iter(|| token::digest(&token::generate()))
+    });
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    c.bench_function("pkce: S256 verify", |b| {
+        b.iter(|| pkce::verify(verifier, challenge))
+    });
+    let query = "response_type=code&client_id=6f1c7f0e-8d7a-4c3b-9a51-1d2b3c4d5e6f&redirect_uri=https%3A%2F%2Fmail.univ.example%2Fcb&scope=openid+profile+email&state=af0ifjsldkj&nonce=n-0S6_WzA2Mj&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+    c.bench_function("authorize: parse a request", |b| {
+        b.iter(|| RawRequest::from_urlencoded(query).encode())
+    });
+}
+
+fn id_tokens(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = SigningKeys::load_or_generate(dir.path()).unwrap();
+    for alg in SigningAlg::ALL {
+        c.bench_function(&format!("id token: sign {alg}"), |b| {
+            b.iter(|| {
+                let mut claims = Map::new();
+                claims.insert("iss".into(), json!("https://login.univ.example"));
+                claims.insert("sub".into(), json!("0b6f5c1e-3d2a-4f7e-9c8b-1a2b3c4d5e6f"));
+                claims.insert("aud".into(), json!("6f1c7f0e-8d7a-4c3b-9a51-1d2b3c4d5e6f"));
+                claims.insert("at_hash".into(), json!(jwt::left_half_hash(alg, "token")));
+                jwt::sign(&keys, alg, "JWT", claims).unwrap()
+            })
+        });
+    }
+}
+
+fn passwords(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let hasher = PasswordHasher::new(Argon2Settings::default(), 1).unwrap();
+    let hash = runtime
+        .block_on(hasher.hash("correct horse battery staple"))
+        .unwrap();
+    let mut group = c.benchmark_group("argon2id (OWASP: 19 MiB, t=2, p=1)");
+    group.sample_size(20);
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(hasher.verify(Some(&hash), "correct horse battery staple"))
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, secrets, id_tokens, passwords);
+criterion_main!(benches);
