@@ -77,6 +77,13 @@ impl SigningKeys {
     /// (so the first start of a fresh checkout needs nothing by hand).
     pub fn load_or_generate(dir: &Path) -> Result<Self, KeyError> {
         fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+        #[cfg(unix)]
+        if list(dir)?.is_empty() {
+            // A directory we create (or find empty) is made owner-only, like its files.
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(|source| io(dir, source))?;
+        }
         let files = list(dir)?;
         for alg in SigningAlg::ALL {
             if !files.iter().any(|f| f.alg == alg) {
