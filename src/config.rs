@@ -53,6 +53,53 @@ pub struct Settings {
     pub workers: usize,
     /// `text` or `json`.
     pub log_format: String,
+
+    // --- Mail ---
+    /// Sender of every mail.
+    pub mail_from: String,
+    /// Who is told at once of an identity-theft report.
+    pub security_team_email: String,
+    /// How often the mail worker looks for mail to send.
+    #[serde(with = "humantime_serde")]
+    pub mail_poll_interval: Duration,
+
+    // --- Lifecycle ---
+    /// Delay between enrollment and the activation mail.
+    #[serde(with = "humantime_serde")]
+    pub activation_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub activation_link_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reset_link_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    pub theft_link_lifetime: Duration,
+    /// Numbers assigned at import when the row has none: prefix + zero-padded counter.
+    pub number_prefix: String,
+    pub number_digits: usize,
+
+    // --- Password policy (NIST SP 800-63B rev. 4) ---
+    /// Minimum length when the password is the only factor.
+    pub password_min_length: usize,
+    /// Minimum length once a second factor is enrolled.
+    pub password_min_length_with_second_factor: usize,
+    pub password_max_length: usize,
+    /// Minimum zxcvbn score (0 to 4).
+    pub password_min_strength: u8,
+    /// Force a change after this age; off when absent.
+    #[serde(with = "humantime_serde")]
+    pub password_max_age: Option<Duration>,
+
+    // --- Throttling ---
+    /// Failures per sign-in name (or account) before delays start.
+    pub throttle_account_free_attempts: u32,
+    /// Failures per IP address before delays start.
+    pub throttle_ip_free_attempts: u32,
+    /// First delay; doubles with each further failure.
+    #[serde(with = "humantime_serde")]
+    pub throttle_base_delay: Duration,
+    /// Longest delay: a ceiling, never a permanent lock.
+    #[serde(with = "humantime_serde")]
+    pub throttle_max_delay: Duration,
 }
 
 impl Default for Settings {
@@ -79,6 +126,24 @@ impl Default for Settings {
             password_hash_concurrency: 0,
             workers: 0,
             log_format: "text".into(),
+            mail_from: "Etupass <no-reply@univ.example>".into(),
+            security_team_email: "security@univ.example".into(),
+            mail_poll_interval: Duration::from_secs(1),
+            activation_delay: Duration::from_secs(24 * 3600),
+            activation_link_lifetime: Duration::from_secs(7 * 24 * 3600),
+            reset_link_lifetime: Duration::from_secs(30 * 60),
+            theft_link_lifetime: Duration::from_secs(3600),
+            number_prefix: String::new(),
+            number_digits: 8,
+            password_min_length: 15,
+            password_min_length_with_second_factor: 8,
+            password_max_length: 128,
+            password_min_strength: 3,
+            password_max_age: None,
+            throttle_account_free_attempts: 5,
+            throttle_ip_free_attempts: 50,
+            throttle_base_delay: Duration::from_secs(1),
+            throttle_max_delay: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -182,7 +247,41 @@ impl Settings {
             key: "argon2_memory_kib",
             message: format!("invalid argon2 parameters: {e}"),
         })?;
+        if self.password_max_length < 64 || self.password_min_length > self.password_max_length {
+            return Err(ConfigError::Invalid {
+                key: "password_max_length",
+                message: "must be at least 64 and at least password_min_length".into(),
+            });
+        }
+        if self.password_min_strength > 4 {
+            return Err(ConfigError::Invalid {
+                key: "password_min_strength",
+                message: "is a zxcvbn score, 0 to 4".into(),
+            });
+        }
+        if lettre::Address::try_from(self.mail_from_address()).is_err() {
+            return Err(ConfigError::Invalid {
+                key: "mail_from",
+                message: format!("'{}' is not an address", self.mail_from),
+            });
+        }
+        if let Some(url) = &self.smtp_url {
+            if !(url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://")) {
+                return Err(ConfigError::Invalid {
+                    key: "smtp_url",
+                    message: "must start with smtp:// (STARTTLS with ?tls=required) or smtps://".into(),
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// The bare address of `mail_from` (`Name <addr>` or `addr`).
+    pub fn mail_from_address(&self) -> String {
+        match (self.mail_from.find('<'), self.mail_from.rfind('>')) {
+            (Some(start), Some(end)) if start < end => self.mail_from[start + 1..end].trim().to_string(),
+            _ => self.mail_from.trim().to_string(),
+        }
     }
 
     /// The issuer without a trailing slash, the base of every endpoint URL.

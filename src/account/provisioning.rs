@@ -105,6 +105,10 @@ pub async fn add_identity(
                 personal_email,
                 status,
                 password_hash,
+                phone: None,
+                must_change_password: false,
+                // Provisioned with a password: nothing to activate.
+                activation_due_at: None,
             },
             now,
         )

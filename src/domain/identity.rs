@@ -234,6 +234,14 @@ pub struct Identity {
     pub password_changed_at: Option<UnixTime>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
+    pub phone: Option<String>,
+    /// Set by an administrator reset or a theft recovery: the next sign-in asks for a new password.
+    pub must_change_password: bool,
+    /// Why the account is suspended (`theft`, `admin`), when it is.
+    pub suspended_reason: Option<String>,
+    /// When the activation mail of a pending identity is due, and when it was sent.
+    pub activation_due_at: Option<UnixTime>,
+    pub activation_sent_at: Option<UnixTime>,
 }
 
 impl Identity {
@@ -258,6 +266,9 @@ pub struct NewIdentity {
     pub personal_email: Option<String>,
     pub status: IdentityStatus,
     pub password_hash: Option<String>,
+    pub phone: Option<String>,
+    pub must_change_password: bool,
+    pub activation_due_at: Option<UnixTime>,
 }
 
 #[cfg(test)]

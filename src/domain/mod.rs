@@ -1,9 +1,14 @@
 //! Plain types and rules of the identity provider: no I/O, no HTTP, no SQL.
 
+pub mod audit;
 pub mod client;
 pub mod clock;
+pub mod enrollment;
 pub mod grant;
 pub mod identity;
+pub mod link;
+pub mod mail;
+pub mod password_policy;
 pub mod redirect_uri;
 pub mod scope;
 pub mod session;

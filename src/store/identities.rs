@@ -26,6 +26,11 @@ struct IdentityRow {
     password_changed_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    phone: Option<String>,
+    must_change_password: bool,
+    suspended_reason: Option<String>,
+    activation_due_at: Option<i64>,
+    activation_sent_at: Option<i64>,
 }
 
 impl TryFrom<IdentityRow> for Identity {
@@ -49,8 +54,27 @@ impl TryFrom<IdentityRow> for Identity {
             password_changed_at: row.password_changed_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            phone: row.phone,
+            must_change_password: row.must_change_password,
+            suspended_reason: row.suspended_reason,
+            activation_due_at: row.activation_due_at,
+            activation_sent_at: row.activation_sent_at,
         })
     }
+}
+
+/// Inside a caller's transaction.
+pub(crate) fn load_identity(
+    conn: &mut super::conn::AnyConnection,
+    id: &str,
+) -> StoreResult<Option<Identity>> {
+    identities::table
+        .find(id)
+        .select(IdentityRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Identity::try_from)
+        .transpose()
 }
 
 impl Store {
@@ -72,6 +96,11 @@ impl Store {
             password_hash: new.password_hash,
             created_at: now,
             updated_at: now,
+            phone: new.phone,
+            must_change_password: new.must_change_password,
+            suspended_reason: None,
+            activation_due_at: new.activation_due_at,
+            activation_sent_at: None,
         };
         let number = row.number.clone();
         self.write(move |conn| {

@@ -2,14 +2,19 @@
 //! signatures use domain types, and every call runs on the blocking pool. Backend-specific
 //! SQL appears only here, by matching on [`conn::AnyConnection`], with a comment saying why.
 
+pub mod audit;
+pub mod charters;
 pub mod clients;
 pub mod conn;
 pub mod consents;
 pub mod grants;
 pub mod identities;
+pub mod lifecycle;
 pub mod migrate;
+pub mod outbox;
 pub mod schema;
 pub mod sessions;
+pub mod throttles;
 
 use std::time::Duration;
 

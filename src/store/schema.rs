@@ -17,6 +17,11 @@ diesel::table! {
         password_changed_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        phone -> Nullable<Text>,
+        must_change_password -> Bool,
+        suspended_reason -> Nullable<Text>,
+        activation_due_at -> Nullable<BigInt>,
+        activation_sent_at -> Nullable<BigInt>,
     }
 }
 
@@ -95,7 +100,76 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_links (token_hash) {
+        token_hash -> Text,
+        identity_id -> Text,
+        purpose -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    charters (version) {
+        version -> BigInt,
+        body -> Text,
+        published_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    charter_acceptances (identity_id, version) {
+        identity_id -> Text,
+        version -> BigInt,
+        accepted_at -> BigInt,
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        created_at -> BigInt,
+        not_before -> BigInt,
+        attempts -> BigInt,
+        claim_id -> Nullable<Text>,
+        claimed_until -> Nullable<BigInt>,
+        sent_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> BigInt,
+        event -> Text,
+        identity_id -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    throttles (key) {
+        key -> Text,
+        failures -> BigInt,
+        blocked_until -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> identities (identity_id));
+diesel::joinable!(account_links -> identities (identity_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
 diesel::joinable!(access_tokens -> clients (client_id));
 diesel::joinable!(consents -> clients (client_id));
@@ -107,4 +181,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     access_tokens,
     consents,
+    account_links,
+    charters,
+    charter_acceptances,
+    outbox,
+    audit_events,
+    throttles,
 );

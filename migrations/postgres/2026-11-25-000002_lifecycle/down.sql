@@ -1,0 +1,13 @@
+DROP TABLE throttles;
+DROP TABLE audit_events;
+DROP TABLE outbox;
+DROP TABLE charter_acceptances;
+DROP TABLE charters;
+DROP TABLE account_links;
+DROP INDEX identities_civil;
+DROP INDEX identities_activation_due;
+ALTER TABLE identities DROP COLUMN activation_sent_at;
+ALTER TABLE identities DROP COLUMN activation_due_at;
+ALTER TABLE identities DROP COLUMN suspended_reason;
+ALTER TABLE identities DROP COLUMN must_change_password;
+ALTER TABLE identities DROP COLUMN phone;

@@ -1,0 +1,437 @@
+//! The account lifecycle's use cases: each one a transaction that changes the account,
+//! consumes or creates its link, queues its mails and writes its audit event together.
+
+use diesel::prelude::*;
+
+use super::audit::insert_audit;
+use super::charters::insert_acceptance;
+use super::conn::AnyConnection;
+use super::outbox::insert_mail;
+use super::schema::{access_tokens, account_links, authorization_codes, identities, sessions};
+use super::{Store, StoreError, StoreResult};
+use crate::domain::audit::AuditEvent;
+use crate::domain::clock::UnixTime;
+use crate::domain::identity::{Identity, IdentityStatus};
+use crate::domain::link::{LinkPurpose, LinkState, NewLink};
+use crate::domain::mail::OutgoingMail;
+
+/// Why a link-driven change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("the link is unknown, used or expired")]
+    Invalid,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn insert_link(conn: &mut AnyConnection, identity_id: &str, link: &NewLink, now: UnixTime) -> StoreResult<()> {
+    diesel::insert_into(account_links::table)
+        .values((
+            account_links::token_hash.eq(&link.token_hash),
+            account_links::identity_id.eq(identity_id),
+            account_links::purpose.eq(link.purpose.as_str()),
+            account_links::created_at.eq(now),
+            account_links::expires_at.eq(link.expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Consumes a link exactly once (`UPDATE … WHERE used_at IS NULL`) and returns its identity.
+fn consume_link(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    purpose: LinkPurpose,
+    now: UnixTime,
+) -> Result<String, LinkError> {
+    let consumed = diesel::update(
+        account_links::table
+            .find(token_hash)
+            .filter(account_links::purpose.eq(purpose.as_str()))
+            .filter(account_links::used_at.is_null())
+            .filter(account_links::expires_at.gt(now)),
+    )
+    .set(account_links::used_at.eq(Some(now)))
+    .execute(conn)
+    .map_err(StoreError::from)?;
+    if consumed != 1 {
+        return Err(LinkError::Invalid);
+    }
+    // Other open links of the same purpose die with it.
+    let identity_id: String = account_links::table
+        .find(token_hash)
+        .select(account_links::identity_id)
+        .first(conn)
+        .map_err(StoreError::from)?;
+    diesel::update(
+        account_links::table
+            .filter(account_links::identity_id.eq(&identity_id))
+            .filter(account_links::purpose.eq(purpose.as_str()))
+            .filter(account_links::used_at.is_null()),
+    )
+    .set(account_links::used_at.eq(Some(now)))
+    .execute(conn)
+    .map_err(StoreError::from)?;
+    Ok(identity_id)
+}
+
+/// Ends every session, code and token of an identity.
+fn revoke_everything(conn: &mut AnyConnection, identity_id: &str, now: UnixTime) -> StoreResult<()> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::identity_id.eq(identity_id))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    diesel::update(
+        access_tokens::table
+            .filter(access_tokens::identity_id.eq(Some(identity_id)))
+            .filter(access_tokens::revoked_at.is_null()),
+    )
+    .set(access_tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::identity_id.eq(identity_id))
+            .filter(authorization_codes::consumed_at.is_null()),
+    )
+    .set(authorization_codes::consumed_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(())
+}
+
+fn set_password(
+    conn: &mut AnyConnection,
+    identity_id: &str,
+    password_hash: &str,
+    now: UnixTime,
+) -> StoreResult<()> {
+    diesel::update(identities::table.find(identity_id))
+        .set((
+            identities::password_hash.eq(Some(password_hash)),
+            identities::password_changed_at.eq(Some(now)),
+            identities::must_change_password.eq(false),
+            identities::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn load(conn: &mut AnyConnection, identity_id: &str) -> StoreResult<Identity> {
+    super::identities::load_identity(conn, identity_id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("identity {identity_id} vanished")))
+}
+
+impl Store {
+    /// What a presented link is: valid (with its identity), expired, used or unknown.
+    pub async fn inspect_link(&self, token_hash: &str, purpose: LinkPurpose, now: UnixTime) -> StoreResult<LinkState> {
+        let token_hash = token_hash.to_string();
+        self.run(move |conn| {
+            let row: Option<(String, i64, Option<i64>)> = account_links::table
+                .find(&token_hash)
+                .filter(account_links::purpose.eq(purpose.as_str()))
+                .select((account_links::identity_id, account_links::expires_at, account_links::used_at))
+                .first(conn)
+                .optional()?;
+            Ok(match row {
+                None => LinkState::Unknown,
+                Some((_, _, Some(_))) => LinkState::Used,
+                Some((_, expires_at, None)) if expires_at <= now => LinkState::Expired,
+                Some((identity_id, _, None)) => LinkState::Valid(Box::new(load(conn, &identity_id)?)),
+            })
+        })
+        .await
+    }
+
+    /// Creates a link and queues the mail that carries it, in one transaction.
+    pub async fn send_link(
+        &self,
+        identity_id: &str,
+        link: NewLink,
+        mail: OutgoingMail,
+        audit: Option<AuditEvent>,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let identity_id = identity_id.to_string();
+        self.write(move |conn| {
+            insert_link(conn, &identity_id, &link, now)?;
+            insert_mail(conn, &mail, now)?;
+            if let Some(audit) = audit {
+                insert_audit(conn, &audit)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Pending identities whose activation mail is due and not yet sent.
+    pub async fn due_activations(&self, now: UnixTime, limit: i64) -> StoreResult<Vec<Identity>> {
+        self.run(move |conn| {
+            let ids: Vec<String> = identities::table
+                .filter(identities::status.eq(IdentityStatus::PendingActivation.as_str()))
+                .filter(identities::activation_due_at.le(now))
+                .filter(identities::activation_sent_at.is_null())
+                .order(identities::activation_due_at.asc())
+                .limit(limit)
+                .select(identities::id)
+                .load(conn)?;
+            ids.iter().map(|id| load(conn, id)).collect()
+        })
+        .await
+    }
+
+    /// Sends the activation mail of one identity, once across instances: the
+    /// `activation_sent_at IS NULL` claim, the link and the mail commit together.
+    pub async fn send_activation(&self, identity_id: &str, link: NewLink, mail: OutgoingMail, now: UnixTime) -> StoreResult<bool> {
+        let identity_id = identity_id.to_string();
+        self.write(move |conn| {
+            let claimed = diesel::update(
+                identities::table
+                    .find(&identity_id)
+                    .filter(identities::activation_sent_at.is_null()),
+            )
+            .set(identities::activation_sent_at.eq(Some(now)))
+            .execute(conn)?;
+            if claimed == 0 {
+                return Ok(false);
+            }
+            insert_link(conn, &identity_id, &link, now)?;
+            insert_mail(conn, &mail, now)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Activation: consumes the link, sets the password, records the charter acceptance.
+    pub async fn activate(
+        &self,
+        token_hash: &str,
+        password_hash: String,
+        charter_version: Option<i64>,
+        audit: AuditEvent,
+        now: UnixTime,
+    ) -> Result<Identity, LinkError> {
+        let token_hash = token_hash.to_string();
+        let result = self
+            .write(move |conn| {
+                let identity_id = match consume_link(conn, &token_hash, LinkPurpose::Activation, now) {
+                    Ok(id) => id,
+                    Err(LinkError::Invalid) => return Ok(None),
+                    Err(LinkError::Store(e)) => return Err(e),
+                };
+                let activated = diesel::update(
+                    identities::table
+                        .find(&identity_id)
+                        .filter(identities::status.eq(IdentityStatus::PendingActivation.as_str())),
+                )
+                .set(identities::status.eq(IdentityStatus::Active.as_str()))
+                .execute(conn)?;
+                if activated != 1 {
+                    return Ok(None);
+                }
+                set_password(conn, &identity_id, &password_hash, now)?;
+                let identity = load(conn, &identity_id)?;
+                if let Some(version) = charter_version {
+                    insert_acceptance(conn, &identity_id, version, audit.ip.clone(), now)?;
+                }
+                insert_audit(conn, &audit.clone().identity(&identity))?;
+                if let Some(version) = charter_version {
+                    let mut accepted = audit.identity(&identity).detail(format!("version {version}"));
+                    accepted.event = crate::domain::audit::events::CHARTER_ACCEPTED.to_string();
+                    insert_audit(conn, &accepted)?;
+                }
+                Ok(Some(identity))
+            })
+            .await?;
+        result.ok_or(LinkError::Invalid)
+    }
+
+    /// Password reset by link: new password, everything revoked, a theft suspension lifted,
+    /// and the "your password was changed" mail queued.
+    pub async fn reset_password(
+        &self,
+        token_hash: &str,
+        password_hash: String,
+        notice: impl FnOnce(&Identity) -> Option<OutgoingMail> + Send + 'static,
+        audit: AuditEvent,
+        now: UnixTime,
+    ) -> Result<Identity, LinkError> {
+        let token_hash = token_hash.to_string();
+        let result = self
+            .write(move |conn| {
+                let identity_id = match consume_link(conn, &token_hash, LinkPurpose::PasswordReset, now) {
+                    Ok(id) => id,
+                    Err(LinkError::Invalid) => return Ok(None),
+                    Err(LinkError::Store(e)) => return Err(e),
+                };
+                let before = load(conn, &identity_id)?;
+                if before.status == IdentityStatus::Closed {
+                    return Ok(None);
+                }
+                set_password(conn, &identity_id, &password_hash, now)?;
+                // A reset proves control of the personal address: it ends a theft lockdown
+                // and completes a pending activation.
+                if before.status != IdentityStatus::Active {
+                    diesel::update(identities::table.find(&identity_id))
+                        .set((
+                            identities::status.eq(IdentityStatus::Active.as_str()),
+                            identities::suspended_reason.eq(None::<String>),
+                        ))
+                        .execute(conn)?;
+                }
+                revoke_everything(conn, &identity_id, now)?;
+                let identity = load(conn, &identity_id)?;
+                if let Some(mail) = notice(&identity) {
+                    insert_mail(conn, &mail, now)?;
+                }
+                insert_audit(conn, &audit.identity(&identity))?;
+                Ok(Some(identity))
+            })
+            .await?;
+        result.ok_or(LinkError::Invalid)
+    }
+
+    /// A password change by its owner (forced change at sign-in): other sessions end.
+    pub async fn change_password(
+        &self,
+        identity: &Identity,
+        password_hash: String,
+        keep_session: Option<String>,
+        mail: Option<OutgoingMail>,
+        audit: AuditEvent,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let identity_id = identity.id.clone();
+        self.write(move |conn| {
+            set_password(conn, &identity_id, &password_hash, now)?;
+            let mut others = diesel::update(
+                sessions::table
+                    .filter(sessions::identity_id.eq(&identity_id))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .into_boxed();
+            if let Some(keep) = &keep_session {
+                others = others.filter(sessions::id.ne(keep));
+            }
+            others.set(sessions::revoked_at.eq(Some(now))).execute(conn)?;
+            if let Some(mail) = mail {
+                insert_mail(conn, &mail, now)?;
+            }
+            insert_audit(conn, &audit)
+        })
+        .await
+    }
+
+    /// Identity theft confirmed by link: suspended at once, everything revoked, mails
+    /// (the security team's alert, the owner's recovery link) queued, audited.
+    pub async fn suspend_for_theft(
+        &self,
+        token_hash: &str,
+        recovery: NewLink,
+        mails: impl FnOnce(&Identity) -> Vec<OutgoingMail> + Send + 'static,
+        audit: AuditEvent,
+        now: UnixTime,
+    ) -> Result<Identity, LinkError> {
+        let token_hash = token_hash.to_string();
+        let result = self
+            .write(move |conn| {
+                let identity_id = match consume_link(conn, &token_hash, LinkPurpose::TheftReport, now) {
+                    Ok(id) => id,
+                    Err(LinkError::Invalid) => return Ok(None),
+                    Err(LinkError::Store(e)) => return Err(e),
+                };
+                diesel::update(identities::table.find(&identity_id))
+                    .set((
+                        identities::status.eq(IdentityStatus::Suspended.as_str()),
+                        identities::suspended_reason.eq(Some("theft")),
+                        identities::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                revoke_everything(conn, &identity_id, now)?;
+                insert_link(conn, &identity_id, &recovery, now)?;
+                let identity = load(conn, &identity_id)?;
+                for mail in mails(&identity) {
+                    insert_mail(conn, &mail, now)?;
+                }
+                insert_audit(conn, &audit.identity(&identity))?;
+                Ok(Some(identity))
+            })
+            .await?;
+        result.ok_or(LinkError::Invalid)
+    }
+
+    /// Administrator actions: lock, unlock (with a forced password change), force a change,
+    /// or set a password (which also forces a change at next sign-in).
+    pub async fn admin_update(&self, identity_id: &str, action: AdminAction, audit: AuditEvent, now: UnixTime) -> StoreResult<()> {
+        let identity_id = identity_id.to_string();
+        self.write(move |conn| {
+            let target = identities::table.find(&identity_id);
+            match action {
+                AdminAction::Lock => {
+                    diesel::update(target)
+                        .set((
+                            identities::status.eq(IdentityStatus::Suspended.as_str()),
+                            identities::suspended_reason.eq(Some("admin")),
+                            identities::updated_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                    revoke_everything(conn, &identity_id, now)?;
+                }
+                AdminAction::Unlock => {
+                    diesel::update(target)
+                        .set((
+                            identities::status.eq(IdentityStatus::Active.as_str()),
+                            identities::suspended_reason.eq(None::<String>),
+                            identities::must_change_password.eq(true),
+                            identities::updated_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                }
+                AdminAction::RequirePasswordChange => {
+                    diesel::update(target)
+                        .set((identities::must_change_password.eq(true), identities::updated_at.eq(now)))
+                        .execute(conn)?;
+                }
+                AdminAction::SetPassword(hash) => {
+                    set_password(conn, &identity_id, &hash, now)?;
+                    diesel::update(identities::table.find(&identity_id))
+                        .set((
+                            identities::must_change_password.eq(true),
+                            identities::status.eq(IdentityStatus::Active.as_str()),
+                            identities::suspended_reason.eq(None::<String>),
+                        ))
+                        .execute(conn)?;
+                    revoke_everything(conn, &identity_id, now)?;
+                }
+            }
+            insert_audit(conn, &audit)
+        })
+        .await
+    }
+
+    /// Active identities with these civil data (case-insensitive names).
+    pub async fn find_by_civil_data(&self, family_name: &str, given_names: &str, birth_date: &str) -> StoreResult<Vec<Identity>> {
+        let (family, given, birth) = (family_name.to_lowercase(), given_names.to_lowercase(), birth_date.to_string());
+        self.run(move |conn| {
+            let ids: Vec<(String, String, String)> = identities::table
+                .filter(identities::birth_date.eq(&birth))
+                .select((identities::id, identities::family_name, identities::given_names))
+                .load(conn)?;
+            ids.into_iter()
+                .filter(|(_, f, g)| f.to_lowercase() == family && g.to_lowercase() == given)
+                .map(|(id, _, _)| load(conn, &id))
+                .collect()
+        })
+        .await
+    }
+}
+
+/// What an administrator does to an account from the command line.
+#[derive(Debug, Clone)]
+pub enum AdminAction {
+    Lock,
+    Unlock,
+    RequirePasswordChange,
+    SetPassword(String),
+}
