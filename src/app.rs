@@ -10,12 +10,14 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::provider::Provider;
-use crate::views::Views;
+use crate::mail::{worker, Transport};
 use crate::web::{routes, AppState};
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// Tells the mail worker to stop once the server has.
+    stop_worker: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -37,11 +39,14 @@ impl Application {
             0 => Settings::cores(),
             n => n,
         };
+        let transport = Transport::from_settings(&settings)?;
         let provider = Provider::open(settings, clock).await?.shared();
         let state = AppState {
             provider: provider.clone(),
-            views: Arc::new(Views::new()?),
+            views: provider.views.clone(),
         };
+        let (stop_worker, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(worker::run(provider.clone(), transport, stop));
         let https = provider.settings.issuer_is_https();
         let server = HttpServer::new(move || {
             App::new()
@@ -60,7 +65,11 @@ impl Application {
             backend = provider.store.backend(),
             "etupass listening"
         );
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            stop_worker,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -73,6 +82,8 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        let _ = self.stop_worker.send(true);
+        result
     }
 }

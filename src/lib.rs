@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod mail;
 pub mod oauth;
 pub mod provider;
 pub mod store;

@@ -9,6 +9,7 @@ use crate::crypto::password::PasswordHasher;
 use crate::domain::clock::{Clock, UnixTime};
 use crate::oauth::discovery;
 use crate::store::Store;
+use crate::views::Views;
 
 pub struct Provider {
     pub settings: Settings,
@@ -18,6 +19,8 @@ pub struct Provider {
     pub clock: Arc<dyn Clock>,
     /// `/.well-known/openid-configuration`, serialized once.
     pub discovery: Vec<u8>,
+    /// Pages and mails.
+    pub views: Arc<Views>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -44,7 +47,9 @@ impl Provider {
         };
         let passwords = PasswordHasher::new(settings.argon2(), concurrency)?;
         let discovery = discovery::document(&settings);
+        let views = Arc::new(Views::new()?);
         Ok(Provider {
+            views,
             settings,
             store,
             keys,

@@ -24,12 +24,18 @@ const CATALOGS: [(&str, &str); 2] = [
     ("en", include_str!("../templates/i18n/en.toml")),
 ];
 
+const MAIL_TEXT: &str = include_str!("../templates/mail/mail.txt.hbs");
+const MAIL_HTML: &str = include_str!("../templates/mail/mail.html.hbs");
+
 pub const STYLESHEET: &str = include_str!("../templates/static/etupass.css");
 
 type Catalogs = HashMap<&'static str, HashMap<String, String>>;
 
 pub struct Views {
     registry: Handlebars<'static>,
+    /// Plain-text mail bodies: same helpers, no HTML escaping.
+    text_registry: Handlebars<'static>,
+    catalogs: std::sync::Arc<Catalogs>,
 }
 
 impl std::fmt::Debug for Views {
@@ -67,9 +73,20 @@ impl Views {
                 }
             }
         }
+        let catalogs = std::sync::Arc::new(catalogs);
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
-        registry.register_helper("t", Box::new(Translate { catalogs }));
+        registry.register_helper("t", Box::new(Translate { catalogs: catalogs.clone() }));
+        registry
+            .register_template_string("mail_html", MAIL_HTML)
+            .map_err(|e| ViewError::Template("mail_html", e.to_string()))?;
+        let mut text_registry = Handlebars::new();
+        text_registry.set_strict_mode(true);
+        text_registry.register_escape_fn(handlebars::no_escape);
+        text_registry.register_helper("t", Box::new(Translate { catalogs: catalogs.clone() }));
+        text_registry
+            .register_template_string("mail_text", MAIL_TEXT)
+            .map_err(|e| ViewError::Template("mail_text", e.to_string()))?;
         for (name, source) in TEMPLATES {
             if name == "layout" {
                 registry.register_partial(name, source)
@@ -78,7 +95,32 @@ impl Views {
             }
             .map_err(|e| ViewError::Template(name, e.to_string()))?;
         }
-        Ok(Views { registry })
+        Ok(Views {
+            registry,
+            text_registry,
+            catalogs,
+        })
+    }
+
+    /// One text of the catalog, unescaped (mail subjects).
+    pub fn text(&self, lang: &str, key: &str) -> Result<String, ViewError> {
+        self.catalogs
+            .get(lang)
+            .and_then(|table| table.get(key))
+            .cloned()
+            .ok_or_else(|| ViewError::Render(key.to_string(), format!("no '{lang}' text")))
+    }
+
+    pub fn render_mail_text(&self, data: &Value) -> Result<String, ViewError> {
+        self.text_registry
+            .render("mail_text", data)
+            .map_err(|e| ViewError::Render("mail_text".into(), e.to_string()))
+    }
+
+    pub fn render_mail_html(&self, data: &Value) -> Result<String, ViewError> {
+        self.registry
+            .render("mail_html", data)
+            .map_err(|e| ViewError::Render("mail_html".into(), e.to_string()))
     }
 
     /// Renders `page` with `data`, adding the language and the institution name.
@@ -100,7 +142,7 @@ impl Views {
 }
 
 struct Translate {
-    catalogs: Catalogs,
+    catalogs: std::sync::Arc<Catalogs>,
 }
 
 impl HelperDef for Translate {

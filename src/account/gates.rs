@@ -1,0 +1,87 @@
+//! What stands between a signed-in person and the relying party: a password change the
+//! administrator (or the password age policy) requires, and a new IT charter version.
+
+use super::{passwords, AccountError};
+use crate::domain::audit::{events, AuditEvent, RequestContext};
+use crate::domain::identity::Identity;
+use crate::domain::session::Session;
+use crate::mail::MailContent;
+use crate::provider::Provider;
+use crate::store::charters::Charter;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum Gate {
+    ChangePassword,
+    AcceptCharter(Charter),
+}
+
+pub async fn pending(provider: &Provider, identity: &Identity) -> Result<Option<Gate>, StoreError> {
+    let too_old = match (provider.settings.password_max_age, identity.password_changed_at) {
+        (Some(max_age), Some(changed)) => provider.now() - changed > max_age.as_secs() as i64,
+        _ => false,
+    };
+    if identity.must_change_password || too_old {
+        return Ok(Some(Gate::ChangePassword));
+    }
+    if let Some(charter) = provider.store.latest_charter().await? {
+        let accepted = provider.store.accepted_charter(&identity.id).await?;
+        if accepted.is_none_or(|(version, _)| version < charter.version) {
+            return Ok(Some(Gate::AcceptCharter(charter)));
+        }
+    }
+    Ok(None)
+}
+
+/// The forced change: the policy applies; other sessions end; a mail tells the owner.
+/// Returns the refusals (empty when the password was changed).
+pub async fn change_password(
+    provider: &Provider,
+    identity: &Identity,
+    session: &Session,
+    password: &str,
+    confirmation: &str,
+    lang: &str,
+    context: &RequestContext,
+) -> Result<Vec<&'static str>, AccountError> {
+    let mut refused = passwords::refusals(&provider.settings, identity, password, confirmation);
+    if refused.is_empty() {
+        let same = provider
+            .passwords
+            .verify(identity.password_hash.as_deref(), password)
+            .await?;
+        if same.matches {
+            refused.push("password.same_as_before");
+        }
+    }
+    if !refused.is_empty() {
+        return Ok(refused);
+    }
+    let hash = provider.passwords.hash(password).await?;
+    let mail = identity
+        .personal_email
+        .as_deref()
+        .map(|to| MailContent::password_changed().render(&provider.views, lang, &provider.settings.institution_name, to))
+        .transpose()?;
+    let audit = AuditEvent::new(events::PASSWORD_CHANGED, provider.now(), context).identity(identity);
+    provider
+        .store
+        .change_password(identity, hash, Some(session.id.clone()), mail, audit, provider.now())
+        .await?;
+    Ok(Vec::new())
+}
+
+pub async fn accept_charter(
+    provider: &Provider,
+    identity: &Identity,
+    version: i64,
+    context: &RequestContext,
+) -> Result<(), StoreError> {
+    let audit = AuditEvent::new(events::CHARTER_ACCEPTED, provider.now(), context)
+        .identity(identity)
+        .detail(format!("version {version}"));
+    provider
+        .store
+        .accept_charter(&identity.id, version, context.ip.clone(), audit, provider.now())
+        .await
+}

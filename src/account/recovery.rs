@@ -1,0 +1,156 @@
+//! A forgotten password (a reset link to the personal address) and a forgotten number
+//! (mailed, never shown). Both answer the same whether the account exists or not.
+
+use super::throttle::{self, Action};
+use super::{new_link, passwords, AccountError, RequestOutcome};
+use crate::domain::audit::{events, AuditEvent, RequestContext};
+use crate::domain::identity::{BirthDate, Identity, IdentityStatus};
+use crate::domain::link::{LinkPurpose, LinkState};
+use crate::mail::MailContent;
+use crate::provider::Provider;
+use crate::store::lifecycle::LinkError;
+
+/// "Mot de passe oublié": number or institutional e-mail in, a link out if it exists.
+pub async fn request_reset(
+    provider: &Provider,
+    sign_in_name: &str,
+    lang: &str,
+    context: &RequestContext,
+) -> Result<RequestOutcome, AccountError> {
+    let name = sign_in_name.trim();
+    if let Some(wait) = throttle::check(provider, Action::PasswordReset, context.ip.as_deref(), Some(name)).await? {
+        return Ok(RequestOutcome::Throttled(wait.0));
+    }
+    throttle::count(provider, Action::PasswordReset, context.ip.as_deref(), Some(name)).await?;
+    let identity = if name.is_empty() || name.len() > 254 {
+        None
+    } else {
+        provider.store.find_identity_by_sign_in_name(name).await?
+    };
+    let (url, link) = new_link(provider, LinkPurpose::PasswordReset, provider.settings.reset_link_lifetime.as_secs(), "/password/reset");
+    // Rendered either way, so a known account costs about the same time as an unknown one.
+    let recipient = identity.as_ref().and_then(|i| i.personal_email.clone());
+    let mail = MailContent::password_reset(url).render(
+        &provider.views,
+        lang,
+        &provider.settings.institution_name,
+        recipient.as_deref().unwrap_or("nobody@invalid.example"),
+    )?;
+    match (identity, recipient) {
+        (Some(identity), Some(_)) if identity.status != IdentityStatus::Closed => {
+            let audit = AuditEvent::new(events::PASSWORD_RESET_REQUESTED, provider.now(), context).identity(&identity);
+            provider.store.send_link(&identity.id, link, mail, Some(audit), provider.now()).await?;
+        }
+        _ => {
+            let audit = AuditEvent::new(events::PASSWORD_RESET_REQUESTED, provider.now(), context).detail("no matching account");
+            provider.store.record_audit(audit).await?;
+        }
+    }
+    Ok(RequestOutcome::Accepted)
+}
+
+#[derive(Debug)]
+pub enum ResetOutcome {
+    Done(Box<Identity>),
+    /// The new password is refused: the i18n keys of every reason.
+    Refused(Vec<&'static str>),
+    Invalid(LinkState),
+}
+
+/// Who the reset link belongs to, if it is still good.
+pub async fn inspect(provider: &Provider, secret: &str) -> Result<LinkState, AccountError> {
+    Ok(provider
+        .store
+        .inspect_link(&crate::crypto::token::digest(secret), LinkPurpose::PasswordReset, provider.now())
+        .await?)
+}
+
+/// Sets the new password; every session and token of the account is revoked and a
+/// "your password was changed" mail goes to the personal address.
+pub async fn reset(
+    provider: &Provider,
+    secret: &str,
+    password: &str,
+    confirmation: &str,
+    lang: &str,
+    context: &RequestContext,
+) -> Result<ResetOutcome, AccountError> {
+    let identity = match inspect(provider, secret).await? {
+        LinkState::Valid(identity) => identity,
+        other => return Ok(ResetOutcome::Invalid(other)),
+    };
+    let refused = passwords::refusals(&provider.settings, &identity, password, confirmation);
+    if !refused.is_empty() {
+        return Ok(ResetOutcome::Refused(refused));
+    }
+    let hash = provider.passwords.hash(password).await?;
+    let notice = identity
+        .personal_email
+        .as_deref()
+        .map(|to| {
+            MailContent::password_changed().render(&provider.views, lang, &provider.settings.institution_name, to)
+        })
+        .transpose()?;
+    let audit = AuditEvent::new(events::PASSWORD_RESET, provider.now(), context);
+    match provider
+        .store
+        .reset_password(&crate::crypto::token::digest(secret), hash, move |_| notice, audit, provider.now())
+        .await
+    {
+        Ok(identity) => Ok(ResetOutcome::Done(Box::new(identity))),
+        Err(LinkError::Invalid) => Ok(ResetOutcome::Invalid(LinkState::Used)),
+        Err(LinkError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// "Numéro oublié": civil data in; when exactly one active identity matches, its number
+/// is mailed to its personal address. Never shown on screen.
+pub async fn recover_number(
+    provider: &Provider,
+    family_name: &str,
+    given_names: &str,
+    birth_date: &str,
+    lang: &str,
+    context: &RequestContext,
+) -> Result<RequestOutcome, AccountError> {
+    let Ok(birth_date) = BirthDate::parse(birth_date) else {
+        return Ok(RequestOutcome::Malformed("number.bad_date"));
+    };
+    let (family, given) = (family_name.trim(), given_names.trim());
+    if family.is_empty() || given.is_empty() {
+        return Ok(RequestOutcome::Malformed("number.missing_names"));
+    }
+    let account_key = format!("{}|{}", family.to_lowercase(), birth_date.as_str());
+    if let Some(wait) = throttle::check(provider, Action::NumberRecovery, context.ip.as_deref(), Some(&account_key)).await? {
+        return Ok(RequestOutcome::Throttled(wait.0));
+    }
+    throttle::count(provider, Action::NumberRecovery, context.ip.as_deref(), Some(&account_key)).await?;
+    let matches: Vec<Identity> = provider
+        .store
+        .find_by_civil_data(family, given, birth_date.as_str())
+        .await?
+        .into_iter()
+        .filter(|i| i.status == IdentityStatus::Active && i.personal_email.is_some())
+        .collect();
+    let now = provider.now();
+    match matches.as_slice() {
+        [identity] => {
+            let to = identity.personal_email.as_deref().unwrap_or_default();
+            let mail = MailContent::number_reminder(identity.number.as_str()).render(
+                &provider.views,
+                lang,
+                &provider.settings.institution_name,
+                to,
+            )?;
+            provider.store.queue_mail(mail, now).await?;
+            let audit = AuditEvent::new(events::NUMBER_RECOVERY, now, context).identity(identity);
+            provider.store.record_audit(audit).await?;
+        }
+        _ => {
+            let audit = AuditEvent::new(events::NUMBER_RECOVERY, now, context)
+                .detail(format!("{} matching active identities", matches.len()));
+            provider.store.record_audit(audit).await?;
+        }
+    }
+    Ok(RequestOutcome::Accepted)
+}

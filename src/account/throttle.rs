@@ -1,0 +1,81 @@
+//! Progressive delays per IP address and per account name, kept in the database so every
+//! instance counts the same. A delay, never a permanent lock: an attacker who types a
+//! student's number a thousand times slows that number down, but cannot lock it for good.
+
+use crate::provider::Provider;
+use crate::store::throttles::ThrottleRule;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    SignIn,
+    PasswordReset,
+    NumberRecovery,
+    Activation,
+    TheftReport,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::SignIn => "sign_in",
+            Action::PasswordReset => "password_reset",
+            Action::NumberRecovery => "number_recovery",
+            Action::Activation => "activation",
+            Action::TheftReport => "theft_report",
+        }
+    }
+}
+
+/// Seconds to wait before trying again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled(pub i64);
+
+fn keys(action: Action, ip: Option<&str>, account: Option<&str>) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Some(ip) = ip {
+        keys.push(format!("{}:ip:{ip}", action.as_str()));
+    }
+    if let Some(account) = account.map(|a| a.trim().to_lowercase()).filter(|a| !a.is_empty()) {
+        keys.push(format!("{}:account:{account}", action.as_str()));
+    }
+    keys
+}
+
+fn rules(provider: &Provider) -> (ThrottleRule, ThrottleRule) {
+    let s = &provider.settings;
+    let base = s.throttle_base_delay.as_secs().max(1) as i64;
+    let max = s.throttle_max_delay.as_secs().max(1) as i64;
+    (
+        ThrottleRule { free: s.throttle_ip_free_attempts, base, max },
+        ThrottleRule { free: s.throttle_account_free_attempts, base, max },
+    )
+}
+
+/// Whether the action must wait.
+pub async fn check(provider: &Provider, action: Action, ip: Option<&str>, account: Option<&str>) -> Result<Option<Throttled>, StoreError> {
+    let now = provider.now();
+    let until = provider.store.throttled_until(keys(action, ip, account), now).await?;
+    Ok(until.map(|until| Throttled(until - now)))
+}
+
+/// Counts one failure (sign-in) or one request (mailing actions) against both keys.
+pub async fn count(provider: &Provider, action: Action, ip: Option<&str>, account: Option<&str>) -> Result<(), StoreError> {
+    let (ip_rule, account_rule) = rules(provider);
+    let mut counted = Vec::new();
+    if let Some(ip) = ip {
+        counted.push((format!("{}:ip:{ip}", action.as_str()), ip_rule));
+    }
+    if let Some(account) = account.map(|a| a.trim().to_lowercase()).filter(|a| !a.is_empty()) {
+        counted.push((format!("{}:account:{account}", action.as_str()), account_rule));
+    }
+    provider.store.record_throttle_failures(counted, provider.now()).await
+}
+
+/// A success forgets the account's failures (the IP's stay: one IP, many accounts).
+pub async fn clear(provider: &Provider, action: Action, account: &str) -> Result<(), StoreError> {
+    provider
+        .store
+        .clear_throttle(format!("{}:account:{}", action.as_str(), account.trim().to_lowercase()))
+        .await
+}

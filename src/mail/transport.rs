@@ -1,0 +1,85 @@
+//! Delivery: SMTP through lettre (STARTTLS or TLS, with authentication, from
+//! `smtp_url`), or, on a laptop without a relay, `.eml` files in `mail_dir`.
+
+use std::path::PathBuf;
+
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::Settings;
+use crate::domain::mail::OutgoingMail;
+
+pub enum Transport {
+    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
+    Directory(PathBuf),
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Smtp(_) => f.write_str("Transport::Smtp"),
+            Transport::Directory(dir) => write!(f, "Transport::Directory({})", dir.display()),
+        }
+    }
+}
+
+impl Transport {
+    /// `smtp://[user:pass@]host[:port][?tls=required]` (STARTTLS) or `smtps://…` (TLS).
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Transport> {
+        match &settings.smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                    .map_err(|e| anyhow::anyhow!("smtp_url: {e}"))?
+                    .build();
+                Ok(Transport::Smtp(Box::new(transport)))
+            }
+            None => Ok(Transport::Directory(settings.mail_dir.clone())),
+        }
+    }
+
+    pub async fn send(&self, from: &str, id: &str, mail: &OutgoingMail) -> Result<(), String> {
+        let message = build(from, mail)?;
+        match self {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Transport::Directory(dir) => {
+                let dir = dir.clone();
+                let path = dir.join(format!("{id}.eml"));
+                let bytes = message.formatted();
+                let written = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    std::fs::create_dir_all(&dir)?;
+                    std::fs::write(&path, bytes)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+                // The file holds the link; the log says only where it is.
+                tracing::info!(kind = %mail.kind, file = %written.display(), "no SMTP relay configured: mail written to a file");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn build(from: &str, mail: &OutgoingMail) -> Result<Message, String> {
+    let from: Mailbox = from.parse().map_err(|e| format!("mail_from: {e}"))?;
+    let to: Mailbox = mail.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(mail.subject.clone())
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(mail.body_text.clone()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(mail.body_html.clone()),
+                ),
+        )
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,92 @@
+//! The background worker: sends the activation mails that have come due, then delivers
+//! the outbox with retries and backoff. Several instances may run it at once: activation
+//! and mail rows are claimed atomically, so each mail goes out from one of them.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::message::MailContent;
+use super::transport::Transport;
+use crate::crypto::token;
+use crate::domain::link::{LinkPurpose, NewLink};
+use crate::provider::Provider;
+
+/// How long a claimed mail stays reserved to its worker before another may retry it.
+const CLAIM_LEASE_SECS: i64 = 120;
+const BATCH: i64 = 50;
+/// Retries back off from 30 s, doubling, up to an hour.
+const RETRY_BASE_SECS: i64 = 30;
+const RETRY_MAX_SECS: i64 = 3600;
+
+pub async fn run(provider: Arc<Provider>, transport: Transport, mut stop: watch::Receiver<bool>) {
+    let interval = provider.settings.mail_poll_interval;
+    loop {
+        if let Err(error) = send_due_activations(&provider).await {
+            tracing::error!(%error, "activation scheduling failed");
+        }
+        if let Err(error) = deliver(&provider, &transport).await {
+            tracing::error!(%error, "mail delivery round failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// One round of activation mails: a fresh 7-day link each, created when the mail is due
+/// (not at import), so the link's lifetime starts when the student can see it.
+pub async fn send_due_activations(provider: &Provider) -> anyhow::Result<usize> {
+    let now = provider.now();
+    let mut sent = 0;
+    for identity in provider.store.due_activations(now, BATCH).await? {
+        let Some(address) = identity.personal_email.clone() else {
+            tracing::warn!(subject = %identity.subject, "pending identity has no personal address: no activation mail");
+            continue;
+        };
+        let secret = token::generate();
+        let link = provider.settings.endpoint(&format!("/activate?token={secret}"));
+        let mail = MailContent::activation(identity.number.as_str(), link).render(
+            &provider.views,
+            &provider.settings.default_locale,
+            &provider.settings.institution_name,
+            &address,
+        )?;
+        let new_link = NewLink {
+            token_hash: token::digest(&secret),
+            purpose: LinkPurpose::Activation,
+            expires_at: now + provider.settings.activation_link_lifetime.as_secs() as i64,
+        };
+        if provider.store.send_activation(&identity.id, new_link, mail, now).await? {
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
+/// One delivery round over the due mails.
+pub async fn deliver(provider: &Provider, transport: &Transport) -> anyhow::Result<usize> {
+    let now = provider.now();
+    let claimed = provider.store.claim_mails(now, CLAIM_LEASE_SECS, BATCH).await?;
+    let mut delivered = 0;
+    for queued in claimed {
+        match transport.send(&provider.settings.mail_from, &queued.id, &queued.mail).await {
+            Ok(()) => {
+                provider.store.mark_mail_sent(&queued.id, &queued.claim_id, provider.now()).await?;
+                tracing::info!(kind = %queued.mail.kind, id = %queued.id, "mail delivered");
+                delivered += 1;
+            }
+            Err(error) => {
+                let exponent = (queued.attempts - 1).clamp(0, 16) as u32;
+                let delay = (RETRY_BASE_SECS << exponent).min(RETRY_MAX_SECS);
+                tracing::warn!(kind = %queued.mail.kind, id = %queued.id, attempts = queued.attempts, retry_in = delay, %error, "mail delivery failed");
+                provider
+                    .store
+                    .mark_mail_failed(&queued.id, &queued.claim_id, &error, provider.now() + delay)
+                    .await?;
+            }
+        }
+    }
+    Ok(delivered)
+}
