@@ -11,7 +11,15 @@ use serde_json::{Map, Value};
 
 pub const LANGUAGES: [&str; 2] = ["fr", "en"];
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 13] = [
+    ("notice", include_str!("../templates/pages/notice.hbs")),
+    ("forgot_password", include_str!("../templates/pages/forgot_password.hbs")),
+    ("forgot_number", include_str!("../templates/pages/forgot_number.hbs")),
+    ("new_password", include_str!("../templates/pages/new_password.hbs")),
+    ("charter", include_str!("../templates/pages/charter.hbs")),
+    ("link_invalid", include_str!("../templates/pages/link_invalid.hbs")),
+    ("theft", include_str!("../templates/pages/theft.hbs")),
+    ("theft_confirm", include_str!("../templates/pages/theft_confirm.hbs")),
     ("layout", include_str!("../templates/layout.hbs")),
     ("login", include_str!("../templates/pages/login.hbs")),
     ("consent", include_str!("../templates/pages/consent.hbs")),
@@ -28,6 +36,7 @@ const MAIL_TEXT: &str = include_str!("../templates/mail/mail.txt.hbs");
 const MAIL_HTML: &str = include_str!("../templates/mail/mail.html.hbs");
 
 pub const STYLESHEET: &str = include_str!("../templates/static/etupass.css");
+pub const STRENGTH_SCRIPT: &str = include_str!("../templates/static/strength.js");
 
 type Catalogs = HashMap<&'static str, HashMap<String, String>>;
 

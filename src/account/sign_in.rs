@@ -1,7 +1,9 @@
 //! Signing in with the number (or institutional e-mail) and password, and the SSO session
 //! that follows. One argon2id verification per attempt, known account or not.
 
+use super::throttle::{self, Action};
 use crate::crypto::password::PasswordError;
+use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::crypto::token;
 use crate::domain::identity::{Identity, IdentityStatus};
 use crate::domain::session::{Session, ACR_PASSWORD};
@@ -17,24 +19,29 @@ pub enum SignInError {
     /// The password was right, but the account may not sign in.
     #[error("the account is {}", .0.as_str())]
     NotActive(IdentityStatus),
+    /// Too many failures from this address or for this name: wait this many seconds.
+    #[error("throttled for {0} s")]
+    Throttled(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] PasswordError),
 }
 
-/// Where the attempt came from, for the session record and the logs.
-#[derive(Debug, Clone, Default)]
-pub struct ClientContext {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
 
 pub async fn authenticate(
     provider: &Provider,
     sign_in_name: &str,
     password: &str,
+    context: &RequestContext,
 ) -> Result<Identity, SignInError> {
+    let ip = context.ip.as_deref();
+    if let Some(wait) = throttle::check(provider, Action::SignIn, ip, Some(sign_in_name)).await? {
+        let audit = AuditEvent::new(events::SIGN_IN_THROTTLED, provider.now(), context)
+            .detail(format!("wait {} s", wait.0));
+        provider.store.record_audit(audit).await?;
+        return Err(SignInError::Throttled(wait.0));
+    }
     let identity = if sign_in_name.trim().is_empty() || sign_in_name.len() > 254 {
         None
     } else {
@@ -49,8 +56,14 @@ pub async fn authenticate(
     let verification = provider.passwords.verify(stored_hash, password).await?;
     let identity = match identity {
         Some(identity) if verification.matches => identity,
-        _ => {
+        known => {
             tracing::info!(event = "sign_in_failed", "sign-in failed");
+            throttle::count(provider, Action::SignIn, ip, Some(sign_in_name)).await?;
+            let mut audit = AuditEvent::new(events::SIGN_IN_FAILED, provider.now(), context);
+            if let Some(identity) = &known {
+                audit = audit.identity(identity);
+            }
+            provider.store.record_audit(audit).await?;
             return Err(SignInError::InvalidCredentials);
         }
     };
@@ -65,6 +78,9 @@ pub async fn authenticate(
             .rehash_password(&identity.id, fresh, provider.now())
             .await?;
     }
+    throttle::clear(provider, Action::SignIn, sign_in_name).await?;
+    let audit = AuditEvent::new(events::SIGN_IN, provider.now(), context).identity(&identity);
+    provider.store.record_audit(audit).await?;
     tracing::info!(event = "sign_in", subject = %identity.subject, "signed in");
     Ok(identity)
 }
@@ -73,7 +89,7 @@ pub async fn authenticate(
 pub async fn start_session(
     provider: &Provider,
     identity: &Identity,
-    context: ClientContext,
+    context: &RequestContext,
 ) -> Result<(Session, String), StoreError> {
     let secret = token::generate();
     let now = provider.now();
@@ -85,8 +101,8 @@ pub async fn start_session(
                 token_hash: token::digest(&secret),
                 acr: ACR_PASSWORD.to_string(),
                 amr: vec!["pwd".to_string()],
-                ip: context.ip,
-                user_agent: context.user_agent,
+                ip: context.ip.clone(),
+                user_agent: context.user_agent.clone(),
                 expires_at: now + provider.settings.session_lifetime.as_secs() as i64,
             },
             now,

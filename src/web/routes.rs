@@ -3,13 +3,13 @@
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
-use super::handlers::{authorize, health, home, metadata, token, userinfo};
+use super::handlers::{account, authorize, health, home, metadata, token, userinfo};
 use crate::oauth::discovery::{AUTHORIZATION_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH};
 
 /// Pages load only our stylesheet; nothing may frame them (clickjacking on the consent
 /// page). No `form-action`: browsers apply it to the redirect back to the relying party.
 pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -31,6 +31,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/static/etupass.css", web::get().to(home::stylesheet))
+    .route("/static/strength.js", web::get().to(home::strength_script))
+    .route("/password/forgot", web::get().to(account::forgot_password_form))
+    .route("/password/forgot", web::post().to(account::forgot_password))
+    .route("/password/reset", web::get().to(account::reset_form))
+    .route("/password/reset", web::post().to(account::reset))
+    .route("/number/forgot", web::get().to(account::forgot_number_form))
+    .route("/number/forgot", web::post().to(account::forgot_number))
+    .route("/activate", web::get().to(account::activation_form))
+    .route("/activate", web::post().to(account::activate))
+    .route("/activate/resend", web::post().to(account::resend_activation))
+    .route("/theft", web::get().to(account::theft_form))
+    .route("/theft", web::post().to(account::report_theft))
+    .route("/theft/confirm", web::get().to(account::theft_confirm_form))
+    .route("/theft/confirm", web::post().to(account::confirm_theft))
+    .route("/password/change", web::post().to(authorize::change_password))
+    .route("/charter/accept", web::post().to(authorize::accept_charter))
     .route("/", web::get().to(home::home))
     .default_service(web::to(home::not_found));
 }

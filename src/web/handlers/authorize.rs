@@ -9,7 +9,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::header as header_value;
-use crate::account::sign_in::{self, ClientContext, SignInError};
+use super::account::{new_password_page, NewPasswordView};
+use super::request_context;
+use crate::account::gates::{self, Gate};
+use crate::account::sign_in::{self, SignInError};
 use crate::domain::identity::Identity;
 use crate::domain::session::Session;
 use crate::oauth::authorize::{self, Interaction, Outcome, RawRequest};
@@ -67,6 +70,7 @@ pub async fn login_post(
         raw: &raw,
         username: Some(&form.username),
         error: Some(error),
+        wait: None,
         status,
     };
     let secure = state.provider.settings.issuer_is_https();
@@ -75,8 +79,16 @@ pub async fn login_post(
         return sign_in_page(&state, &req, lang, view).await;
     }
     let provider = &state.provider;
-    let identity = match sign_in::authenticate(provider, &form.username, &form.password).await {
+    let context = request_context(&req);
+    let identity = match sign_in::authenticate(provider, &form.username, &form.password, &context).await {
         Ok(identity) => identity,
+        Err(SignInError::Throttled(wait)) => {
+            let view = SignInView {
+                wait: Some(wait),
+                ..again("login.throttled", StatusCode::TOO_MANY_REQUESTS)
+            };
+            return sign_in_page(&state, &req, lang, view).await;
+        }
         Err(SignInError::InvalidCredentials) => {
             let view = again("login.invalid", StatusCode::UNAUTHORIZED);
             return sign_in_page(&state, &req, lang, view).await;
@@ -87,11 +99,7 @@ pub async fn login_post(
         }
         Err(error) => return server_error(&state, lang, &error),
     };
-    let context = ClientContext {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
-        user_agent: header_value(&req, "user-agent").map(str::to_string),
-    };
-    let (session, secret) = match sign_in::start_session(provider, &identity, context).await {
+    let (session, secret) = match sign_in::start_session(provider, &identity, &context).await {
         Ok(started) => started,
         Err(error) => return server_error(&state, lang, &error),
     };
@@ -101,12 +109,6 @@ pub async fn login_post(
         provider.settings.issuer_is_https(),
         Some(provider.settings.session_lifetime.as_secs() as i64),
     );
-    if raw.0.is_empty() {
-        return HttpResponse::SeeOther()
-            .cookie(cookie)
-            .insert_header((header::LOCATION, "/"))
-            .finish();
-    }
     let mut response = run(
         &state,
         &req,
@@ -171,6 +173,20 @@ async fn run(
             Err(response) => return response,
         },
     };
+    // Before any relying party: a required password change, a new charter version.
+    if let Some((_, identity)) = &session {
+        match gates::pending(&state.provider, identity).await {
+            Ok(Some(gate)) => return gate_page(state, req, lang, &raw, gate, Vec::new()),
+            Ok(None) => {}
+            Err(error) => return server_error(state, lang, &error),
+        }
+    }
+    if raw.0.is_empty() {
+        // Signed in to Etupass itself, with no relying party waiting.
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/"))
+            .finish();
+    }
     // Consent counts only from a signed-in person; without a session, sign in first.
     let interaction = match (interaction, &session) {
         (Interaction::Consented, None) => Interaction::Fresh,
@@ -225,6 +241,8 @@ struct SignInView<'a> {
     raw: &'a RawRequest,
     username: Option<&'a str>,
     error: Option<&'static str>,
+    /// Seconds to wait, when throttled.
+    wait: Option<i64>,
     status: StatusCode,
 }
 
@@ -234,6 +252,7 @@ impl<'a> SignInView<'a> {
             raw,
             username: None,
             error: None,
+            wait: None,
             status: StatusCode::OK,
         }
     }
@@ -263,7 +282,8 @@ async fn sign_in_page(
             "username",
             view.username.map(Value::from).unwrap_or(Value::Null),
         )
-        .with("error", view.error.map(Value::from).unwrap_or(Value::Null));
+        .with("error", view.error.map(Value::from).unwrap_or(Value::Null))
+        .with("wait", view.wait.map(Value::from).unwrap_or(Value::Null));
     let cookies: Vec<Cookie<'static>> = cookie.into_iter().collect();
     pages::render(state, lang, page, cookies)
 }
@@ -302,4 +322,131 @@ fn server_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         "error.server",
     )
+}
+
+/// The page of a pending gate, carrying the authorization request on.
+fn gate_page(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    raw: &RawRequest,
+    gate: Gate,
+    reasons: Vec<&'static str>,
+) -> HttpResponse {
+    match gate {
+        Gate::ChangePassword => new_password_page(
+            state,
+            req,
+            lang,
+            NewPasswordView {
+                heading: "change.title",
+                intro: Some("change.intro"),
+                number: None,
+                reasons,
+                action: "/password/change",
+                token: None,
+                request: Some(raw.encode()),
+                charter: None,
+                submit: "password.submit",
+            },
+        ),
+        Gate::AcceptCharter(charter) => {
+            let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
+            let error = reasons.first().map(|r| Value::from(*r)).unwrap_or(Value::Null);
+            let page = Page::new("charter", "charter.title")
+                .status(if reasons.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST })
+                .with("csrf_token", csrf_token)
+                .with("request", raw.encode())
+                .with("charter", charter.body)
+                .with("charter_version", charter.version)
+                .with("error", error);
+            pages::render(state, lang, page, cookie.into_iter().collect())
+        }
+    }
+}
+
+/// After a gate, the sign-in still counts as fresh for `prompt=login` if it just happened.
+fn interaction_after_gate(state: &AppState, session: &Session) -> Interaction {
+    if state.provider.now() - session.auth_time < 600 {
+        Interaction::SignedIn
+    } else {
+        Interaction::Fresh
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangePasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirmation: String,
+}
+
+/// The forced password change, between sign-in and the relying party.
+pub async fn change_password(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ChangePasswordForm>) -> HttpResponse {
+    let raw = RawRequest::from_urlencoded(&form.request);
+    let lang = page_lang(&state, &req, Some(&raw));
+    let (session, identity) = match current_session(&state, &req).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return sign_in_page(&state, &req, lang, SignInView::blank(&raw)).await,
+        Err(response) => return response,
+    };
+    if !csrf::verify(&req, &form.csrf_token, state.provider.settings.issuer_is_https()) {
+        return gate_page(&state, &req, lang, &raw, Gate::ChangePassword, vec!["login.expired_form"]);
+    }
+    let context = request_context(&req);
+    match gates::change_password(&state.provider, &identity, &session, &form.password, &form.confirmation, lang, &context).await {
+        Ok(reasons) if reasons.is_empty() => {
+            let interaction = interaction_after_gate(&state, &session);
+            run(&state, &req, raw, interaction, None).await
+        }
+        Ok(reasons) => gate_page(&state, &req, lang, &raw, Gate::ChangePassword, reasons),
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CharterForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    version: i64,
+    #[serde(default)]
+    accept_charter: Option<String>,
+}
+
+/// Accepting a new version of the IT charter at sign-in.
+pub async fn accept_charter(state: web::Data<AppState>, req: HttpRequest, form: web::Form<CharterForm>) -> HttpResponse {
+    let raw = RawRequest::from_urlencoded(&form.request);
+    let lang = page_lang(&state, &req, Some(&raw));
+    let (session, identity) = match current_session(&state, &req).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return sign_in_page(&state, &req, lang, SignInView::blank(&raw)).await,
+        Err(response) => return response,
+    };
+    let latest = match state.provider.store.latest_charter().await {
+        Ok(latest) => latest,
+        Err(error) => return server_error(&state, lang, &error),
+    };
+    let Some(charter) = latest else {
+        return run(&state, &req, raw, interaction_after_gate(&state, &session), None).await;
+    };
+    let secure = state.provider.settings.issuer_is_https();
+    if !csrf::verify(&req, &form.csrf_token, secure) {
+        return gate_page(&state, &req, lang, &raw, Gate::AcceptCharter(charter), vec!["login.expired_form"]);
+    }
+    // Accepting needs the box ticked, on the version shown (not an older one).
+    if form.accept_charter.as_deref() != Some("yes") || form.version != charter.version {
+        return gate_page(&state, &req, lang, &raw, Gate::AcceptCharter(charter), vec!["charter.must_accept"]);
+    }
+    if let Err(error) = gates::accept_charter(&state.provider, &identity, charter.version, &request_context(&req)).await {
+        return server_error(&state, lang, &error);
+    }
+    run(&state, &req, raw, interaction_after_gate(&state, &session), None).await
 }

@@ -30,6 +30,13 @@ pub async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
+pub async fn strength_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(crate::views::STRENGTH_SCRIPT)
+}
+
 pub async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
     pages::error(&state, lang, StatusCode::NOT_FOUND, "error.not_found")
