@@ -2,7 +2,10 @@ use std::io::BufRead;
 
 use clap::{Args, Subcommand};
 
+use crate::account::enrollment;
 use crate::account::provisioning::{self, IdentityInput};
+use crate::domain::audit::{events, AuditEvent, RequestContext};
+use crate::store::lifecycle::AdminAction;
 use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::Secret;
@@ -16,6 +19,25 @@ pub enum IdentityCommand {
     Add(AddIdentity),
     /// Show one identity by number.
     Show { number: String },
+    /// Import the registrar's CSV export (see docs/enrollment.md).
+    Import {
+        file: std::path::PathBuf,
+        /// All or nothing: one bad row and nothing is imported.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Suspend an account and revoke its sessions and tokens.
+    Lock { number: String },
+    /// Reactivate a suspended account; the next sign-in asks for a new password.
+    Unlock { number: String },
+    /// Ask for a new password at the next sign-in.
+    RequirePasswordChange { number: String },
+    /// Set a password (first line of standard input); it must be changed at next sign-in.
+    SetPassword {
+        number: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -49,9 +71,7 @@ pub async fn run(settings: Settings, command: IdentityCommand) -> anyhow::Result
     match command {
         IdentityCommand::Add(args) => {
             let password = if args.password_stdin {
-                let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line)?;
-                Some(Secret::new(line.trim_end_matches(['\n', '\r'])))
+                Some(read_password()?)
             } else {
                 None
             };
@@ -76,6 +96,18 @@ pub async fn run(settings: Settings, command: IdentityCommand) -> anyhow::Result
             .await?;
             super::print_json(&identity)
         }
+        IdentityCommand::Import { file, strict } => import(&store, &settings, &file, strict).await,
+        IdentityCommand::Lock { number } => admin(&store, &number, AdminAction::Lock, events::LOCKED).await,
+        IdentityCommand::Unlock { number } => admin(&store, &number, AdminAction::Unlock, events::UNLOCKED).await,
+        IdentityCommand::RequirePasswordChange { number } => {
+            admin(&store, &number, AdminAction::RequirePasswordChange, events::PASSWORD_CHANGED).await
+        }
+        IdentityCommand::SetPassword { number, .. } => {
+            let password = read_password()?;
+            let hasher = PasswordHasher::new(settings.argon2(), 1)?;
+            let hash = hasher.hash(password.expose()).await?;
+            admin(&store, &number, AdminAction::SetPassword(hash), events::PASSWORD_RESET).await
+        }
         IdentityCommand::Show { number } => {
             let number = StudentNumber::parse(&number)?;
             match store.find_identity_by_number(&number).await? {
@@ -84,4 +116,77 @@ pub async fn run(settings: Settings, command: IdentityCommand) -> anyhow::Result
             }
         }
     }
+}
+
+fn read_password() -> anyhow::Result<Secret> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(Secret::new(line.trim_end_matches(['\n', '\r'])))
+}
+
+async fn admin(store: &Store, number: &str, action: AdminAction, event: &str) -> anyhow::Result<()> {
+    let number = StudentNumber::parse(number)?;
+    let identity = store
+        .find_identity_by_number(&number)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no identity has number {number}"))?;
+    let now = SystemClock.now();
+    let audit = AuditEvent::new(event, now, &RequestContext::default())
+        .identity(&identity)
+        .detail(format!("administrator: {action:?}").replace(|c: char| c == '"', ""));
+    let audit = match &action {
+        // Never the hash in the audit log.
+        AdminAction::SetPassword(_) => audit.detail("administrator set the password"),
+        _ => audit,
+    };
+    store.admin_update(&identity.id, action, audit, now).await?;
+    println!("{number}: done");
+    Ok(())
+}
+
+async fn import(store: &Store, settings: &Settings, file: &std::path::Path, strict: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let input = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} identities ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let progress = |done: u64, total: u64| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    };
+    let report = enrollment::import(store, settings, &input, strict, SystemClock.now(), &progress).await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for error in &report.errors {
+        eprintln!("{error}");
+    }
+    if !report.ignored_columns.is_empty() {
+        eprintln!("ignored columns: {}", report.ignored_columns.join(", "));
+    }
+    if !report.applied {
+        anyhow::bail!(
+            "--strict: {} bad row(s) of {}, nothing imported",
+            report.errors.len(),
+            report.rows
+        );
+    }
+    println!(
+        "{} rows: {} created, {} updated, {} unchanged, {} rejected",
+        report.rows,
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.errors.len()
+    );
+    Ok(())
 }

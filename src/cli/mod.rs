@@ -1,6 +1,8 @@
 //! The command line: `etupass [--config FILE] [COMMAND]`, `serve` by default. Every command
 //! reads the same configuration as `serve` and fails with a one-line reason.
 
+pub mod audit;
+pub mod charter;
 pub mod client;
 pub mod identity;
 pub mod keys;
@@ -42,6 +44,11 @@ pub enum Command {
     /// Rotate, list and retire signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Publish and show the IT charter.
+    #[command(subcommand)]
+    Charter(charter::CharterCommand),
+    /// Print the audit log.
+    Audit(audit::AuditArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -55,6 +62,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(command) => client::run(settings, command).await,
         Command::Identity(command) => identity::run(settings, command).await,
         Command::Keys(command) => keys::run(settings, command),
+        Command::Charter(command) => charter::run(settings, command).await,
+        Command::Audit(args) => audit::run(settings, args).await,
     }
 }
 

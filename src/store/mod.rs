@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod charters;
 pub mod clients;
+pub mod enrollment;
 pub mod conn;
 pub mod consents;
 pub mod grants;
