@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Settings;
@@ -61,6 +62,7 @@ impl Transport {
     }
 }
 
+/// Quoted-printable bodies: readable in any client and in logs of mail relays.
 fn build(from: &str, mail: &OutgoingMail) -> Result<Message, String> {
     let from: Mailbox = from.parse().map_err(|e| format!("mail_from: {e}"))?;
     let to: Mailbox = mail.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
@@ -73,11 +75,13 @@ fn build(from: &str, mail: &OutgoingMail) -> Result<Message, String> {
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_PLAIN)
+                        .header(ContentTransferEncoding::QuotedPrintable)
                         .body(mail.body_text.clone()),
                 )
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_HTML)
+                        .header(ContentTransferEncoding::QuotedPrintable)
                         .body(mail.body_html.clone()),
                 ),
         )

@@ -156,15 +156,18 @@ impl Store {
             }
             // Batch INSERTs go through the concrete connection: the multi-backend
             // connection cannot express them. PostgreSQL gets one multi-row statement per
-            // 500 identities (one round trip instead of 500); SQLite, in-process, runs
-            // its batch as prepared single-row statements, which is as fast.
+            // 500 identities (one round trip instead of 500).
             for chunk in creations.chunks(500) {
                 match conn {
                     AnyConnection::Postgresql(pg) => {
                         diesel::insert_into(identities::table).values(chunk).execute(pg)?;
                     }
                     AnyConnection::Sqlite(sqlite) => {
-                        diesel::insert_into(identities::table).values(chunk).execute(sqlite)?;
+                        // Row by row: diesel wraps a SQLite batch in a transaction of its
+                        // own, which cannot nest in ours. In-process, that costs little.
+                        for row in chunk {
+                            diesel::insert_into(identities::table).values(row).execute(sqlite)?;
+                        }
                     }
                 }
             }

@@ -1,36 +1,11 @@
 //! The command line as administrators and scripts use it: the real binary.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use crate::helpers::TestClient;
-use crate::helpers::{TestApp, PASSWORD};
+use crate::helpers::{etupass, TestApp, PASSWORD};
 use crate::rp::{self, Browser};
 use etupass::domain::client::{AuthMethod, SigningAlg};
-
-fn etupass(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etupass"))
-        .args(args)
-        .current_dir(app.dir.path())
-        .env("ETUPASS_DATABASE_URL", app.settings.database_url.expose())
-        .env("ETUPASS_KEYS_DIR", &app.settings.keys_dir)
-        .env("ETUPASS_ARGON2_MEMORY_KIB", "64")
-        .env("ETUPASS_ARGON2_ITERATIONS", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the etupass binary runs");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
 
 fn json(output: &Output) -> serde_json::Value {
     assert!(

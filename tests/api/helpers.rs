@@ -17,11 +17,14 @@ use etupass::store::Store;
 use etupass::{Application, Settings};
 use tempfile::TempDir;
 
+use crate::smtp::{Mailbox, SmtpSink};
+
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 
 pub struct TestApp {
     pub issuer: String,
+    pub mailbox: Mailbox,
     pub settings: Settings,
     pub store: Store,
     pub clock: ManualClock,
@@ -69,11 +72,18 @@ pub struct TestAppBuilder {
     dir: Option<TempDir>,
     database_url: Option<String>,
     port: u16,
+    /// Point SMTP at a closed port: mail delivery fails (outbox retry tests).
+    smtp_down: bool,
 }
 
 impl TestAppBuilder {
     pub fn with_config(mut self, f: impl FnOnce(&mut Settings) + 'static) -> Self {
         self.configure.push(Box::new(f));
+        self
+    }
+
+    pub fn with_smtp_down(mut self) -> Self {
+        self.smtp_down = true;
         self
     }
 
@@ -95,6 +105,13 @@ impl TestAppBuilder {
                 ),
             },
         };
+        let sink = SmtpSink::start().await;
+        let smtp_port = if self.smtp_down {
+            // A port that was free a moment ago: connections are refused.
+            TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        } else {
+            sink.port
+        };
         let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("bind a port");
         let port = listener.local_addr().unwrap().port();
         let mut settings = Settings {
@@ -109,6 +126,8 @@ impl TestAppBuilder {
             argon2_iterations: 1,
             argon2_parallelism: 1,
             workers: 2,
+            smtp_url: Some(Secret::new(format!("smtp://127.0.0.1:{smtp_port}"))),
+            mail_poll_interval: std::time::Duration::from_millis(50),
             ..Settings::default()
         };
         for f in self.configure {
@@ -124,6 +143,7 @@ impl TestAppBuilder {
         let hasher = PasswordHasher::new(settings.argon2(), 2).unwrap();
         TestApp {
             issuer: settings.issuer.clone(),
+            mailbox: sink.mailbox,
             settings,
             store,
             clock,
@@ -163,6 +183,7 @@ impl TestApp {
             dir: Some(dir),
             database_url: Some(url),
             port,
+            smtp_down: false,
         }
         .spawn()
         .await;
@@ -286,3 +307,26 @@ fn init_logs() {
         etupass::telemetry::init("text", "debug");
     }
 }
+
+/// Runs the real `etupass` binary against this app's database and keys.
+pub fn etupass(app: &TestApp, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etupass"))
+        .args(args)
+        .current_dir(app.dir.path())
+        .env("ETUPASS_DATABASE_URL", app.settings.database_url.expose())
+        .env("ETUPASS_KEYS_DIR", &app.settings.keys_dir)
+        .env("ETUPASS_ARGON2_MEMORY_KIB", "64")
+        .env("ETUPASS_ARGON2_ITERATIONS", "1")
+        .env("ETUPASS_ISSUER", &app.issuer)
+        .env("ETUPASS_EPPN_DOMAIN", &app.settings.eppn_domain)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the etupass binary runs");
+    if let Some(input) = stdin {
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+

@@ -2,10 +2,12 @@
 
 mod helpers;
 mod rp;
+mod smtp;
 
 mod authorization_code;
 mod cli;
 mod discovery;
 mod errors;
 mod keys;
+mod lifecycle;
 mod sessions;

@@ -340,3 +340,20 @@ pub async fn userinfo(
 pub fn access_token(tokens: &CoreTokenResponse) -> &AccessToken {
     tokens.access_token()
 }
+
+impl Browser {
+    /// Posts the form of `page` to `action`, with the page's CSRF token added.
+    pub async fn submit(&self, app: &TestApp, page: &str, action: &str, fields: &[(&str, &str)]) -> Landing {
+        let csrf = form_field(page, "csrf_token").expect("the page has a CSRF token");
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", &csrf)];
+        form.extend_from_slice(fields);
+        self.post_form(&app.url(action), &form).await
+    }
+
+    /// Opens a page that must answer 200, and returns its HTML.
+    pub async fn open(&self, url: &str) -> String {
+        let (status, html) = self.get(url).await.page();
+        assert_eq!(status, 200, "{url}: {html}");
+        html
+    }
+}
