@@ -9,8 +9,8 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
-use crate::provider::Provider;
 use crate::mail::{worker, Transport};
+use crate::provider::Provider;
 use crate::web::{routes, AppState};
 
 pub struct Application {

@@ -269,7 +269,8 @@ impl Settings {
             if !(url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://")) {
                 return Err(ConfigError::Invalid {
                     key: "smtp_url",
-                    message: "must start with smtp:// (STARTTLS with ?tls=required) or smtps://".into(),
+                    message: "must start with smtp:// (STARTTLS with ?tls=required) or smtps://"
+                        .into(),
                 });
             }
         }
@@ -279,7 +280,9 @@ impl Settings {
     /// The bare address of `mail_from` (`Name <addr>` or `addr`).
     pub fn mail_from_address(&self) -> String {
         match (self.mail_from.find('<'), self.mail_from.rfind('>')) {
-            (Some(start), Some(end)) if start < end => self.mail_from[start + 1..end].trim().to_string(),
+            (Some(start), Some(end)) if start < end => {
+                self.mail_from[start + 1..end].trim().to_string()
+            }
             _ => self.mail_from.trim().to_string(),
         }
     }

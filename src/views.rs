@@ -13,13 +13,28 @@ pub const LANGUAGES: [&str; 2] = ["fr", "en"];
 
 const TEMPLATES: [(&str, &str); 13] = [
     ("notice", include_str!("../templates/pages/notice.hbs")),
-    ("forgot_password", include_str!("../templates/pages/forgot_password.hbs")),
-    ("forgot_number", include_str!("../templates/pages/forgot_number.hbs")),
-    ("new_password", include_str!("../templates/pages/new_password.hbs")),
+    (
+        "forgot_password",
+        include_str!("../templates/pages/forgot_password.hbs"),
+    ),
+    (
+        "forgot_number",
+        include_str!("../templates/pages/forgot_number.hbs"),
+    ),
+    (
+        "new_password",
+        include_str!("../templates/pages/new_password.hbs"),
+    ),
     ("charter", include_str!("../templates/pages/charter.hbs")),
-    ("link_invalid", include_str!("../templates/pages/link_invalid.hbs")),
+    (
+        "link_invalid",
+        include_str!("../templates/pages/link_invalid.hbs"),
+    ),
     ("theft", include_str!("../templates/pages/theft.hbs")),
-    ("theft_confirm", include_str!("../templates/pages/theft_confirm.hbs")),
+    (
+        "theft_confirm",
+        include_str!("../templates/pages/theft_confirm.hbs"),
+    ),
     ("layout", include_str!("../templates/layout.hbs")),
     ("login", include_str!("../templates/pages/login.hbs")),
     ("consent", include_str!("../templates/pages/consent.hbs")),
@@ -85,14 +100,24 @@ impl Views {
         let catalogs = std::sync::Arc::new(catalogs);
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
-        registry.register_helper("t", Box::new(Translate { catalogs: catalogs.clone() }));
+        registry.register_helper(
+            "t",
+            Box::new(Translate {
+                catalogs: catalogs.clone(),
+            }),
+        );
         registry
             .register_template_string("mail_html", MAIL_HTML)
             .map_err(|e| ViewError::Template("mail_html", e.to_string()))?;
         let mut text_registry = Handlebars::new();
         text_registry.set_strict_mode(true);
         text_registry.register_escape_fn(handlebars::no_escape);
-        text_registry.register_helper("t", Box::new(Translate { catalogs: catalogs.clone() }));
+        text_registry.register_helper(
+            "t",
+            Box::new(Translate {
+                catalogs: catalogs.clone(),
+            }),
+        );
         text_registry
             .register_template_string("mail_text", MAIL_TEXT)
             .map_err(|e| ViewError::Template("mail_text", e.to_string()))?;

@@ -14,20 +14,29 @@ use crate::store::lifecycle::LinkError;
 
 #[derive(Debug)]
 pub enum ActivationView {
-    Ready { identity: Box<Identity>, charter: Option<Charter> },
+    Ready {
+        identity: Box<Identity>,
+        charter: Option<Charter>,
+    },
     Invalid(LinkState),
 }
 
 pub async fn inspect(provider: &Provider, secret: &str) -> Result<ActivationView, AccountError> {
     let state = provider
         .store
-        .inspect_link(&token::digest(secret), LinkPurpose::Activation, provider.now())
+        .inspect_link(
+            &token::digest(secret),
+            LinkPurpose::Activation,
+            provider.now(),
+        )
         .await?;
     Ok(match state {
-        LinkState::Valid(identity) if identity.status == IdentityStatus::PendingActivation => ActivationView::Ready {
-            identity,
-            charter: provider.store.latest_charter().await?,
-        },
+        LinkState::Valid(identity) if identity.status == IdentityStatus::PendingActivation => {
+            ActivationView::Ready {
+                identity,
+                charter: provider.store.latest_charter().await?,
+            }
+        }
         LinkState::Valid(_) => ActivationView::Invalid(LinkState::Used),
         other => ActivationView::Invalid(other),
     })
@@ -61,13 +70,23 @@ pub async fn activate(
         reasons.push("activation.accept_charter");
     }
     if !reasons.is_empty() {
-        return Ok(ActivationOutcome::Refused { reasons, identity, charter });
+        return Ok(ActivationOutcome::Refused {
+            reasons,
+            identity,
+            charter,
+        });
     }
     let hash = provider.passwords.hash(password).await?;
     let audit = AuditEvent::new(events::ACTIVATION, provider.now(), context);
     match provider
         .store
-        .activate(&token::digest(secret), hash, charter.map(|c| c.version), audit, provider.now())
+        .activate(
+            &token::digest(secret),
+            hash,
+            charter.map(|c| c.version),
+            audit,
+            provider.now(),
+        )
         .await
     {
         Ok(identity) => Ok(ActivationOutcome::Done(Box::new(identity))),
@@ -85,19 +104,38 @@ pub async fn resend(
     lang: &str,
     context: &RequestContext,
 ) -> Result<RequestOutcome, AccountError> {
-    let (Ok(number), Ok(birth_date)) = (StudentNumber::parse(number), BirthDate::parse(birth_date)) else {
+    let (Ok(number), Ok(birth_date)) = (StudentNumber::parse(number), BirthDate::parse(birth_date))
+    else {
         return Ok(RequestOutcome::Malformed("activation.bad_resend"));
     };
-    if let Some(wait) = throttle::check(provider, Action::Activation, context.ip.as_deref(), Some(number.as_str())).await? {
+    if let Some(wait) = throttle::check(
+        provider,
+        Action::Activation,
+        context.ip.as_deref(),
+        Some(number.as_str()),
+    )
+    .await?
+    {
         return Ok(RequestOutcome::Throttled(wait.0));
     }
-    throttle::count(provider, Action::Activation, context.ip.as_deref(), Some(number.as_str())).await?;
+    throttle::count(
+        provider,
+        Action::Activation,
+        context.ip.as_deref(),
+        Some(number.as_str()),
+    )
+    .await?;
     let identity = provider
         .store
         .find_identity_by_number(&number)
         .await?
         .filter(|i| i.status == IdentityStatus::PendingActivation && i.birth_date == birth_date);
-    let (url, link) = new_link(provider, LinkPurpose::Activation, provider.settings.activation_link_lifetime.as_secs(), "/activate");
+    let (url, link) = new_link(
+        provider,
+        LinkPurpose::Activation,
+        provider.settings.activation_link_lifetime.as_secs(),
+        "/activate",
+    );
     let recipient = identity.as_ref().and_then(|i| i.personal_email.clone());
     let mail = MailContent::activation(number.as_str(), url).render(
         &provider.views,
@@ -106,7 +144,10 @@ pub async fn resend(
         recipient.as_deref().unwrap_or("nobody@invalid.example"),
     )?;
     if let (Some(identity), Some(_)) = (identity, recipient) {
-        provider.store.send_link(&identity.id, link, mail, None, provider.now()).await?;
+        provider
+            .store
+            .send_link(&identity.id, link, mail, None, provider.now())
+            .await?;
     }
     Ok(RequestOutcome::Accepted)
 }

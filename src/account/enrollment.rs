@@ -118,7 +118,12 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(settings: &'a Settings, index: &'a DirectoryIndex, rows: &[Result<EnrollmentRow, RowError>], now: UnixTime) -> Self {
+    fn new(
+        settings: &'a Settings,
+        index: &'a DirectoryIndex,
+        rows: &[Result<EnrollmentRow, RowError>],
+        now: UnixTime,
+    ) -> Self {
         let mut taken_numbers: HashSet<String> = index.by_number.keys().cloned().collect();
         for row in rows.iter().flatten() {
             if let Some(number) = &row.number {
@@ -134,7 +139,9 @@ impl<'a> Planner<'a> {
         let highest = taken_numbers
             .iter()
             .filter_map(|n| n.strip_prefix(prefix.as_str()))
-            .filter(|rest| rest.len() == settings.number_digits && rest.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|rest| {
+                rest.len() == settings.number_digits && rest.bytes().all(|b| b.is_ascii_digit())
+            })
             .filter_map(|rest| rest.parse::<u64>().ok())
             .max()
             .unwrap_or(0);
@@ -150,7 +157,10 @@ impl<'a> Planner<'a> {
     }
 
     fn plan(&mut self, row: EnrollmentRow) -> Result<Option<EnrollmentChange>, RowError> {
-        let error = |reason: String| RowError { line: row.line, reason };
+        let error = |reason: String| RowError {
+            line: row.line,
+            reason,
+        };
         let existing: Option<&DirectoryEntry> = match &row.number {
             Some(number) => self.index.by_number.get(number.as_str()),
             None => {
@@ -159,12 +169,15 @@ impl<'a> Planner<'a> {
                     Some([number]) => self.index.by_number.get(number),
                     Some([_, _, ..]) => {
                         return Err(error(
-                            "several identities have these names and birth date: give the number".into(),
+                            "several identities have these names and birth date: give the number"
+                                .into(),
                         ))
                     }
                     _ => {
                         if let Some(first) = self.new_people.insert(key, row.line) {
-                            return Err(error(format!("the same person as on line {first}, without a number")));
+                            return Err(error(format!(
+                                "the same person as on line {first}, without a number"
+                            )));
                         }
                         None
                     }
@@ -173,8 +186,12 @@ impl<'a> Planner<'a> {
         };
         if let Some(email) = &row.institutional_email {
             let ours = existing.is_some_and(|e| e.institutional_email.as_deref() == Some(email));
-            if !ours && (self.index.by_email.contains_key(email) || self.taken_emails.contains(email)) {
-                return Err(error(format!("institutional_email: '{email}' belongs to another identity")));
+            if !ours
+                && (self.index.by_email.contains_key(email) || self.taken_emails.contains(email))
+            {
+                return Err(error(format!(
+                    "institutional_email: '{email}' belongs to another identity"
+                )));
             }
         }
         let affiliations = Affiliation::join(&row.affiliations);
@@ -186,7 +203,10 @@ impl<'a> Planner<'a> {
                     && entry.affiliations == affiliations
                     && entry.personal_email.as_deref() == Some(row.personal_email.as_str())
                     && entry.phone == row.phone
-                    && row.institutional_email.as_ref().is_none_or(|e| entry.institutional_email.as_ref() == Some(e));
+                    && row
+                        .institutional_email
+                        .as_ref()
+                        .is_none_or(|e| entry.institutional_email.as_ref() == Some(e));
                 if unchanged {
                     return Ok(None);
                 }
@@ -248,7 +268,13 @@ impl<'a> Planner<'a> {
         let local = institutional_local_part(given, family);
         let domain = &self.settings.eppn_domain;
         (1..)
-            .map(|n| if n == 1 { format!("{local}@{domain}") } else { format!("{local}{n}@{domain}") })
+            .map(|n| {
+                if n == 1 {
+                    format!("{local}@{domain}")
+                } else {
+                    format!("{local}{n}@{domain}")
+                }
+            })
             .find(|candidate| !self.taken_emails.contains(candidate))
             .expect("an unbounded range always has a free address")
     }

@@ -17,7 +17,10 @@ pub enum Gate {
 }
 
 pub async fn pending(provider: &Provider, identity: &Identity) -> Result<Option<Gate>, StoreError> {
-    let too_old = match (provider.settings.password_max_age, identity.password_changed_at) {
+    let too_old = match (
+        provider.settings.password_max_age,
+        identity.password_changed_at,
+    ) {
         (Some(max_age), Some(changed)) => provider.now() - changed > max_age.as_secs() as i64,
         _ => false,
     };
@@ -61,12 +64,27 @@ pub async fn change_password(
     let mail = identity
         .personal_email
         .as_deref()
-        .map(|to| MailContent::password_changed().render(&provider.views, lang, &provider.settings.institution_name, to))
+        .map(|to| {
+            MailContent::password_changed().render(
+                &provider.views,
+                lang,
+                &provider.settings.institution_name,
+                to,
+            )
+        })
         .transpose()?;
-    let audit = AuditEvent::new(events::PASSWORD_CHANGED, provider.now(), context).identity(identity);
+    let audit =
+        AuditEvent::new(events::PASSWORD_CHANGED, provider.now(), context).identity(identity);
     provider
         .store
-        .change_password(identity, hash, Some(session.id.clone()), mail, audit, provider.now())
+        .change_password(
+            identity,
+            hash,
+            Some(session.id.clone()),
+            mail,
+            audit,
+            provider.now(),
+        )
         .await?;
     Ok(Vec::new())
 }
@@ -82,6 +100,12 @@ pub async fn accept_charter(
         .detail(format!("version {version}"));
     provider
         .store
-        .accept_charter(&identity.id, version, context.ip.clone(), audit, provider.now())
+        .accept_charter(
+            &identity.id,
+            version,
+            context.ip.clone(),
+            audit,
+            provider.now(),
+        )
         .await
 }

@@ -49,9 +49,16 @@ pub enum RequestOutcome {
 }
 
 /// A fresh link: the secret for the mail, and what the store keeps.
-pub(crate) fn new_link(provider: &Provider, purpose: LinkPurpose, lifetime_secs: u64, path: &str) -> (String, NewLink) {
+pub(crate) fn new_link(
+    provider: &Provider,
+    purpose: LinkPurpose,
+    lifetime_secs: u64,
+    path: &str,
+) -> (String, NewLink) {
     let secret = token::generate();
-    let url = provider.settings.endpoint(&format!("{path}?token={secret}"));
+    let url = provider
+        .settings
+        .endpoint(&format!("{path}?token={secret}"));
     let link = NewLink {
         token_hash: token::digest(&secret),
         purpose,

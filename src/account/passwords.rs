@@ -15,7 +15,12 @@ pub fn policy(settings: &Settings) -> PasswordPolicy {
 }
 
 /// The i18n keys of every reason the new password is refused (empty when accepted).
-pub fn refusals(settings: &Settings, identity: &Identity, password: &str, confirmation: &str) -> Vec<&'static str> {
+pub fn refusals(
+    settings: &Settings,
+    identity: &Identity,
+    password: &str,
+    confirmation: &str,
+) -> Vec<&'static str> {
     let context = PasswordContext {
         family_name: &identity.family_name,
         given_names: &identity.given_names,

@@ -18,16 +18,34 @@ pub async fn request_reset(
     context: &RequestContext,
 ) -> Result<RequestOutcome, AccountError> {
     let name = sign_in_name.trim();
-    if let Some(wait) = throttle::check(provider, Action::PasswordReset, context.ip.as_deref(), Some(name)).await? {
+    if let Some(wait) = throttle::check(
+        provider,
+        Action::PasswordReset,
+        context.ip.as_deref(),
+        Some(name),
+    )
+    .await?
+    {
         return Ok(RequestOutcome::Throttled(wait.0));
     }
-    throttle::count(provider, Action::PasswordReset, context.ip.as_deref(), Some(name)).await?;
+    throttle::count(
+        provider,
+        Action::PasswordReset,
+        context.ip.as_deref(),
+        Some(name),
+    )
+    .await?;
     let identity = if name.is_empty() || name.len() > 254 {
         None
     } else {
         provider.store.find_identity_by_sign_in_name(name).await?
     };
-    let (url, link) = new_link(provider, LinkPurpose::PasswordReset, provider.settings.reset_link_lifetime.as_secs(), "/password/reset");
+    let (url, link) = new_link(
+        provider,
+        LinkPurpose::PasswordReset,
+        provider.settings.reset_link_lifetime.as_secs(),
+        "/password/reset",
+    );
     // Rendered either way, so a known account costs about the same time as an unknown one.
     let recipient = identity.as_ref().and_then(|i| i.personal_email.clone());
     let mail = MailContent::password_reset(url).render(
@@ -38,11 +56,16 @@ pub async fn request_reset(
     )?;
     match (identity, recipient) {
         (Some(identity), Some(_)) if identity.status != IdentityStatus::Closed => {
-            let audit = AuditEvent::new(events::PASSWORD_RESET_REQUESTED, provider.now(), context).identity(&identity);
-            provider.store.send_link(&identity.id, link, mail, Some(audit), provider.now()).await?;
+            let audit = AuditEvent::new(events::PASSWORD_RESET_REQUESTED, provider.now(), context)
+                .identity(&identity);
+            provider
+                .store
+                .send_link(&identity.id, link, mail, Some(audit), provider.now())
+                .await?;
         }
         _ => {
-            let audit = AuditEvent::new(events::PASSWORD_RESET_REQUESTED, provider.now(), context).detail("no matching account");
+            let audit = AuditEvent::new(events::PASSWORD_RESET_REQUESTED, provider.now(), context)
+                .detail("no matching account");
             provider.store.record_audit(audit).await?;
         }
     }
@@ -61,7 +84,11 @@ pub enum ResetOutcome {
 pub async fn inspect(provider: &Provider, secret: &str) -> Result<LinkState, AccountError> {
     Ok(provider
         .store
-        .inspect_link(&crate::crypto::token::digest(secret), LinkPurpose::PasswordReset, provider.now())
+        .inspect_link(
+            &crate::crypto::token::digest(secret),
+            LinkPurpose::PasswordReset,
+            provider.now(),
+        )
         .await?)
 }
 
@@ -88,13 +115,24 @@ pub async fn reset(
         .personal_email
         .as_deref()
         .map(|to| {
-            MailContent::password_changed().render(&provider.views, lang, &provider.settings.institution_name, to)
+            MailContent::password_changed().render(
+                &provider.views,
+                lang,
+                &provider.settings.institution_name,
+                to,
+            )
         })
         .transpose()?;
     let audit = AuditEvent::new(events::PASSWORD_RESET, provider.now(), context);
     match provider
         .store
-        .reset_password(&crate::crypto::token::digest(secret), hash, move |_| notice, audit, provider.now())
+        .reset_password(
+            &crate::crypto::token::digest(secret),
+            hash,
+            move |_| notice,
+            audit,
+            provider.now(),
+        )
         .await
     {
         Ok(identity) => Ok(ResetOutcome::Done(Box::new(identity))),
@@ -121,10 +159,23 @@ pub async fn recover_number(
         return Ok(RequestOutcome::Malformed("number.missing_names"));
     }
     let account_key = format!("{}|{}", family.to_lowercase(), birth_date.as_str());
-    if let Some(wait) = throttle::check(provider, Action::NumberRecovery, context.ip.as_deref(), Some(&account_key)).await? {
+    if let Some(wait) = throttle::check(
+        provider,
+        Action::NumberRecovery,
+        context.ip.as_deref(),
+        Some(&account_key),
+    )
+    .await?
+    {
         return Ok(RequestOutcome::Throttled(wait.0));
     }
-    throttle::count(provider, Action::NumberRecovery, context.ip.as_deref(), Some(&account_key)).await?;
+    throttle::count(
+        provider,
+        Action::NumberRecovery,
+        context.ip.as_deref(),
+        Some(&account_key),
+    )
+    .await?;
     let matches: Vec<Identity> = provider
         .store
         .find_by_civil_data(family, given, birth_date.as_str())

@@ -3,8 +3,8 @@
 
 use super::throttle::{self, Action};
 use crate::crypto::password::PasswordError;
-use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::crypto::token;
+use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::domain::identity::{Identity, IdentityStatus};
 use crate::domain::session::{Session, ACR_PASSWORD};
 use crate::provider::Provider;
@@ -27,7 +27,6 @@ pub enum SignInError {
     #[error(transparent)]
     Password(#[from] PasswordError),
 }
-
 
 pub async fn authenticate(
     provider: &Provider,

@@ -20,16 +20,34 @@ pub async fn request(
     context: &RequestContext,
 ) -> Result<RequestOutcome, AccountError> {
     let name = sign_in_name.trim();
-    if let Some(wait) = throttle::check(provider, Action::TheftReport, context.ip.as_deref(), Some(name)).await? {
+    if let Some(wait) = throttle::check(
+        provider,
+        Action::TheftReport,
+        context.ip.as_deref(),
+        Some(name),
+    )
+    .await?
+    {
         return Ok(RequestOutcome::Throttled(wait.0));
     }
-    throttle::count(provider, Action::TheftReport, context.ip.as_deref(), Some(name)).await?;
+    throttle::count(
+        provider,
+        Action::TheftReport,
+        context.ip.as_deref(),
+        Some(name),
+    )
+    .await?;
     let identity = if name.is_empty() || name.len() > 254 {
         None
     } else {
         provider.store.find_identity_by_sign_in_name(name).await?
     };
-    let (url, link) = new_link(provider, LinkPurpose::TheftReport, provider.settings.theft_link_lifetime.as_secs(), "/theft/confirm");
+    let (url, link) = new_link(
+        provider,
+        LinkPurpose::TheftReport,
+        provider.settings.theft_link_lifetime.as_secs(),
+        "/theft/confirm",
+    );
     let recipient = identity.as_ref().and_then(|i| i.personal_email.clone());
     let mail = MailContent::theft_confirmation(url).render(
         &provider.views,
@@ -39,11 +57,16 @@ pub async fn request(
     )?;
     match (identity, recipient) {
         (Some(identity), Some(_)) if identity.status == IdentityStatus::Active => {
-            let audit = AuditEvent::new(events::THEFT_REPORT_REQUESTED, provider.now(), context).identity(&identity);
-            provider.store.send_link(&identity.id, link, mail, Some(audit), provider.now()).await?;
+            let audit = AuditEvent::new(events::THEFT_REPORT_REQUESTED, provider.now(), context)
+                .identity(&identity);
+            provider
+                .store
+                .send_link(&identity.id, link, mail, Some(audit), provider.now())
+                .await?;
         }
         _ => {
-            let audit = AuditEvent::new(events::THEFT_REPORT_REQUESTED, provider.now(), context).detail("no matching active account");
+            let audit = AuditEvent::new(events::THEFT_REPORT_REQUESTED, provider.now(), context)
+                .detail("no matching active account");
             provider.store.record_audit(audit).await?;
         }
     }
@@ -53,7 +76,11 @@ pub async fn request(
 pub async fn inspect(provider: &Provider, secret: &str) -> Result<LinkState, AccountError> {
     Ok(provider
         .store
-        .inspect_link(&token::digest(secret), LinkPurpose::TheftReport, provider.now())
+        .inspect_link(
+            &token::digest(secret),
+            LinkPurpose::TheftReport,
+            provider.now(),
+        )
         .await?)
 }
 
@@ -83,7 +110,12 @@ pub async fn confirm(
     let institution = &provider.settings.institution_name;
     let mut mails = Vec::new();
     if let Some(to) = identity.personal_email.as_deref() {
-        mails.push(MailContent::theft_suspended(url).render(&provider.views, lang, institution, to)?);
+        mails.push(MailContent::theft_suspended(url).render(
+            &provider.views,
+            lang,
+            institution,
+            to,
+        )?);
     }
     let mut alert = MailContent::theft_alert(identity.number.as_str()).render(
         &provider.views,
@@ -103,7 +135,13 @@ pub async fn confirm(
     let audit = AuditEvent::new(events::THEFT_REPORTED, provider.now(), context);
     match provider
         .store
-        .suspend_for_theft(&token::digest(secret), recovery, move |_| mails, audit, provider.now())
+        .suspend_for_theft(
+            &token::digest(secret),
+            recovery,
+            move |_| mails,
+            audit,
+            provider.now(),
+        )
         .await
     {
         Ok(identity) => {

@@ -36,7 +36,10 @@ fn keys(action: Action, ip: Option<&str>, account: Option<&str>) -> Vec<String> 
     if let Some(ip) = ip {
         keys.push(format!("{}:ip:{ip}", action.as_str()));
     }
-    if let Some(account) = account.map(|a| a.trim().to_lowercase()).filter(|a| !a.is_empty()) {
+    if let Some(account) = account
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty())
+    {
         keys.push(format!("{}:account:{account}", action.as_str()));
     }
     keys
@@ -47,35 +50,69 @@ fn rules(provider: &Provider) -> (ThrottleRule, ThrottleRule) {
     let base = s.throttle_base_delay.as_secs().max(1) as i64;
     let max = s.throttle_max_delay.as_secs().max(1) as i64;
     (
-        ThrottleRule { free: s.throttle_ip_free_attempts, base, max },
-        ThrottleRule { free: s.throttle_account_free_attempts, base, max },
+        ThrottleRule {
+            free: s.throttle_ip_free_attempts,
+            base,
+            max,
+        },
+        ThrottleRule {
+            free: s.throttle_account_free_attempts,
+            base,
+            max,
+        },
     )
 }
 
 /// Whether the action must wait.
-pub async fn check(provider: &Provider, action: Action, ip: Option<&str>, account: Option<&str>) -> Result<Option<Throttled>, StoreError> {
+pub async fn check(
+    provider: &Provider,
+    action: Action,
+    ip: Option<&str>,
+    account: Option<&str>,
+) -> Result<Option<Throttled>, StoreError> {
     let now = provider.now();
-    let until = provider.store.throttled_until(keys(action, ip, account), now).await?;
+    let until = provider
+        .store
+        .throttled_until(keys(action, ip, account), now)
+        .await?;
     Ok(until.map(|until| Throttled(until - now)))
 }
 
 /// Counts one failure (sign-in) or one request (mailing actions) against both keys.
-pub async fn count(provider: &Provider, action: Action, ip: Option<&str>, account: Option<&str>) -> Result<(), StoreError> {
+pub async fn count(
+    provider: &Provider,
+    action: Action,
+    ip: Option<&str>,
+    account: Option<&str>,
+) -> Result<(), StoreError> {
     let (ip_rule, account_rule) = rules(provider);
     let mut counted = Vec::new();
     if let Some(ip) = ip {
         counted.push((format!("{}:ip:{ip}", action.as_str()), ip_rule));
     }
-    if let Some(account) = account.map(|a| a.trim().to_lowercase()).filter(|a| !a.is_empty()) {
-        counted.push((format!("{}:account:{account}", action.as_str()), account_rule));
+    if let Some(account) = account
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty())
+    {
+        counted.push((
+            format!("{}:account:{account}", action.as_str()),
+            account_rule,
+        ));
     }
-    provider.store.record_throttle_failures(counted, provider.now()).await
+    provider
+        .store
+        .record_throttle_failures(counted, provider.now())
+        .await
 }
 
 /// A success forgets the account's failures (the IP's stay: one IP, many accounts).
 pub async fn clear(provider: &Provider, action: Action, account: &str) -> Result<(), StoreError> {
     provider
         .store
-        .clear_throttle(format!("{}:account:{}", action.as_str(), account.trim().to_lowercase()))
+        .clear_throttle(format!(
+            "{}:account:{}",
+            action.as_str(),
+            account.trim().to_lowercase()
+        ))
         .await
 }

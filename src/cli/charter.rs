@@ -18,7 +18,8 @@ pub async fn run(settings: Settings, command: CharterCommand) -> anyhow::Result<
     store.migrate().await?;
     match command {
         CharterCommand::Publish { file } => {
-            let body = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let body = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             if body.trim().is_empty() {
                 anyhow::bail!("{}: the charter is empty", file.display());
             }

@@ -4,13 +4,13 @@ use clap::{Args, Subcommand};
 
 use crate::account::enrollment;
 use crate::account::provisioning::{self, IdentityInput};
-use crate::domain::audit::{events, AuditEvent, RequestContext};
-use crate::store::lifecycle::AdminAction;
 use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::Secret;
+use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::identity::StudentNumber;
+use crate::store::lifecycle::AdminAction;
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -97,16 +97,32 @@ pub async fn run(settings: Settings, command: IdentityCommand) -> anyhow::Result
             super::print_json(&identity)
         }
         IdentityCommand::Import { file, strict } => import(&store, &settings, &file, strict).await,
-        IdentityCommand::Lock { number } => admin(&store, &number, AdminAction::Lock, events::LOCKED).await,
-        IdentityCommand::Unlock { number } => admin(&store, &number, AdminAction::Unlock, events::UNLOCKED).await,
+        IdentityCommand::Lock { number } => {
+            admin(&store, &number, AdminAction::Lock, events::LOCKED).await
+        }
+        IdentityCommand::Unlock { number } => {
+            admin(&store, &number, AdminAction::Unlock, events::UNLOCKED).await
+        }
         IdentityCommand::RequirePasswordChange { number } => {
-            admin(&store, &number, AdminAction::RequirePasswordChange, events::PASSWORD_CHANGED).await
+            admin(
+                &store,
+                &number,
+                AdminAction::RequirePasswordChange,
+                events::PASSWORD_CHANGED,
+            )
+            .await
         }
         IdentityCommand::SetPassword { number, .. } => {
             let password = read_password()?;
             let hasher = PasswordHasher::new(settings.argon2(), 1)?;
             let hash = hasher.hash(password.expose()).await?;
-            admin(&store, &number, AdminAction::SetPassword(hash), events::PASSWORD_RESET).await
+            admin(
+                &store,
+                &number,
+                AdminAction::SetPassword(hash),
+                events::PASSWORD_RESET,
+            )
+            .await
         }
         IdentityCommand::Show { number } => {
             let number = StudentNumber::parse(&number)?;
@@ -124,7 +140,12 @@ fn read_password() -> anyhow::Result<Secret> {
     Ok(Secret::new(line.trim_end_matches(['\n', '\r'])))
 }
 
-async fn admin(store: &Store, number: &str, action: AdminAction, event: &str) -> anyhow::Result<()> {
+async fn admin(
+    store: &Store,
+    number: &str,
+    action: AdminAction,
+    event: &str,
+) -> anyhow::Result<()> {
     let number = StudentNumber::parse(number)?;
     let identity = store
         .find_identity_by_number(&number)
@@ -133,7 +154,7 @@ async fn admin(store: &Store, number: &str, action: AdminAction, event: &str) ->
     let now = SystemClock.now();
     let audit = AuditEvent::new(event, now, &RequestContext::default())
         .identity(&identity)
-        .detail(format!("administrator: {action:?}").replace(|c: char| c == '"', ""));
+        .detail(format!("administrator: {action:?}").replace('"', ""));
     let audit = match &action {
         // Never the hash in the audit log.
         AdminAction::SetPassword(_) => audit.detail("administrator set the password"),
@@ -144,7 +165,12 @@ async fn admin(store: &Store, number: &str, action: AdminAction, event: &str) ->
     Ok(())
 }
 
-async fn import(store: &Store, settings: &Settings, file: &std::path::Path, strict: bool) -> anyhow::Result<()> {
+async fn import(
+    store: &Store,
+    settings: &Settings,
+    file: &std::path::Path,
+    strict: bool,
+) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let input = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let bar = if std::io::stderr().is_terminal() {
@@ -163,7 +189,15 @@ async fn import(store: &Store, settings: &Settings, file: &std::path::Path, stri
             bar.set_position(done);
         }
     };
-    let report = enrollment::import(store, settings, &input, strict, SystemClock.now(), &progress).await?;
+    let report = enrollment::import(
+        store,
+        settings,
+        &input,
+        strict,
+        SystemClock.now(),
+        &progress,
+    )
+    .await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

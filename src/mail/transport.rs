@@ -41,7 +41,11 @@ impl Transport {
     pub async fn send(&self, from: &str, id: &str, mail: &OutgoingMail) -> Result<(), String> {
         let message = build(from, mail)?;
         match self {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Transport::Directory(dir) => {
                 let dir = dir.clone();
                 let path = dir.join(format!("{id}.eml"));
@@ -65,7 +69,10 @@ impl Transport {
 /// Quoted-printable bodies: readable in any client and in logs of mail relays.
 fn build(from: &str, mail: &OutgoingMail) -> Result<Message, String> {
     let from: Mailbox = from.parse().map_err(|e| format!("mail_from: {e}"))?;
-    let to: Mailbox = mail.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
+    let to: Mailbox = mail
+        .recipient
+        .parse()
+        .map_err(|e| format!("recipient: {e}"))?;
     Message::builder()
         .from(from)
         .to(to)

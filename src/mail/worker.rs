@@ -46,7 +46,9 @@ pub async fn send_due_activations(provider: &Provider) -> anyhow::Result<usize> 
             continue;
         };
         let secret = token::generate();
-        let link = provider.settings.endpoint(&format!("/activate?token={secret}"));
+        let link = provider
+            .settings
+            .endpoint(&format!("/activate?token={secret}"));
         let mail = MailContent::activation(identity.number.as_str(), link).render(
             &provider.views,
             &provider.settings.default_locale,
@@ -58,7 +60,11 @@ pub async fn send_due_activations(provider: &Provider) -> anyhow::Result<usize> 
             purpose: LinkPurpose::Activation,
             expires_at: now + provider.settings.activation_link_lifetime.as_secs() as i64,
         };
-        if provider.store.send_activation(&identity.id, new_link, mail, now).await? {
+        if provider
+            .store
+            .send_activation(&identity.id, new_link, mail, now)
+            .await?
+        {
             sent += 1;
         }
     }
@@ -68,12 +74,21 @@ pub async fn send_due_activations(provider: &Provider) -> anyhow::Result<usize> 
 /// One delivery round over the due mails.
 pub async fn deliver(provider: &Provider, transport: &Transport) -> anyhow::Result<usize> {
     let now = provider.now();
-    let claimed = provider.store.claim_mails(now, CLAIM_LEASE_SECS, BATCH).await?;
+    let claimed = provider
+        .store
+        .claim_mails(now, CLAIM_LEASE_SECS, BATCH)
+        .await?;
     let mut delivered = 0;
     for queued in claimed {
-        match transport.send(&provider.settings.mail_from, &queued.id, &queued.mail).await {
+        match transport
+            .send(&provider.settings.mail_from, &queued.id, &queued.mail)
+            .await
+        {
             Ok(()) => {
-                provider.store.mark_mail_sent(&queued.id, &queued.claim_id, provider.now()).await?;
+                provider
+                    .store
+                    .mark_mail_sent(&queued.id, &queued.claim_id, provider.now())
+                    .await?;
                 tracing::info!(kind = %queued.mail.kind, id = %queued.id, "mail delivered");
                 delivered += 1;
             }

@@ -30,7 +30,10 @@ pub(crate) fn insert_audit(conn: &mut AnyConnection, event: &AuditEvent) -> Stor
             identity_id: event.identity_id.clone(),
             subject: event.subject.clone(),
             ip: event.ip.clone(),
-            user_agent: event.user_agent.as_ref().map(|ua| ua.chars().take(255).collect()),
+            user_agent: event
+                .user_agent
+                .as_ref()
+                .map(|ua| ua.chars().take(255).collect()),
             detail: event.detail.clone(),
         })
         .execute(conn)?;
@@ -54,7 +57,9 @@ impl Store {
     /// Events, newest first.
     pub async fn list_audit(&self, filter: AuditFilter) -> StoreResult<Vec<AuditEvent>> {
         self.run(move |conn| {
-            let mut query = audit_events::table.select(AuditRow::as_select()).into_boxed();
+            let mut query = audit_events::table
+                .select(AuditRow::as_select())
+                .into_boxed();
             if let Some(identity_id) = filter.identity_id {
                 query = query.filter(audit_events::identity_id.eq(identity_id));
             }

@@ -55,7 +55,11 @@ impl Store {
                     charters::published_at.eq(now),
                 ))
                 .execute(conn)?;
-            Ok(Charter { version, body, published_at: now })
+            Ok(Charter {
+                version,
+                body,
+                published_at: now,
+            })
         })
         .await
     }
@@ -67,19 +71,29 @@ impl Store {
                 .select((charters::version, charters::body, charters::published_at))
                 .first(conn)
                 .optional()?;
-            Ok(row.map(|(version, body, published_at)| Charter { version, body, published_at }))
+            Ok(row.map(|(version, body, published_at)| Charter {
+                version,
+                body,
+                published_at,
+            }))
         })
         .await
     }
 
     /// The newest version this identity accepted, with when.
-    pub async fn accepted_charter(&self, identity_id: &str) -> StoreResult<Option<(i64, UnixTime)>> {
+    pub async fn accepted_charter(
+        &self,
+        identity_id: &str,
+    ) -> StoreResult<Option<(i64, UnixTime)>> {
         let identity_id = identity_id.to_string();
         self.run(move |conn| {
             Ok(charter_acceptances::table
                 .filter(charter_acceptances::identity_id.eq(identity_id))
                 .order(charter_acceptances::version.desc())
-                .select((charter_acceptances::version, charter_acceptances::accepted_at))
+                .select((
+                    charter_acceptances::version,
+                    charter_acceptances::accepted_at,
+                ))
                 .first(conn)
                 .optional()?)
         })

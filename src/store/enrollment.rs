@@ -93,7 +93,12 @@ impl Store {
     }
 
     /// Applies changes in one transaction: all of them, or (on error) none.
-    pub async fn apply_enrollment(&self, changes: Vec<EnrollmentChange>, audit: Option<AuditEvent>, now: UnixTime) -> StoreResult<()> {
+    pub async fn apply_enrollment(
+        &self,
+        changes: Vec<EnrollmentChange>,
+        audit: Option<AuditEvent>,
+        now: UnixTime,
+    ) -> StoreResult<()> {
         self.write(move |conn| {
             let mut creations = Vec::new();
             for change in changes {
@@ -160,13 +165,17 @@ impl Store {
             for chunk in creations.chunks(500) {
                 match conn {
                     AnyConnection::Postgresql(pg) => {
-                        diesel::insert_into(identities::table).values(chunk).execute(pg)?;
+                        diesel::insert_into(identities::table)
+                            .values(chunk)
+                            .execute(pg)?;
                     }
                     AnyConnection::Sqlite(sqlite) => {
                         // Row by row: diesel wraps a SQLite batch in a transaction of its
                         // own, which cannot nest in ours. In-process, that costs little.
                         for row in chunk {
-                            diesel::insert_into(identities::table).values(row).execute(sqlite)?;
+                            diesel::insert_into(identities::table)
+                                .values(row)
+                                .execute(sqlite)?;
                         }
                     }
                 }
@@ -196,7 +205,11 @@ impl DirectoryIndex {
         for entry in entries {
             index
                 .by_civil
-                .entry(civil_key(&entry.family_name, &entry.given_names, &entry.birth_date))
+                .entry(civil_key(
+                    &entry.family_name,
+                    &entry.given_names,
+                    &entry.birth_date,
+                ))
                 .or_default()
                 .push(entry.number.clone());
             if let Some(email) = &entry.institutional_email {
@@ -209,5 +222,9 @@ impl DirectoryIndex {
 }
 
 pub fn civil_key(family: &str, given: &str, birth: &str) -> (String, String, String) {
-    (family.trim().to_lowercase(), given.trim().to_lowercase(), birth.to_string())
+    (
+        family.trim().to_lowercase(),
+        given.trim().to_lowercase(),
+        birth.to_string(),
+    )
 }

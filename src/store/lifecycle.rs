@@ -24,7 +24,12 @@ pub enum LinkError {
     Store(#[from] StoreError),
 }
 
-fn insert_link(conn: &mut AnyConnection, identity_id: &str, link: &NewLink, now: UnixTime) -> StoreResult<()> {
+fn insert_link(
+    conn: &mut AnyConnection,
+    identity_id: &str,
+    link: &NewLink,
+    now: UnixTime,
+) -> StoreResult<()> {
     diesel::insert_into(account_links::table)
         .values((
             account_links::token_hash.eq(&link.token_hash),
@@ -76,7 +81,11 @@ fn consume_link(
 }
 
 /// Ends every session, code and token of an identity.
-fn revoke_everything(conn: &mut AnyConnection, identity_id: &str, now: UnixTime) -> StoreResult<()> {
+fn revoke_everything(
+    conn: &mut AnyConnection,
+    identity_id: &str,
+    now: UnixTime,
+) -> StoreResult<()> {
     diesel::update(
         sessions::table
             .filter(sessions::identity_id.eq(identity_id))
@@ -125,20 +134,31 @@ fn load(conn: &mut AnyConnection, identity_id: &str) -> StoreResult<Identity> {
 
 impl Store {
     /// What a presented link is: valid (with its identity), expired, used or unknown.
-    pub async fn inspect_link(&self, token_hash: &str, purpose: LinkPurpose, now: UnixTime) -> StoreResult<LinkState> {
+    pub async fn inspect_link(
+        &self,
+        token_hash: &str,
+        purpose: LinkPurpose,
+        now: UnixTime,
+    ) -> StoreResult<LinkState> {
         let token_hash = token_hash.to_string();
         self.run(move |conn| {
             let row: Option<(String, i64, Option<i64>)> = account_links::table
                 .find(&token_hash)
                 .filter(account_links::purpose.eq(purpose.as_str()))
-                .select((account_links::identity_id, account_links::expires_at, account_links::used_at))
+                .select((
+                    account_links::identity_id,
+                    account_links::expires_at,
+                    account_links::used_at,
+                ))
                 .first(conn)
                 .optional()?;
             Ok(match row {
                 None => LinkState::Unknown,
                 Some((_, _, Some(_))) => LinkState::Used,
                 Some((_, expires_at, None)) if expires_at <= now => LinkState::Expired,
-                Some((identity_id, _, None)) => LinkState::Valid(Box::new(load(conn, &identity_id)?)),
+                Some((identity_id, _, None)) => {
+                    LinkState::Valid(Box::new(load(conn, &identity_id)?))
+                }
             })
         })
         .await
@@ -183,7 +203,13 @@ impl Store {
 
     /// Sends the activation mail of one identity, once across instances: the
     /// `activation_sent_at IS NULL` claim, the link and the mail commit together.
-    pub async fn send_activation(&self, identity_id: &str, link: NewLink, mail: OutgoingMail, now: UnixTime) -> StoreResult<bool> {
+    pub async fn send_activation(
+        &self,
+        identity_id: &str,
+        link: NewLink,
+        mail: OutgoingMail,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
         let identity_id = identity_id.to_string();
         self.write(move |conn| {
             let claimed = diesel::update(
@@ -215,11 +241,12 @@ impl Store {
         let token_hash = token_hash.to_string();
         let result = self
             .write(move |conn| {
-                let identity_id = match consume_link(conn, &token_hash, LinkPurpose::Activation, now) {
-                    Ok(id) => id,
-                    Err(LinkError::Invalid) => return Ok(None),
-                    Err(LinkError::Store(e)) => return Err(e),
-                };
+                let identity_id =
+                    match consume_link(conn, &token_hash, LinkPurpose::Activation, now) {
+                        Ok(id) => id,
+                        Err(LinkError::Invalid) => return Ok(None),
+                        Err(LinkError::Store(e)) => return Err(e),
+                    };
                 let activated = diesel::update(
                     identities::table
                         .find(&identity_id)
@@ -237,7 +264,9 @@ impl Store {
                 }
                 insert_audit(conn, &audit.clone().identity(&identity))?;
                 if let Some(version) = charter_version {
-                    let mut accepted = audit.identity(&identity).detail(format!("version {version}"));
+                    let mut accepted = audit
+                        .identity(&identity)
+                        .detail(format!("version {version}"));
                     accepted.event = crate::domain::audit::events::CHARTER_ACCEPTED.to_string();
                     insert_audit(conn, &accepted)?;
                 }
@@ -260,11 +289,12 @@ impl Store {
         let token_hash = token_hash.to_string();
         let result = self
             .write(move |conn| {
-                let identity_id = match consume_link(conn, &token_hash, LinkPurpose::PasswordReset, now) {
-                    Ok(id) => id,
-                    Err(LinkError::Invalid) => return Ok(None),
-                    Err(LinkError::Store(e)) => return Err(e),
-                };
+                let identity_id =
+                    match consume_link(conn, &token_hash, LinkPurpose::PasswordReset, now) {
+                        Ok(id) => id,
+                        Err(LinkError::Invalid) => return Ok(None),
+                        Err(LinkError::Store(e)) => return Err(e),
+                    };
                 let before = load(conn, &identity_id)?;
                 if before.status == IdentityStatus::Closed {
                     return Ok(None);
@@ -314,7 +344,9 @@ impl Store {
             if let Some(keep) = &keep_session {
                 others = others.filter(sessions::id.ne(keep));
             }
-            others.set(sessions::revoked_at.eq(Some(now))).execute(conn)?;
+            others
+                .set(sessions::revoked_at.eq(Some(now)))
+                .execute(conn)?;
             if let Some(mail) = mail {
                 insert_mail(conn, &mail, now)?;
             }
@@ -336,11 +368,12 @@ impl Store {
         let token_hash = token_hash.to_string();
         let result = self
             .write(move |conn| {
-                let identity_id = match consume_link(conn, &token_hash, LinkPurpose::TheftReport, now) {
-                    Ok(id) => id,
-                    Err(LinkError::Invalid) => return Ok(None),
-                    Err(LinkError::Store(e)) => return Err(e),
-                };
+                let identity_id =
+                    match consume_link(conn, &token_hash, LinkPurpose::TheftReport, now) {
+                        Ok(id) => id,
+                        Err(LinkError::Invalid) => return Ok(None),
+                        Err(LinkError::Store(e)) => return Err(e),
+                    };
                 diesel::update(identities::table.find(&identity_id))
                     .set((
                         identities::status.eq(IdentityStatus::Suspended.as_str()),
@@ -363,7 +396,13 @@ impl Store {
 
     /// Administrator actions: lock, unlock (with a forced password change), force a change,
     /// or set a password (which also forces a change at next sign-in).
-    pub async fn admin_update(&self, identity_id: &str, action: AdminAction, audit: AuditEvent, now: UnixTime) -> StoreResult<()> {
+    pub async fn admin_update(
+        &self,
+        identity_id: &str,
+        action: AdminAction,
+        audit: AuditEvent,
+        now: UnixTime,
+    ) -> StoreResult<()> {
         let identity_id = identity_id.to_string();
         self.write(move |conn| {
             let target = identities::table.find(&identity_id);
@@ -390,7 +429,10 @@ impl Store {
                 }
                 AdminAction::RequirePasswordChange => {
                     diesel::update(target)
-                        .set((identities::must_change_password.eq(true), identities::updated_at.eq(now)))
+                        .set((
+                            identities::must_change_password.eq(true),
+                            identities::updated_at.eq(now),
+                        ))
                         .execute(conn)?;
                 }
                 AdminAction::SetPassword(hash) => {
@@ -411,12 +453,25 @@ impl Store {
     }
 
     /// Active identities with these civil data (case-insensitive names).
-    pub async fn find_by_civil_data(&self, family_name: &str, given_names: &str, birth_date: &str) -> StoreResult<Vec<Identity>> {
-        let (family, given, birth) = (family_name.to_lowercase(), given_names.to_lowercase(), birth_date.to_string());
+    pub async fn find_by_civil_data(
+        &self,
+        family_name: &str,
+        given_names: &str,
+        birth_date: &str,
+    ) -> StoreResult<Vec<Identity>> {
+        let (family, given, birth) = (
+            family_name.to_lowercase(),
+            given_names.to_lowercase(),
+            birth_date.to_string(),
+        );
         self.run(move |conn| {
             let ids: Vec<(String, String, String)> = identities::table
                 .filter(identities::birth_date.eq(&birth))
-                .select((identities::id, identities::family_name, identities::given_names))
+                .select((
+                    identities::id,
+                    identities::family_name,
+                    identities::given_names,
+                ))
                 .load(conn)?;
             ids.into_iter()
                 .filter(|(_, f, g)| f.to_lowercase() == family && g.to_lowercase() == given)

@@ -5,9 +5,9 @@
 pub mod audit;
 pub mod charters;
 pub mod clients;
-pub mod enrollment;
 pub mod conn;
 pub mod consents;
+pub mod enrollment;
 pub mod grants;
 pub mod identities;
 pub mod lifecycle;

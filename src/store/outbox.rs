@@ -29,7 +29,11 @@ struct OutboxRow {
 }
 
 /// Inside a caller's transaction: queue a mail, due now.
-pub(crate) fn insert_mail(conn: &mut AnyConnection, mail: &OutgoingMail, now: UnixTime) -> StoreResult<()> {
+pub(crate) fn insert_mail(
+    conn: &mut AnyConnection,
+    mail: &OutgoingMail,
+    now: UnixTime,
+) -> StoreResult<()> {
     diesel::insert_into(outbox::table)
         .values(&OutboxRow {
             id: new_id(),
@@ -58,13 +62,22 @@ impl Store {
     /// Claims up to `limit` due mails for `lease` seconds. The second `UPDATE` filter is
     /// re-checked by PostgreSQL on rows another instance claimed meanwhile, so no mail is
     /// claimed twice; SQLite serializes writers anyway.
-    pub async fn claim_mails(&self, now: UnixTime, lease: i64, limit: i64) -> StoreResult<Vec<QueuedMail>> {
+    pub async fn claim_mails(
+        &self,
+        now: UnixTime,
+        lease: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<QueuedMail>> {
         let claim = new_id();
         self.write(move |conn| {
             let due = outbox::sent_at
                 .is_null()
                 .and(outbox::not_before.le(now))
-                .and(outbox::claimed_until.is_null().or(outbox::claimed_until.lt(now)));
+                .and(
+                    outbox::claimed_until
+                        .is_null()
+                        .or(outbox::claimed_until.lt(now)),
+                );
             let ids: Vec<String> = outbox::table
                 .filter(due)
                 .order(outbox::not_before.asc())
@@ -108,30 +121,48 @@ impl Store {
     pub async fn mark_mail_sent(&self, id: &str, claim: &str, now: UnixTime) -> StoreResult<()> {
         let (id, claim) = (id.to_string(), claim.to_string());
         self.write(move |conn| {
-            diesel::update(outbox::table.find(id).filter(outbox::claim_id.eq(Some(claim))))
-                .set((
-                    outbox::sent_at.eq(Some(now)),
-                    outbox::body_text.eq(""),
-                    outbox::body_html.eq(""),
-                    outbox::claimed_until.eq(None::<i64>),
-                ))
-                .execute(conn)?;
+            diesel::update(
+                outbox::table
+                    .find(id)
+                    .filter(outbox::claim_id.eq(Some(claim))),
+            )
+            .set((
+                outbox::sent_at.eq(Some(now)),
+                outbox::body_text.eq(""),
+                outbox::body_html.eq(""),
+                outbox::claimed_until.eq(None::<i64>),
+            ))
+            .execute(conn)?;
             Ok(())
         })
         .await
     }
 
     /// Releases a failed mail for another try at `retry_at`.
-    pub async fn mark_mail_failed(&self, id: &str, claim: &str, error: &str, retry_at: UnixTime) -> StoreResult<()> {
-        let (id, claim, error) = (id.to_string(), claim.to_string(), error.chars().take(500).collect::<String>());
+    pub async fn mark_mail_failed(
+        &self,
+        id: &str,
+        claim: &str,
+        error: &str,
+        retry_at: UnixTime,
+    ) -> StoreResult<()> {
+        let (id, claim, error) = (
+            id.to_string(),
+            claim.to_string(),
+            error.chars().take(500).collect::<String>(),
+        );
         self.write(move |conn| {
-            diesel::update(outbox::table.find(id).filter(outbox::claim_id.eq(Some(claim))))
-                .set((
-                    outbox::not_before.eq(retry_at),
-                    outbox::claimed_until.eq(None::<i64>),
-                    outbox::last_error.eq(Some(error)),
-                ))
-                .execute(conn)?;
+            diesel::update(
+                outbox::table
+                    .find(id)
+                    .filter(outbox::claim_id.eq(Some(claim))),
+            )
+            .set((
+                outbox::not_before.eq(retry_at),
+                outbox::claimed_until.eq(None::<i64>),
+                outbox::last_error.eq(Some(error)),
+            ))
+            .execute(conn)?;
             Ok(())
         })
         .await
@@ -139,8 +170,13 @@ impl Store {
 
     /// Mails not yet delivered (for `/readyz`-style checks and tests).
     pub async fn undelivered_mail_count(&self) -> StoreResult<i64> {
-        self.run(|conn| Ok(outbox::table.filter(outbox::sent_at.is_null()).count().get_result(conn)?))
-            .await
+        self.run(|conn| {
+            Ok(outbox::table
+                .filter(outbox::sent_at.is_null())
+                .count()
+                .get_result(conn)?)
+        })
+        .await
     }
 
     /// Delivery attempts made so far on undelivered mails (tests of the retry path).

@@ -29,7 +29,11 @@ impl ThrottleRule {
 
 impl Store {
     /// The latest instant until which any of `keys` is blocked, if one is blocked now.
-    pub async fn throttled_until(&self, keys: Vec<String>, now: UnixTime) -> StoreResult<Option<UnixTime>> {
+    pub async fn throttled_until(
+        &self,
+        keys: Vec<String>,
+        now: UnixTime,
+    ) -> StoreResult<Option<UnixTime>> {
         self.run(move |conn| {
             let until: Option<i64> = throttles::table
                 .filter(throttles::key.eq_any(keys))
@@ -42,7 +46,11 @@ impl Store {
     }
 
     /// Counts a failure for each key and sets its next delay.
-    pub async fn record_throttle_failures(&self, keys: Vec<(String, ThrottleRule)>, now: UnixTime) -> StoreResult<()> {
+    pub async fn record_throttle_failures(
+        &self,
+        keys: Vec<(String, ThrottleRule)>,
+        now: UnixTime,
+    ) -> StoreResult<()> {
         self.write(move |conn| {
             for (key, rule) in keys {
                 let failures: Option<i64> = throttles::table
@@ -91,7 +99,11 @@ mod tests {
 
     #[test]
     fn delays_double_up_to_a_ceiling() {
-        let rule = ThrottleRule { free: 3, base: 1, max: 60 };
+        let rule = ThrottleRule {
+            free: 3,
+            base: 1,
+            max: 60,
+        };
         assert_eq!(rule.delay_after(3), 1);
         assert_eq!(rule.delay_after(2), 0);
         assert_eq!(rule.delay_after(4), 2);

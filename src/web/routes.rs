@@ -32,7 +32,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/readyz", web::get().to(health::readyz))
     .route("/static/etupass.css", web::get().to(home::stylesheet))
     .route("/static/strength.js", web::get().to(home::strength_script))
-    .route("/password/forgot", web::get().to(account::forgot_password_form))
+    .route(
+        "/password/forgot",
+        web::get().to(account::forgot_password_form),
+    )
     .route("/password/forgot", web::post().to(account::forgot_password))
     .route("/password/reset", web::get().to(account::reset_form))
     .route("/password/reset", web::post().to(account::reset))
@@ -40,12 +43,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/number/forgot", web::post().to(account::forgot_number))
     .route("/activate", web::get().to(account::activation_form))
     .route("/activate", web::post().to(account::activate))
-    .route("/activate/resend", web::post().to(account::resend_activation))
+    .route(
+        "/activate/resend",
+        web::post().to(account::resend_activation),
+    )
     .route("/theft", web::get().to(account::theft_form))
     .route("/theft", web::post().to(account::report_theft))
     .route("/theft/confirm", web::get().to(account::theft_confirm_form))
     .route("/theft/confirm", web::post().to(account::confirm_theft))
-    .route("/password/change", web::post().to(authorize::change_password))
+    .route(
+        "/password/change",
+        web::post().to(authorize::change_password),
+    )
     .route("/charter/accept", web::post().to(authorize::accept_charter))
     .route("/", web::get().to(home::home))
     .default_service(web::to(home::not_found));

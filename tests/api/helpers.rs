@@ -108,7 +108,11 @@ impl TestAppBuilder {
         let sink = SmtpSink::start().await;
         let smtp_port = if self.smtp_down {
             // A port that was free a moment ago: connections are refused.
-            TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
         } else {
             sink.port
         };
@@ -329,4 +333,3 @@ pub fn etupass(app: &TestApp, args: &[&str], stdin: Option<&str>) -> std::proces
     }
     child.wait_with_output().unwrap()
 }
-

@@ -10,4 +10,5 @@ mod discovery;
 mod errors;
 mod keys;
 mod lifecycle;
+mod lifecycle_rules;
 mod sessions;

@@ -343,7 +343,13 @@ pub fn access_token(tokens: &CoreTokenResponse) -> &AccessToken {
 
 impl Browser {
     /// Posts the form of `page` to `action`, with the page's CSRF token added.
-    pub async fn submit(&self, app: &TestApp, page: &str, action: &str, fields: &[(&str, &str)]) -> Landing {
+    pub async fn submit(
+        &self,
+        app: &TestApp,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Landing {
         let csrf = form_field(page, "csrf_token").expect("the page has a CSRF token");
         let mut form: Vec<(&str, &str)> = vec![("csrf_token", &csrf)];
         form.extend_from_slice(fields);

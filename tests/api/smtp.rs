@@ -28,7 +28,9 @@ impl Mail {
     }
 
     pub fn is_for(&self, address: &str) -> bool {
-        self.recipients.iter().any(|r| r.eq_ignore_ascii_case(address))
+        self.recipients
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(address))
     }
 }
 
@@ -110,14 +112,23 @@ async fn session(stream: tokio::net::TcpStream, mailbox: Mailbox) -> std::io::Re
         }
         let command = line.trim_end().to_ascii_uppercase();
         if command.starts_with("EHLO") {
-            write.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n").await?;
-        } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") || command.starts_with("NOOP") {
+            write
+                .write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+                .await?;
+        } else if command.starts_with("HELO")
+            || command.starts_with("MAIL FROM")
+            || command.starts_with("NOOP")
+        {
             write.write_all(b"250 OK\r\n").await?;
         } else if command.starts_with("RSET") {
             recipients.clear();
             write.write_all(b"250 OK\r\n").await?;
         } else if command.starts_with("RCPT TO") {
-            let address = line.trim_end()[8..].trim().trim_start_matches('<').trim_end_matches('>').to_string();
+            let address = line.trim_end()[8..]
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string();
             recipients.push(address);
             write.write_all(b"250 OK\r\n").await?;
         } else if command == "DATA" {
@@ -131,7 +142,11 @@ async fn session(stream: tokio::net::TcpStream, mailbox: Mailbox) -> std::io::Re
                 if line == ".\r\n" || line == ".\n" {
                     break;
                 }
-                data.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
+                data.push_str(
+                    line.strip_prefix('.')
+                        .filter(|_| line.starts_with(".."))
+                        .unwrap_or(&line),
+                );
             }
             mailbox.0.lock().unwrap().push(Mail {
                 recipients: std::mem::take(&mut recipients),

@@ -30,19 +30,39 @@ fn form_page(state: &AppState, req: &HttpRequest, lang: &'static str, page: Page
     pages::render(state, lang, page.with("csrf_token", csrf_token), cookies)
 }
 
-fn request_form(template: &'static str, title: &'static str, error: Option<&'static str>, wait: Option<i64>, status: StatusCode) -> Page {
+fn request_form(
+    template: &'static str,
+    title: &'static str,
+    error: Option<&'static str>,
+    wait: Option<i64>,
+    status: StatusCode,
+) -> Page {
     Page::new(template, title)
         .status(status)
         .with("error", error.map(Value::from).unwrap_or(Value::Null))
         .with("wait", wait.map(Value::from).unwrap_or(Value::Null))
 }
 
-fn notice(state: &AppState, lang: &'static str, heading: &'static str, message: &'static str) -> HttpResponse {
-    let page = Page::new("notice", heading).with("heading", heading).with("message", message);
+fn notice(
+    state: &AppState,
+    lang: &'static str,
+    heading: &'static str,
+    message: &'static str,
+) -> HttpResponse {
+    let page = Page::new("notice", heading)
+        .with("heading", heading)
+        .with("message", message);
     pages::render(state, lang, page, Vec::new())
 }
 
-fn link_invalid(state: &AppState, req: &HttpRequest, lang: &'static str, message: &'static str, resend_activation: bool, status: StatusCode) -> HttpResponse {
+fn link_invalid(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    message: &'static str,
+    resend_activation: bool,
+    status: StatusCode,
+) -> HttpResponse {
     let page = Page::new("link_invalid", "link.title")
         .status(status)
         .with("message", message)
@@ -71,8 +91,17 @@ pub struct NewPasswordView<'a> {
     pub submit: &'static str,
 }
 
-pub fn new_password_page(state: &AppState, req: &HttpRequest, lang: &'static str, view: NewPasswordView<'_>) -> HttpResponse {
-    let status = if view.reasons.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+pub fn new_password_page(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    view: NewPasswordView<'_>,
+) -> HttpResponse {
+    let status = if view.reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     let (charter_version, charter) = match view.charter {
         Some((version, body)) => (Value::from(version), Value::from(body)),
         None => (Value::Null, Value::Null),
@@ -82,8 +111,18 @@ pub fn new_password_page(state: &AppState, req: &HttpRequest, lang: &'static str
         .status(status)
         .with("heading", view.heading)
         .with("intro", view.intro.map(Value::from).unwrap_or(Value::Null))
-        .with("number", view.number.map(Value::from).unwrap_or(Value::Null))
-        .with("reasons", if reasons.is_empty() { Value::Null } else { Value::from(reasons) })
+        .with(
+            "number",
+            view.number.map(Value::from).unwrap_or(Value::Null),
+        )
+        .with(
+            "reasons",
+            if reasons.is_empty() {
+                Value::Null
+            } else {
+                Value::from(reasons)
+            },
+        )
         .with("action", view.action)
         .with("token", view.token.map(Value::from).unwrap_or(Value::Null))
         .with("request_field", view.request.is_some())
@@ -94,9 +133,18 @@ pub fn new_password_page(state: &AppState, req: &HttpRequest, lang: &'static str
     form_page(state, req, lang, page)
 }
 
-fn server_error(state: &AppState, lang: &'static str, error: &dyn std::fmt::Display) -> HttpResponse {
+fn server_error(
+    state: &AppState,
+    lang: &'static str,
+    error: &dyn std::fmt::Display,
+) -> HttpResponse {
     tracing::error!(%error, "account request failed");
-    pages::error(state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.server")
+    pages::error(
+        state,
+        lang,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "error.server",
+    )
 }
 
 /// The answer to a request that mails something.
@@ -114,7 +162,13 @@ fn request_answer(
             state,
             req,
             lang,
-            request_form(form.0, form.1, Some("login.throttled"), Some(wait), StatusCode::TOO_MANY_REQUESTS),
+            request_form(
+                form.0,
+                form.1,
+                Some("login.throttled"),
+                Some(wait),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
         ),
         Ok(RequestOutcome::Malformed(key)) => form_page(
             state,
@@ -126,15 +180,43 @@ fn request_answer(
     }
 }
 
-fn expired_form(state: &AppState, req: &HttpRequest, lang: &'static str, template: &'static str, title: &'static str) -> HttpResponse {
-    form_page(state, req, lang, request_form(template, title, Some("login.expired_form"), None, StatusCode::BAD_REQUEST))
+fn expired_form(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    template: &'static str,
+    title: &'static str,
+) -> HttpResponse {
+    form_page(
+        state,
+        req,
+        lang,
+        request_form(
+            template,
+            title,
+            Some("login.expired_form"),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+    )
 }
 
 // --- Forgotten password ---
 
 pub async fn forgot_password_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    form_page(&state, &req, lang, request_form("forgot_password", "forgot.title", None, None, StatusCode::OK))
+    form_page(
+        &state,
+        &req,
+        lang,
+        request_form(
+            "forgot_password",
+            "forgot.title",
+            None,
+            None,
+            StatusCode::OK,
+        ),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,20 +227,54 @@ pub struct ForgotPasswordForm {
     username: String,
 }
 
-pub async fn forgot_password(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ForgotPasswordForm>) -> HttpResponse {
+pub async fn forgot_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ForgotPasswordForm>,
+) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(&req, &form.csrf_token, state.provider.settings.issuer_is_https()) {
+    if !csrf::verify(
+        &req,
+        &form.csrf_token,
+        state.provider.settings.issuer_is_https(),
+    ) {
         return expired_form(&state, &req, lang, "forgot_password", "forgot.title");
     }
-    let outcome = recovery::request_reset(&state.provider, &form.username, lang, &request_context(&req)).await;
-    request_answer(&state, &req, lang, outcome, ("forgot_password", "forgot.title"), ("forgot.title", "forgot.sent"))
+    let outcome = recovery::request_reset(
+        &state.provider,
+        &form.username,
+        lang,
+        &request_context(&req),
+    )
+    .await;
+    request_answer(
+        &state,
+        &req,
+        lang,
+        outcome,
+        ("forgot_password", "forgot.title"),
+        ("forgot.title", "forgot.sent"),
+    )
 }
 
-pub async fn reset_form(state: web::Data<AppState>, req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
+pub async fn reset_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
     match recovery::inspect(&state.provider, &query.token).await {
-        Ok(LinkState::Valid(_)) => new_password_page(&state, &req, lang, reset_view(&query.token, Vec::new())),
-        Ok(other) => link_invalid(&state, &req, lang, link_message(&other), false, StatusCode::GONE),
+        Ok(LinkState::Valid(_)) => {
+            new_password_page(&state, &req, lang, reset_view(&query.token, Vec::new()))
+        }
+        Ok(other) => link_invalid(
+            &state,
+            &req,
+            lang,
+            link_message(&other),
+            false,
+            StatusCode::GONE,
+        ),
         Err(error) => server_error(&state, lang, &error),
     }
 }
@@ -191,15 +307,46 @@ pub struct NewPasswordForm {
     accept_charter: Option<String>,
 }
 
-pub async fn reset(state: web::Data<AppState>, req: HttpRequest, form: web::Form<NewPasswordForm>) -> HttpResponse {
+pub async fn reset(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<NewPasswordForm>,
+) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(&req, &form.csrf_token, state.provider.settings.issuer_is_https()) {
-        return new_password_page(&state, &req, lang, reset_view(&form.token, vec!["login.expired_form"]));
+    if !csrf::verify(
+        &req,
+        &form.csrf_token,
+        state.provider.settings.issuer_is_https(),
+    ) {
+        return new_password_page(
+            &state,
+            &req,
+            lang,
+            reset_view(&form.token, vec!["login.expired_form"]),
+        );
     }
-    match recovery::reset(&state.provider, &form.token, &form.password, &form.confirmation, lang, &request_context(&req)).await {
+    match recovery::reset(
+        &state.provider,
+        &form.token,
+        &form.password,
+        &form.confirmation,
+        lang,
+        &request_context(&req),
+    )
+    .await
+    {
         Ok(ResetOutcome::Done(_)) => notice(&state, lang, "reset.title", "reset.done"),
-        Ok(ResetOutcome::Refused(reasons)) => new_password_page(&state, &req, lang, reset_view(&form.token, reasons)),
-        Ok(ResetOutcome::Invalid(link)) => link_invalid(&state, &req, lang, link_message(&link), false, StatusCode::GONE),
+        Ok(ResetOutcome::Refused(reasons)) => {
+            new_password_page(&state, &req, lang, reset_view(&form.token, reasons))
+        }
+        Ok(ResetOutcome::Invalid(link)) => link_invalid(
+            &state,
+            &req,
+            lang,
+            link_message(&link),
+            false,
+            StatusCode::GONE,
+        ),
         Err(error) => server_error(&state, lang, &error),
     }
 }
@@ -208,7 +355,12 @@ pub async fn reset(state: web::Data<AppState>, req: HttpRequest, form: web::Form
 
 pub async fn forgot_number_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    form_page(&state, &req, lang, request_form("forgot_number", "number.title", None, None, StatusCode::OK))
+    form_page(
+        &state,
+        &req,
+        lang,
+        request_form("forgot_number", "number.title", None, None, StatusCode::OK),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,9 +375,17 @@ pub struct ForgotNumberForm {
     birth_date: String,
 }
 
-pub async fn forgot_number(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ForgotNumberForm>) -> HttpResponse {
+pub async fn forgot_number(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ForgotNumberForm>,
+) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(&req, &form.csrf_token, state.provider.settings.issuer_is_https()) {
+    if !csrf::verify(
+        &req,
+        &form.csrf_token,
+        state.provider.settings.issuer_is_https(),
+    ) {
         return expired_form(&state, &req, lang, "forgot_number", "number.title");
     }
     let outcome = recovery::recover_number(
@@ -237,12 +397,24 @@ pub async fn forgot_number(state: web::Data<AppState>, req: HttpRequest, form: w
         &request_context(&req),
     )
     .await;
-    request_answer(&state, &req, lang, outcome, ("forgot_number", "number.title"), ("number.title", "number.sent"))
+    request_answer(
+        &state,
+        &req,
+        lang,
+        outcome,
+        ("forgot_number", "number.title"),
+        ("number.title", "number.sent"),
+    )
 }
 
 // --- Activation ---
 
-fn activation_view<'a>(token: &'a str, identity_number: &'a str, charter: Option<(i64, String)>, reasons: Vec<&'static str>) -> NewPasswordView<'a> {
+fn activation_view<'a>(
+    token: &'a str,
+    identity_number: &'a str,
+    charter: Option<(i64, String)>,
+    reasons: Vec<&'static str>,
+) -> NewPasswordView<'a> {
     NewPasswordView {
         heading: "activation.title",
         intro: Some("activation.intro"),
@@ -256,31 +428,89 @@ fn activation_view<'a>(token: &'a str, identity_number: &'a str, charter: Option
     }
 }
 
-pub async fn activation_form(state: web::Data<AppState>, req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
+pub async fn activation_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
     match activation::inspect(&state.provider, &query.token).await {
         Ok(ActivationView::Ready { identity, charter }) => {
             let charter = charter.map(|c| (c.version, c.body));
-            new_password_page(&state, &req, lang, activation_view(&query.token, identity.number.as_str(), charter, Vec::new()))
+            new_password_page(
+                &state,
+                &req,
+                lang,
+                activation_view(&query.token, identity.number.as_str(), charter, Vec::new()),
+            )
         }
-        Ok(ActivationView::Invalid(link)) => link_invalid(&state, &req, lang, link_message(&link), true, StatusCode::GONE),
+        Ok(ActivationView::Invalid(link)) => link_invalid(
+            &state,
+            &req,
+            lang,
+            link_message(&link),
+            true,
+            StatusCode::GONE,
+        ),
         Err(error) => server_error(&state, lang, &error),
     }
 }
 
-pub async fn activate(state: web::Data<AppState>, req: HttpRequest, form: web::Form<NewPasswordForm>) -> HttpResponse {
+pub async fn activate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<NewPasswordForm>,
+) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(&req, &form.csrf_token, state.provider.settings.issuer_is_https()) {
-        return link_invalid(&state, &req, lang, "login.expired_form", true, StatusCode::BAD_REQUEST);
+    if !csrf::verify(
+        &req,
+        &form.csrf_token,
+        state.provider.settings.issuer_is_https(),
+    ) {
+        return link_invalid(
+            &state,
+            &req,
+            lang,
+            "login.expired_form",
+            true,
+            StatusCode::BAD_REQUEST,
+        );
     }
     let accepted = form.accept_charter.as_deref() == Some("yes");
-    match activation::activate(&state.provider, &form.token, &form.password, &form.confirmation, accepted, &request_context(&req)).await {
-        Ok(ActivationOutcome::Done(_)) => notice(&state, lang, "activation.title", "activation.done"),
-        Ok(ActivationOutcome::Refused { reasons, identity, charter }) => {
-            let charter = charter.map(|c| (c.version, c.body));
-            new_password_page(&state, &req, lang, activation_view(&form.token, identity.number.as_str(), charter, reasons))
+    match activation::activate(
+        &state.provider,
+        &form.token,
+        &form.password,
+        &form.confirmation,
+        accepted,
+        &request_context(&req),
+    )
+    .await
+    {
+        Ok(ActivationOutcome::Done(_)) => {
+            notice(&state, lang, "activation.title", "activation.done")
         }
-        Ok(ActivationOutcome::Invalid(link)) => link_invalid(&state, &req, lang, link_message(&link), true, StatusCode::GONE),
+        Ok(ActivationOutcome::Refused {
+            reasons,
+            identity,
+            charter,
+        }) => {
+            let charter = charter.map(|c| (c.version, c.body));
+            new_password_page(
+                &state,
+                &req,
+                lang,
+                activation_view(&form.token, identity.number.as_str(), charter, reasons),
+            )
+        }
+        Ok(ActivationOutcome::Invalid(link)) => link_invalid(
+            &state,
+            &req,
+            lang,
+            link_message(&link),
+            true,
+            StatusCode::GONE,
+        ),
         Err(error) => server_error(&state, lang, &error),
     }
 }
@@ -295,15 +525,49 @@ pub struct ResendForm {
     birth_date: String,
 }
 
-pub async fn resend_activation(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ResendForm>) -> HttpResponse {
+pub async fn resend_activation(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ResendForm>,
+) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(&req, &form.csrf_token, state.provider.settings.issuer_is_https()) {
-        return link_invalid(&state, &req, lang, "login.expired_form", true, StatusCode::BAD_REQUEST);
+    if !csrf::verify(
+        &req,
+        &form.csrf_token,
+        state.provider.settings.issuer_is_https(),
+    ) {
+        return link_invalid(
+            &state,
+            &req,
+            lang,
+            "login.expired_form",
+            true,
+            StatusCode::BAD_REQUEST,
+        );
     }
-    match activation::resend(&state.provider, &form.number, &form.birth_date, lang, &request_context(&req)).await {
-        Ok(RequestOutcome::Accepted) => notice(&state, lang, "activation.title", "activation.resent"),
-        Ok(RequestOutcome::Throttled(_)) => link_invalid(&state, &req, lang, "login.throttled", true, StatusCode::TOO_MANY_REQUESTS),
-        Ok(RequestOutcome::Malformed(key)) => link_invalid(&state, &req, lang, key, true, StatusCode::BAD_REQUEST),
+    match activation::resend(
+        &state.provider,
+        &form.number,
+        &form.birth_date,
+        lang,
+        &request_context(&req),
+    )
+    .await
+    {
+        Ok(RequestOutcome::Accepted) => {
+            notice(&state, lang, "activation.title", "activation.resent")
+        }
+        Ok(RequestOutcome::Throttled(_)) => link_invalid(
+            &state,
+            &req,
+            lang,
+            "login.throttled",
+            true,
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Ok(RequestOutcome::Malformed(key)) => {
+            link_invalid(&state, &req, lang, key, true, StatusCode::BAD_REQUEST)
+        }
         Err(error) => server_error(&state, lang, &error),
     }
 }
@@ -312,40 +576,100 @@ pub async fn resend_activation(state: web::Data<AppState>, req: HttpRequest, for
 
 pub async fn theft_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    form_page(&state, &req, lang, request_form("theft", "theft.title", None, None, StatusCode::OK))
+    form_page(
+        &state,
+        &req,
+        lang,
+        request_form("theft", "theft.title", None, None, StatusCode::OK),
+    )
 }
 
-pub async fn report_theft(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ForgotPasswordForm>) -> HttpResponse {
+pub async fn report_theft(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ForgotPasswordForm>,
+) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(&req, &form.csrf_token, state.provider.settings.issuer_is_https()) {
+    if !csrf::verify(
+        &req,
+        &form.csrf_token,
+        state.provider.settings.issuer_is_https(),
+    ) {
         return expired_form(&state, &req, lang, "theft", "theft.title");
     }
-    let outcome = theft::request(&state.provider, &form.username, lang, &request_context(&req)).await;
-    request_answer(&state, &req, lang, outcome, ("theft", "theft.title"), ("theft.title", "theft.sent"))
+    let outcome = theft::request(
+        &state.provider,
+        &form.username,
+        lang,
+        &request_context(&req),
+    )
+    .await;
+    request_answer(
+        &state,
+        &req,
+        lang,
+        outcome,
+        ("theft", "theft.title"),
+        ("theft.title", "theft.sent"),
+    )
 }
 
 /// The link opens a page with a button: a mail scanner that prefetches links must not
 /// lock the account by itself.
-pub async fn theft_confirm_form(state: web::Data<AppState>, req: HttpRequest, query: web::Query<TokenQuery>) -> HttpResponse {
+pub async fn theft_confirm_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
     match theft::inspect(&state.provider, &query.token).await {
         Ok(LinkState::Valid(_)) => {
-            let page = Page::new("theft_confirm", "theft.confirm_title").with("token", query.token.clone());
+            let page = Page::new("theft_confirm", "theft.confirm_title")
+                .with("token", query.token.clone());
             form_page(&state, &req, lang, page)
         }
-        Ok(other) => link_invalid(&state, &req, lang, link_message(&other), false, StatusCode::GONE),
+        Ok(other) => link_invalid(
+            &state,
+            &req,
+            lang,
+            link_message(&other),
+            false,
+            StatusCode::GONE,
+        ),
         Err(error) => server_error(&state, lang, &error),
     }
 }
 
-pub async fn confirm_theft(state: web::Data<AppState>, req: HttpRequest, form: web::Form<NewPasswordForm>) -> HttpResponse {
+pub async fn confirm_theft(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<NewPasswordForm>,
+) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(&req, &form.csrf_token, state.provider.settings.issuer_is_https()) {
-        return link_invalid(&state, &req, lang, "login.expired_form", false, StatusCode::BAD_REQUEST);
+    if !csrf::verify(
+        &req,
+        &form.csrf_token,
+        state.provider.settings.issuer_is_https(),
+    ) {
+        return link_invalid(
+            &state,
+            &req,
+            lang,
+            "login.expired_form",
+            false,
+            StatusCode::BAD_REQUEST,
+        );
     }
     match theft::confirm(&state.provider, &form.token, lang, &request_context(&req)).await {
         Ok(ConfirmOutcome::Suspended(_)) => notice(&state, lang, "theft.title", "theft.done"),
-        Ok(ConfirmOutcome::Invalid(link)) => link_invalid(&state, &req, lang, link_message(&link), false, StatusCode::GONE),
+        Ok(ConfirmOutcome::Invalid(link)) => link_invalid(
+            &state,
+            &req,
+            lang,
+            link_message(&link),
+            false,
+            StatusCode::GONE,
+        ),
         Err(error) => server_error(&state, lang, &error),
     }
 }

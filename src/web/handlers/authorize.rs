@@ -8,8 +8,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::header as header_value;
 use super::account::{new_password_page, NewPasswordView};
+use super::header as header_value;
 use super::request_context;
 use crate::account::gates::{self, Gate};
 use crate::account::sign_in::{self, SignInError};
@@ -80,25 +80,26 @@ pub async fn login_post(
     }
     let provider = &state.provider;
     let context = request_context(&req);
-    let identity = match sign_in::authenticate(provider, &form.username, &form.password, &context).await {
-        Ok(identity) => identity,
-        Err(SignInError::Throttled(wait)) => {
-            let view = SignInView {
-                wait: Some(wait),
-                ..again("login.throttled", StatusCode::TOO_MANY_REQUESTS)
-            };
-            return sign_in_page(&state, &req, lang, view).await;
-        }
-        Err(SignInError::InvalidCredentials) => {
-            let view = again("login.invalid", StatusCode::UNAUTHORIZED);
-            return sign_in_page(&state, &req, lang, view).await;
-        }
-        Err(SignInError::NotActive(_)) => {
-            let view = again("login.not_active", StatusCode::FORBIDDEN);
-            return sign_in_page(&state, &req, lang, view).await;
-        }
-        Err(error) => return server_error(&state, lang, &error),
-    };
+    let identity =
+        match sign_in::authenticate(provider, &form.username, &form.password, &context).await {
+            Ok(identity) => identity,
+            Err(SignInError::Throttled(wait)) => {
+                let view = SignInView {
+                    wait: Some(wait),
+                    ..again("login.throttled", StatusCode::TOO_MANY_REQUESTS)
+                };
+                return sign_in_page(&state, &req, lang, view).await;
+            }
+            Err(SignInError::InvalidCredentials) => {
+                let view = again("login.invalid", StatusCode::UNAUTHORIZED);
+                return sign_in_page(&state, &req, lang, view).await;
+            }
+            Err(SignInError::NotActive(_)) => {
+                let view = again("login.not_active", StatusCode::FORBIDDEN);
+                return sign_in_page(&state, &req, lang, view).await;
+            }
+            Err(error) => return server_error(&state, lang, &error),
+        };
     let (session, secret) = match sign_in::start_session(provider, &identity, &context).await {
         Ok(started) => started,
         Err(error) => return server_error(&state, lang, &error),
@@ -352,9 +353,16 @@ fn gate_page(
         ),
         Gate::AcceptCharter(charter) => {
             let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
-            let error = reasons.first().map(|r| Value::from(*r)).unwrap_or(Value::Null);
+            let error = reasons
+                .first()
+                .map(|r| Value::from(*r))
+                .unwrap_or(Value::Null);
             let page = Page::new("charter", "charter.title")
-                .status(if reasons.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST })
+                .status(if reasons.is_empty() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::BAD_REQUEST
+                })
                 .with("csrf_token", csrf_token)
                 .with("request", raw.encode())
                 .with("charter", charter.body)
@@ -387,7 +395,11 @@ pub struct ChangePasswordForm {
 }
 
 /// The forced password change, between sign-in and the relying party.
-pub async fn change_password(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ChangePasswordForm>) -> HttpResponse {
+pub async fn change_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ChangePasswordForm>,
+) -> HttpResponse {
     let raw = RawRequest::from_urlencoded(&form.request);
     let lang = page_lang(&state, &req, Some(&raw));
     let (session, identity) = match current_session(&state, &req).await {
@@ -395,11 +407,32 @@ pub async fn change_password(state: web::Data<AppState>, req: HttpRequest, form:
         Ok(None) => return sign_in_page(&state, &req, lang, SignInView::blank(&raw)).await,
         Err(response) => return response,
     };
-    if !csrf::verify(&req, &form.csrf_token, state.provider.settings.issuer_is_https()) {
-        return gate_page(&state, &req, lang, &raw, Gate::ChangePassword, vec!["login.expired_form"]);
+    if !csrf::verify(
+        &req,
+        &form.csrf_token,
+        state.provider.settings.issuer_is_https(),
+    ) {
+        return gate_page(
+            &state,
+            &req,
+            lang,
+            &raw,
+            Gate::ChangePassword,
+            vec!["login.expired_form"],
+        );
     }
     let context = request_context(&req);
-    match gates::change_password(&state.provider, &identity, &session, &form.password, &form.confirmation, lang, &context).await {
+    match gates::change_password(
+        &state.provider,
+        &identity,
+        &session,
+        &form.password,
+        &form.confirmation,
+        lang,
+        &context,
+    )
+    .await
+    {
         Ok(reasons) if reasons.is_empty() => {
             let interaction = interaction_after_gate(&state, &session);
             run(&state, &req, raw, interaction, None).await
@@ -422,7 +455,11 @@ pub struct CharterForm {
 }
 
 /// Accepting a new version of the IT charter at sign-in.
-pub async fn accept_charter(state: web::Data<AppState>, req: HttpRequest, form: web::Form<CharterForm>) -> HttpResponse {
+pub async fn accept_charter(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CharterForm>,
+) -> HttpResponse {
     let raw = RawRequest::from_urlencoded(&form.request);
     let lang = page_lang(&state, &req, Some(&raw));
     let (session, identity) = match current_session(&state, &req).await {
@@ -435,18 +472,53 @@ pub async fn accept_charter(state: web::Data<AppState>, req: HttpRequest, form: 
         Err(error) => return server_error(&state, lang, &error),
     };
     let Some(charter) = latest else {
-        return run(&state, &req, raw, interaction_after_gate(&state, &session), None).await;
+        return run(
+            &state,
+            &req,
+            raw,
+            interaction_after_gate(&state, &session),
+            None,
+        )
+        .await;
     };
     let secure = state.provider.settings.issuer_is_https();
     if !csrf::verify(&req, &form.csrf_token, secure) {
-        return gate_page(&state, &req, lang, &raw, Gate::AcceptCharter(charter), vec!["login.expired_form"]);
+        return gate_page(
+            &state,
+            &req,
+            lang,
+            &raw,
+            Gate::AcceptCharter(charter),
+            vec!["login.expired_form"],
+        );
     }
     // Accepting needs the box ticked, on the version shown (not an older one).
     if form.accept_charter.as_deref() != Some("yes") || form.version != charter.version {
-        return gate_page(&state, &req, lang, &raw, Gate::AcceptCharter(charter), vec!["charter.must_accept"]);
+        return gate_page(
+            &state,
+            &req,
+            lang,
+            &raw,
+            Gate::AcceptCharter(charter),
+            vec!["charter.must_accept"],
+        );
     }
-    if let Err(error) = gates::accept_charter(&state.provider, &identity, charter.version, &request_context(&req)).await {
+    if let Err(error) = gates::accept_charter(
+        &state.provider,
+        &identity,
+        charter.version,
+        &request_context(&req),
+    )
+    .await
+    {
         return server_error(&state, lang, &error);
     }
-    run(&state, &req, raw, interaction_after_gate(&state, &session), None).await
+    run(
+        &state,
+        &req,
+        raw,
+        interaction_after_gate(&state, &session),
+        None,
+    )
+    .await
 }
