@@ -66,3 +66,67 @@ pub(crate) fn new_link(
     };
     (url, link)
 }
+
+/// A request that mails a link to the account a person names (reset, theft report):
+/// throttled, answered the same whether the account exists or not, the mail rendered
+/// either way so both cost about the same time.
+pub(crate) struct NamedAccountLink {
+    pub action: throttle::Action,
+    pub purpose: LinkPurpose,
+    pub lifetime_secs: u64,
+    pub path: &'static str,
+    pub event: &'static str,
+    /// Whether the named account may receive this link.
+    pub eligible: fn(&crate::domain::identity::Identity) -> bool,
+    pub content: fn(String) -> crate::mail::MailContent,
+}
+
+pub(crate) async fn mail_link_to_named_account(
+    provider: &Provider,
+    sign_in_name: &str,
+    lang: &str,
+    context: &crate::domain::audit::RequestContext,
+    request: NamedAccountLink,
+) -> Result<RequestOutcome, AccountError> {
+    use crate::domain::audit::AuditEvent;
+    let name = sign_in_name.trim();
+    let ip = context.ip.as_deref();
+    if let Some(wait) = throttle::check(provider, request.action, ip, Some(name)).await? {
+        return Ok(RequestOutcome::Throttled(wait.0));
+    }
+    throttle::count(provider, request.action, ip, Some(name)).await?;
+    let identity = if name.is_empty() || name.len() > 254 {
+        None
+    } else {
+        provider.store.find_identity_by_sign_in_name(name).await?
+    }
+    .filter(|identity| (request.eligible)(identity));
+    let (url, link) = new_link(
+        provider,
+        request.purpose,
+        request.lifetime_secs,
+        request.path,
+    );
+    let recipient = identity.as_ref().and_then(|i| i.personal_email.clone());
+    let mail = (request.content)(url).render(
+        &provider.views,
+        lang,
+        &provider.settings.institution_name,
+        recipient.as_deref().unwrap_or("nobody@invalid.example"),
+    )?;
+    let audit = AuditEvent::new(request.event, provider.now(), context);
+    match (identity, recipient) {
+        (Some(identity), Some(_)) => {
+            let audit = audit.identity(&identity);
+            provider
+                .store
+                .send_link(&identity.id, link, mail, Some(audit), provider.now())
+                .await?;
+        }
+        _ => {
+            let audit = audit.detail("no eligible account with a personal address");
+            provider.store.record_audit(audit).await?;
+        }
+    }
+    Ok(RequestOutcome::Accepted)
+}

@@ -2,7 +2,9 @@
 //! (mailed, never shown). Both answer the same whether the account exists or not.
 
 use super::throttle::{self, Action};
-use super::{new_link, passwords, AccountError, RequestOutcome};
+use super::{
+    mail_link_to_named_account, passwords, AccountError, NamedAccountLink, RequestOutcome,
+};
 use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::domain::identity::{BirthDate, Identity, IdentityStatus};
 use crate::domain::link::{LinkPurpose, LinkState};
@@ -17,59 +19,16 @@ pub async fn request_reset(
     lang: &str,
     context: &RequestContext,
 ) -> Result<RequestOutcome, AccountError> {
-    let name = sign_in_name.trim();
-    if let Some(wait) = throttle::check(
-        provider,
-        Action::PasswordReset,
-        context.ip.as_deref(),
-        Some(name),
-    )
-    .await?
-    {
-        return Ok(RequestOutcome::Throttled(wait.0));
-    }
-    throttle::count(
-        provider,
-        Action::PasswordReset,
-        context.ip.as_deref(),
-        Some(name),
-    )
-    .await?;
-    let identity = if name.is_empty() || name.len() > 254 {
-        None
-    } else {
-        provider.store.find_identity_by_sign_in_name(name).await?
+    let request = NamedAccountLink {
+        action: Action::PasswordReset,
+        purpose: LinkPurpose::PasswordReset,
+        lifetime_secs: provider.settings.reset_link_lifetime.as_secs(),
+        path: "/password/reset",
+        event: events::PASSWORD_RESET_REQUESTED,
+        eligible: |identity| identity.status != IdentityStatus::Closed,
+        content: MailContent::password_reset,
     };
-    let (url, link) = new_link(
-        provider,
-        LinkPurpose::PasswordReset,
-        provider.settings.reset_link_lifetime.as_secs(),
-        "/password/reset",
-    );
-    // Rendered either way, so a known account costs about the same time as an unknown one.
-    let recipient = identity.as_ref().and_then(|i| i.personal_email.clone());
-    let mail = MailContent::password_reset(url).render(
-        &provider.views,
-        lang,
-        &provider.settings.institution_name,
-        recipient.as_deref().unwrap_or("nobody@invalid.example"),
-    )?;
-    match (identity, recipient) {
-        (Some(identity), Some(_)) if identity.status != IdentityStatus::Closed => {
-            let audit = AuditEvent::new(events::PASSWORD_RESET_REQUESTED, provider.now(), context)
-                .identity(&identity);
-            provider
-                .store
-                .send_link(&identity.id, link, mail, Some(audit), provider.now())
-                .await?;
-        }
-        _ => {
-            let audit = AuditEvent::new(events::PASSWORD_RESET_REQUESTED, provider.now(), context)
-                .detail("no matching account");
-            provider.store.record_audit(audit).await?;
-        }
-    }
-    Ok(RequestOutcome::Accepted)
+    mail_link_to_named_account(provider, sign_in_name, lang, context, request).await
 }
 
 #[derive(Debug)]

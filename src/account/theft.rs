@@ -3,8 +3,8 @@
 //! Confirmed, the account is suspended at once, every session, code and token revoked,
 //! the security team alerted, and the owner mailed a recovery (reset) link.
 
-use super::throttle::{self, Action};
-use super::{new_link, AccountError, RequestOutcome};
+use super::throttle::Action;
+use super::{mail_link_to_named_account, new_link, AccountError, NamedAccountLink, RequestOutcome};
 use crate::crypto::token;
 use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::domain::identity::{Identity, IdentityStatus};
@@ -19,58 +19,16 @@ pub async fn request(
     lang: &str,
     context: &RequestContext,
 ) -> Result<RequestOutcome, AccountError> {
-    let name = sign_in_name.trim();
-    if let Some(wait) = throttle::check(
-        provider,
-        Action::TheftReport,
-        context.ip.as_deref(),
-        Some(name),
-    )
-    .await?
-    {
-        return Ok(RequestOutcome::Throttled(wait.0));
-    }
-    throttle::count(
-        provider,
-        Action::TheftReport,
-        context.ip.as_deref(),
-        Some(name),
-    )
-    .await?;
-    let identity = if name.is_empty() || name.len() > 254 {
-        None
-    } else {
-        provider.store.find_identity_by_sign_in_name(name).await?
+    let request = NamedAccountLink {
+        action: Action::TheftReport,
+        purpose: LinkPurpose::TheftReport,
+        lifetime_secs: provider.settings.theft_link_lifetime.as_secs(),
+        path: "/theft/confirm",
+        event: events::THEFT_REPORT_REQUESTED,
+        eligible: |identity| identity.status == IdentityStatus::Active,
+        content: MailContent::theft_confirmation,
     };
-    let (url, link) = new_link(
-        provider,
-        LinkPurpose::TheftReport,
-        provider.settings.theft_link_lifetime.as_secs(),
-        "/theft/confirm",
-    );
-    let recipient = identity.as_ref().and_then(|i| i.personal_email.clone());
-    let mail = MailContent::theft_confirmation(url).render(
-        &provider.views,
-        lang,
-        &provider.settings.institution_name,
-        recipient.as_deref().unwrap_or("nobody@invalid.example"),
-    )?;
-    match (identity, recipient) {
-        (Some(identity), Some(_)) if identity.status == IdentityStatus::Active => {
-            let audit = AuditEvent::new(events::THEFT_REPORT_REQUESTED, provider.now(), context)
-                .identity(&identity);
-            provider
-                .store
-                .send_link(&identity.id, link, mail, Some(audit), provider.now())
-                .await?;
-        }
-        _ => {
-            let audit = AuditEvent::new(events::THEFT_REPORT_REQUESTED, provider.now(), context)
-                .detail("no matching active account");
-            provider.store.record_audit(audit).await?;
-        }
-    }
-    Ok(RequestOutcome::Accepted)
+    mail_link_to_named_account(provider, sign_in_name, lang, context, request).await
 }
 
 pub async fn inspect(provider: &Provider, secret: &str) -> Result<LinkState, AccountError> {

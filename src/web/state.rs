@@ -9,3 +9,10 @@ pub struct AppState {
     pub provider: Arc<Provider>,
     pub views: Arc<Views>,
 }
+
+impl AppState {
+    /// Whether a submitted form carries this browser's CSRF token.
+    pub fn csrf_ok(&self, req: &actix_web::HttpRequest, submitted: &str) -> bool {
+        super::csrf::verify(req, submitted, self.provider.settings.issuer_is_https())
+    }
+}

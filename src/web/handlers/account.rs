@@ -233,11 +233,7 @@ pub async fn forgot_password(
     form: web::Form<ForgotPasswordForm>,
 ) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(
-        &req,
-        &form.csrf_token,
-        state.provider.settings.issuer_is_https(),
-    ) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         return expired_form(&state, &req, lang, "forgot_password", "forgot.title");
     }
     let outcome = recovery::request_reset(
@@ -313,11 +309,7 @@ pub async fn reset(
     form: web::Form<NewPasswordForm>,
 ) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(
-        &req,
-        &form.csrf_token,
-        state.provider.settings.issuer_is_https(),
-    ) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         return new_password_page(
             &state,
             &req,
@@ -381,11 +373,7 @@ pub async fn forgot_number(
     form: web::Form<ForgotNumberForm>,
 ) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(
-        &req,
-        &form.csrf_token,
-        state.provider.settings.issuer_is_https(),
-    ) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         return expired_form(&state, &req, lang, "forgot_number", "number.title");
     }
     let outcome = recovery::recover_number(
@@ -462,11 +450,7 @@ pub async fn activate(
     form: web::Form<NewPasswordForm>,
 ) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(
-        &req,
-        &form.csrf_token,
-        state.provider.settings.issuer_is_https(),
-    ) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         return link_invalid(
             &state,
             &req,
@@ -531,11 +515,7 @@ pub async fn resend_activation(
     form: web::Form<ResendForm>,
 ) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(
-        &req,
-        &form.csrf_token,
-        state.provider.settings.issuer_is_https(),
-    ) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         return link_invalid(
             &state,
             &req,
@@ -590,11 +570,7 @@ pub async fn report_theft(
     form: web::Form<ForgotPasswordForm>,
 ) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(
-        &req,
-        &form.csrf_token,
-        state.provider.settings.issuer_is_https(),
-    ) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         return expired_form(&state, &req, lang, "theft", "theft.title");
     }
     let outcome = theft::request(
@@ -646,11 +622,7 @@ pub async fn confirm_theft(
     form: web::Form<NewPasswordForm>,
 ) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
-    if !csrf::verify(
-        &req,
-        &form.csrf_token,
-        state.provider.settings.issuer_is_https(),
-    ) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         return link_invalid(
             &state,
             &req,

@@ -73,8 +73,7 @@ pub async fn login_post(
         wait: None,
         status,
     };
-    let secure = state.provider.settings.issuer_is_https();
-    if !csrf::verify(&req, &form.csrf_token, secure) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         let view = again("login.expired_form", StatusCode::BAD_REQUEST);
         return sign_in_page(&state, &req, lang, view).await;
     }
@@ -142,11 +141,7 @@ pub async fn consent_post(
     let form = form.into_inner();
     let raw = RawRequest::from_urlencoded(&form.request);
     let lang = page_lang(&state, &req, Some(&raw));
-    if !csrf::verify(
-        &req,
-        &form.csrf_token,
-        state.provider.settings.issuer_is_https(),
-    ) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.expired_form");
     }
     if form.decision == "allow" {
@@ -407,11 +402,7 @@ pub async fn change_password(
         Ok(None) => return sign_in_page(&state, &req, lang, SignInView::blank(&raw)).await,
         Err(response) => return response,
     };
-    if !csrf::verify(
-        &req,
-        &form.csrf_token,
-        state.provider.settings.issuer_is_https(),
-    ) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         return gate_page(
             &state,
             &req,
@@ -481,8 +472,7 @@ pub async fn accept_charter(
         )
         .await;
     };
-    let secure = state.provider.settings.issuer_is_https();
-    if !csrf::verify(&req, &form.csrf_token, secure) {
+    if !state.csrf_ok(&req, &form.csrf_token) {
         return gate_page(
             &state,
             &req,
