@@ -16,6 +16,7 @@ pub fn oauth_json(error: &OAuthError) -> HttpResponse {
     };
     let mut response = HttpResponse::build(status);
     response
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));
     if status == StatusCode::UNAUTHORIZED && error.basic_challenge {
@@ -52,6 +53,8 @@ pub fn bearer(error: &UserinfoError) -> HttpResponse {
     };
     let mut response = HttpResponse::build(status);
     response
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"))
         .insert_header((header::WWW_AUTHENTICATE, challenge))
         .insert_header((header::CACHE_CONTROL, "no-store"));
     match body {

@@ -1,5 +1,6 @@
 //! Every route, and the headers every response carries.
 
+use actix_web::http::Method;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
@@ -26,6 +27,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/login", web::post().to(authorize::login_post))
     .route("/consent", web::post().to(authorize::consent_post))
     .route(TOKEN_PATH, web::post().to(token::token))
+    .route(
+        TOKEN_PATH,
+        web::method(Method::OPTIONS).to(metadata::preflight),
+    )
+    .route(
+        USERINFO_PATH,
+        web::method(Method::OPTIONS).to(metadata::preflight),
+    )
+    .route(
+        JWKS_PATH,
+        web::method(Method::OPTIONS).to(metadata::preflight),
+    )
     .route(USERINFO_PATH, web::get().to(userinfo::get))
     .route(USERINFO_PATH, web::post().to(userinfo::post))
     .route("/healthz", web::get().to(health::healthz))

@@ -177,3 +177,31 @@ async fn an_https_issuer_gets_host_prefixed_secure_cookies_and_hsts() {
         .unwrap()
         .starts_with("max-age="));
 }
+
+#[tokio::test]
+async fn browser_apps_may_call_the_token_and_userinfo_endpoints() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    for path in ["/token", "/userinfo", "/jwks"] {
+        let response = http
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("origin", "https://spa.univ.example")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204, "{path}");
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    }
+    let response = http
+        .post(app.url("/token"))
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "*",
+        "errors too"
+    );
+}

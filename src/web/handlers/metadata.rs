@@ -13,6 +13,20 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     public_json(state.provider.keys.jwks().to_vec())
 }
 
+/// CORS preflight for the endpoints browser apps (public clients) call directly: no
+/// cookies are involved there, so any origin may ask.
+pub async fn preflight() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Authorization, Content-Type",
+        ))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
+}
+
 fn public_json(body: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")

@@ -13,6 +13,7 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     let authorization = header_value(&req, "authorization");
     match token::handle(&state.provider, form, authorization).await {
         Ok(response) => HttpResponse::Ok()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"))
             .json(response),
