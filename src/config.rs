@@ -54,6 +54,18 @@ pub struct Settings {
     /// `text` or `json`.
     pub log_format: String,
 
+    // --- Refresh tokens ---
+    /// A refresh token unused this long expires.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_idle_lifetime: Duration,
+    /// A family of refresh tokens ends this long after the sign-in, however used.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_absolute_lifetime: Duration,
+    /// Two refreshes racing with the same token within this window get the same
+    /// successor instead of tripping reuse detection.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_reuse_grace: Duration,
+
     // --- Mail ---
     /// Sender of every mail.
     pub mail_from: String,
@@ -126,6 +138,9 @@ impl Default for Settings {
             password_hash_concurrency: 0,
             workers: 0,
             log_format: "text".into(),
+            refresh_token_idle_lifetime: Duration::from_secs(14 * 24 * 3600),
+            refresh_token_absolute_lifetime: Duration::from_secs(90 * 24 * 3600),
+            refresh_token_reuse_grace: Duration::from_secs(10),
             mail_from: "Etupass <no-reply@univ.example>".into(),
             security_team_email: "security@univ.example".into(),
             mail_poll_interval: Duration::from_secs(1),

@@ -21,6 +21,8 @@ pub struct Provider {
     pub discovery: Vec<u8>,
     /// Pages and mails.
     pub views: Arc<Views>,
+    /// Derives refresh-token successors (the concurrent-refresh grace window).
+    pub token_secret: Vec<u8>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -36,6 +38,7 @@ impl Provider {
     /// Connects and migrates the database, loads (or generates) the keys.
     pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Provider> {
         let keys = SigningKeys::load_or_generate(&settings.keys_dir)?;
+        let token_secret = crate::crypto::keys::load_or_create_secret(&settings.keys_dir, "token-secret.key")?;
         let store = Store::connect(settings.database_url.expose(), settings.database_pool_size)?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
@@ -49,6 +52,7 @@ impl Provider {
         let discovery = discovery::document(&settings);
         let views = Arc::new(Views::new()?);
         Ok(Provider {
+            token_secret,
             views,
             settings,
             store,

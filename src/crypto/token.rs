@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 
 /// 32 random bytes from the OS generator, base64url without padding (43 characters).
@@ -27,6 +28,14 @@ pub fn digest(secret: &str) -> String {
 /// Compares a presented secret with a stored digest in constant time.
 pub fn matches_digest(secret: &str, stored_digest: &str) -> bool {
     constant_time_eq(digest(secret).as_bytes(), stored_digest.as_bytes())
+}
+
+/// A token derived from another with the server's secret key: the same input always gives
+/// the same output, and nobody without the key can compute it.
+pub fn derive(key: &[u8], from: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(from.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -44,10 +44,45 @@ pub struct AccessToken {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+    /// The refresh-token family it was issued from, if any.
+    pub family_id: Option<String>,
 }
 
 impl AccessToken {
     pub fn is_usable(&self, now: UnixTime) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
     }
+}
+
+/// A refresh token as stored (only its digest).
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub identity_id: String,
+    pub session_id: Option<String>,
+    pub scope: String,
+    pub auth_time: UnixTime,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub created_at: UnixTime,
+    pub idle_expires_at: UnixTime,
+    /// The family's absolute end: rotation never extends it.
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// The outcome of presenting a refresh token, decided atomically.
+#[derive(Debug)]
+pub enum RefreshRedemption {
+    /// This call rotated the token: the caller issues `successor_hash`'s token.
+    Rotated(Box<RefreshToken>),
+    /// A concurrent rotation of the same token happened less than the grace window ago:
+    /// answer with the same successor instead of tripping reuse detection.
+    WithinGrace(Box<RefreshToken>),
+    /// Reuse of a rotated token: the whole family was revoked.
+    Reused { revoked: usize },
+    Invalid,
 }

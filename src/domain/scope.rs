@@ -9,7 +9,10 @@ pub const EMAIL: &str = "email";
 /// The university scope: number, affiliations, eduPersonPrincipalName.
 pub const ETUPASS: &str = "etupass";
 
-pub const SUPPORTED: [&str; 4] = [OPENID, PROFILE, EMAIL, ETUPASS];
+/// Asks for a refresh token (OIDC Core §11), for clients allowed the refresh_token grant.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+pub const SUPPORTED: [&str; 5] = [OPENID, PROFILE, EMAIL, ETUPASS, OFFLINE_ACCESS];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Scope(BTreeSet<String>);

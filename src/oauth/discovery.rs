@@ -11,6 +11,8 @@ pub const AUTHORIZATION_PATH: &str = "/authorize";
 pub const TOKEN_PATH: &str = "/token";
 pub const USERINFO_PATH: &str = "/userinfo";
 pub const JWKS_PATH: &str = "/jwks";
+pub const INTROSPECTION_PATH: &str = "/introspect";
+pub const REVOCATION_PATH: &str = "/revoke";
 
 pub fn document(settings: &Settings) -> Vec<u8> {
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
@@ -20,10 +22,14 @@ pub fn document(settings: &Settings) -> Vec<u8> {
         "token_endpoint": settings.endpoint(TOKEN_PATH),
         "userinfo_endpoint": settings.endpoint(USERINFO_PATH),
         "jwks_uri": settings.endpoint(JWKS_PATH),
+        "introspection_endpoint": settings.endpoint(INTROSPECTION_PATH),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint": settings.endpoint(REVOCATION_PATH),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scope::SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

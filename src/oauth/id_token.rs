@@ -6,15 +6,25 @@ use crate::crypto::jwt;
 use crate::crypto::keys::KeyError;
 use crate::domain::client::Client;
 use crate::domain::clock::UnixTime;
-use crate::domain::grant::AuthorizationCode;
+
 use crate::domain::identity::Identity;
 use crate::provider::Provider;
+
+/// What the ID token says about the sign-in it comes from.
+#[derive(Debug, Clone)]
+pub struct SignInFacts<'a> {
+    pub auth_time: UnixTime,
+    pub acr: &'a str,
+    pub amr: &'a [String],
+    pub session_id: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+}
 
 pub fn issue(
     provider: &Provider,
     client: &Client,
     identity: &Identity,
-    code: &AuthorizationCode,
+    code: &SignInFacts<'_>,
     access_token: &str,
     now: UnixTime,
 ) -> Result<String, KeyError> {
@@ -28,7 +38,7 @@ pub fn issue(
     claims.insert("exp".into(), json!(now + lifetime));
     claims.insert("iat".into(), json!(now));
     claims.insert("auth_time".into(), json!(code.auth_time));
-    if let Some(nonce) = &code.nonce {
+    if let Some(nonce) = code.nonce {
         claims.insert("nonce".into(), json!(nonce));
     }
     claims.insert(
@@ -37,6 +47,8 @@ pub fn issue(
     );
     claims.insert("acr".into(), json!(code.acr));
     claims.insert("amr".into(), json!(code.amr));
-    claims.insert("sid".into(), json!(code.session_id));
+    if let Some(sid) = code.session_id {
+        claims.insert("sid".into(), json!(sid));
+    }
     jwt::sign(&provider.keys, alg, "JWT", claims)
 }

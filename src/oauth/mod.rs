@@ -8,7 +8,9 @@ pub mod clients;
 pub mod discovery;
 pub mod error;
 pub mod id_token;
+pub mod introspect;
 pub mod pkce;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;
 

@@ -59,6 +59,7 @@ struct AccessTokenRow {
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    family_id: Option<String>,
 }
 
 impl From<AccessTokenRow> for AccessToken {
@@ -73,6 +74,7 @@ impl From<AccessTokenRow> for AccessToken {
             created_at: row.created_at,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
+            family_id: row.family_id,
         }
     }
 }
@@ -89,6 +91,7 @@ impl From<AccessToken> for AccessTokenRow {
             created_at: token.created_at,
             expires_at: token.expires_at,
             revoked_at: token.revoked_at,
+            family_id: token.family_id,
         }
     }
 }

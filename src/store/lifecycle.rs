@@ -7,7 +7,9 @@ use super::audit::insert_audit;
 use super::charters::insert_acceptance;
 use super::conn::AnyConnection;
 use super::outbox::insert_mail;
-use super::schema::{access_tokens, account_links, authorization_codes, identities, sessions};
+use super::schema::{
+    access_tokens, account_links, authorization_codes, identities, refresh_tokens, sessions,
+};
 use super::{Store, StoreError, StoreResult};
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::UnixTime;
@@ -80,7 +82,7 @@ fn consume_link(
     Ok(identity_id)
 }
 
-/// Ends every session, code and token of an identity.
+/// Ends every session, code, access and refresh token of an identity.
 fn revoke_everything(
     conn: &mut AnyConnection,
     identity_id: &str,
@@ -99,6 +101,13 @@ fn revoke_everything(
             .filter(access_tokens::revoked_at.is_null()),
     )
     .set(access_tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::identity_id.eq(identity_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Some(now)))
     .execute(conn)?;
     diesel::update(
         authorization_codes::table

@@ -13,6 +13,7 @@ pub mod identities;
 pub mod lifecycle;
 pub mod migrate;
 pub mod outbox;
+pub mod refresh;
 pub mod schema;
 pub mod sessions;
 pub mod throttles;

@@ -88,6 +88,26 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        family_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        family_id -> Text,
+        client_id -> Text,
+        identity_id -> Text,
+        session_id -> Nullable<Text>,
+        scope -> Text,
+        auth_time -> BigInt,
+        acr -> Text,
+        amr -> Text,
+        created_at -> BigInt,
+        idle_expires_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
     }
 }
 
@@ -181,6 +201,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     access_tokens,
     consents,
+    refresh_tokens,
     account_links,
     charters,
     charter_acceptances,

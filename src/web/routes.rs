@@ -5,7 +5,9 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
 use super::handlers::{account, authorize, health, home, metadata, token, userinfo};
-use crate::oauth::discovery::{AUTHORIZATION_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH};
+use crate::oauth::discovery::{
+    AUTHORIZATION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,
+};
 
 /// Pages load only our stylesheet; nothing may frame them (clickjacking on the consent
 /// page). No `form-action`: browsers apply it to the redirect back to the relying party.
@@ -37,6 +39,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(
         JWKS_PATH,
+        web::method(Method::OPTIONS).to(metadata::preflight),
+    )
+    .route(INTROSPECTION_PATH, web::post().to(token::introspect))
+    .route(REVOCATION_PATH, web::post().to(token::revoke))
+    .route(
+        REVOCATION_PATH,
         web::method(Method::OPTIONS).to(metadata::preflight),
     )
     .route(USERINFO_PATH, web::get().to(userinfo::get))

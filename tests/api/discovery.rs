@@ -22,8 +22,10 @@ async fn discovery_is_complete_and_truthful() {
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code"])
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
     );
+    assert_eq!(doc["introspection_endpoint"], app.url("/introspect"));
+    assert_eq!(doc["revocation_endpoint"], app.url("/revoke"));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["request_uri_parameter_supported"], false);
     assert_eq!(
@@ -32,8 +34,6 @@ async fn discovery_is_complete_and_truthful() {
     );
     // Nothing that is not implemented yet is announced.
     for absent in [
-        "revocation_endpoint",
-        "introspection_endpoint",
         "end_session_endpoint",
         "registration_endpoint",
         "device_authorization_endpoint",

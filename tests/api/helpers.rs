@@ -45,6 +45,7 @@ pub struct TestClient {
 }
 
 pub struct ClientOptions {
+    pub grant_types: Vec<GrantType>,
     pub public: bool,
     pub first_party: bool,
     pub alg: SigningAlg,
@@ -55,6 +56,7 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
+            grant_types: vec![GrantType::AuthorizationCode],
             public: false,
             first_party: false,
             alg: SigningAlg::RS256,
@@ -243,7 +245,7 @@ impl TestApp {
                 name: "Test RP".into(),
                 redirect_uris: vec![RedirectUri::parse(&options.redirect_uri).unwrap()],
                 post_logout_redirect_uris: vec![],
-                grant_types: vec![GrantType::AuthorizationCode],
+                grant_types: options.grant_types.clone(),
                 auth_method,
                 public: options.public,
                 first_party: options.first_party,

@@ -12,3 +12,4 @@ mod keys;
 mod lifecycle;
 mod lifecycle_rules;
 mod sessions;
+mod tokens;

@@ -5,9 +5,9 @@ use super::{TokenRequest, TokenResponse};
 use crate::crypto::token;
 use crate::domain::client::{Client, GrantType};
 use crate::domain::grant::{AccessToken, AuthorizationCode, CodeRedemption};
-use crate::domain::scope::{self, Scope};
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::{id_token, pkce};
+use crate::oauth::id_token::SignInFacts;
+use crate::oauth::pkce;
 use crate::provider::Provider;
 
 pub async fn handle(
@@ -77,6 +77,7 @@ pub async fn handle(
                 created_at: now,
                 expires_at: now + lifetime as i64,
                 revoked_at: None,
+                family_id: None,
             },
         )
         .await?;
@@ -85,26 +86,19 @@ pub async fn handle(
             "the authorization code was already used",
         ));
     }
-    let scope = Scope::parse_supported(&grant.scope);
-    let id_token = if scope.contains(scope::OPENID) {
-        Some(id_token::issue(
-            provider,
-            client,
-            &identity,
-            &grant,
-            &access_token,
-            now,
-        )?)
+    let facts = SignInFacts {
+        auth_time: grant.auth_time,
+        acr: &grant.acr,
+        amr: &grant.amr,
+        session_id: Some(&grant.session_id),
+        nonce: grant.nonce.as_deref(),
+    };
+    let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
+        Some(super::start_refresh_family(provider, client, &identity, &grant.scope, &facts, Some(&grant.session_id), now).await?)
     } else {
         None
     };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: lifetime,
-        scope: scope.to_string(),
-        id_token,
-    })
+    super::respond(provider, client, &identity, &grant.scope, &facts, access_token, refresh_token, now)
 }
 
 /// The code must have been issued to this client, for this redirect URI, still be

@@ -2,12 +2,21 @@
 //! the grant named by `grant_type`, from the registry below.
 
 mod authorization_code;
+mod client_credentials;
+mod refresh_token;
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use super::client_auth;
+use super::id_token::{self, SignInFacts};
+use crate::crypto::token;
+use crate::domain::client::Client;
+use crate::domain::clock::UnixTime;
+use crate::domain::grant::RefreshToken;
+use crate::domain::identity::Identity;
+use crate::domain::scope::{self, Scope};
 use super::error::{ErrorCode, OAuthError};
 use crate::provider::Provider;
 
@@ -20,6 +29,8 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// The form parameters, each present at most once (RFC 6749 §3.2).
@@ -42,6 +53,13 @@ impl TokenRequest {
     }
 }
 
+impl TokenRequest {
+    /// The form parameters, each present at most once (RFC 6749 §3.2).
+    pub fn parse(form: Vec<(String, String)>) -> Result<TokenRequest, OAuthError> {
+        parse_request(form)
+    }
+}
+
 pub async fn handle(
     provider: &Provider,
     form: Vec<(String, String)>,
@@ -56,6 +74,8 @@ pub async fn handle(
     let client = client_auth::authenticate(&provider.store, presented).await?;
     match request.require("grant_type")? {
         "authorization_code" => authorization_code::handle(provider, &client, &request).await,
+        "refresh_token" => refresh_token::handle(provider, &client, &request).await,
+        "client_credentials" => client_credentials::handle(provider, &client, &request).await,
         other => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type '{other}' is not supported"),
@@ -73,4 +93,68 @@ fn parse_request(form: Vec<(String, String)>) -> Result<TokenRequest, OAuthError
         }
     }
     Ok(TokenRequest { params })
+}
+
+/// Opens a refresh-token family for a sign-in; returns the token to hand out.
+async fn start_refresh_family(
+    provider: &Provider,
+    client: &Client,
+    identity: &Identity,
+    scope: &str,
+    facts: &SignInFacts<'_>,
+    session_id: Option<&str>,
+    now: UnixTime,
+) -> Result<String, OAuthError> {
+    let secret = token::generate();
+    let settings = &provider.settings;
+    let expires_at = now + settings.refresh_token_absolute_lifetime.as_secs() as i64;
+    provider
+        .store
+        .save_refresh_token(RefreshToken {
+            token_hash: token::digest(&secret),
+            family_id: uuid::Uuid::new_v4().to_string(),
+            client_id: client.client_id.clone(),
+            identity_id: identity.id.clone(),
+            session_id: session_id.map(str::to_string),
+            scope: scope.to_string(),
+            auth_time: facts.auth_time,
+            acr: facts.acr.to_string(),
+            amr: facts.amr.to_vec(),
+            created_at: now,
+            idle_expires_at: (now + settings.refresh_token_idle_lifetime.as_secs() as i64).min(expires_at),
+            expires_at,
+            used_at: None,
+            revoked_at: None,
+        })
+        .await?;
+    Ok(secret)
+}
+
+/// The token response: the access token already saved, an ID token when `openid` was
+/// granted, the refresh token when there is one.
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    provider: &Provider,
+    client: &Client,
+    identity: &Identity,
+    scope: &str,
+    facts: &SignInFacts<'_>,
+    access_token: String,
+    refresh_token: Option<String>,
+    now: UnixTime,
+) -> Result<TokenResponse, OAuthError> {
+    let scope = Scope::parse_supported(scope);
+    let id_token = if scope.contains(scope::OPENID) {
+        Some(id_token::issue(provider, client, identity, facts, &access_token, now)?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: provider.settings.access_token_lifetime.as_secs(),
+        scope: scope.to_string(),
+        id_token,
+        refresh_token,
+    })
 }

@@ -34,3 +34,32 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)
     }
     Ok(url::form_urlencoded::parse(body).into_owned().collect())
 }
+
+/// RFC 7662.
+pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let form = match parse_form(&req, &body) {
+        Ok(form) => form,
+        Err(e) => return error::oauth_json(&e),
+    };
+    match crate::oauth::introspect::handle(&state.provider, form, header_value(&req, "authorization")).await {
+        Ok(answer) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(answer),
+        Err(e) => error::oauth_json(&e),
+    }
+}
+
+/// RFC 7009.
+pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let form = match parse_form(&req, &body) {
+        Ok(form) => form,
+        Err(e) => return error::oauth_json(&e),
+    };
+    match crate::oauth::revoke::handle(&state.provider, form, header_value(&req, "authorization")).await {
+        Ok(()) => HttpResponse::Ok()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        Err(e) => error::oauth_json(&e),
+    }
+}

@@ -1,0 +1,24 @@
+-- Refresh tokens, rotated on every use, grouped in families so that the reuse of a
+-- rotated token revokes the whole family (RFC 9700 §4.14).
+CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    family_id TEXT NOT NULL,
+    client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+    identity_id TEXT NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    session_id TEXT,
+    scope TEXT NOT NULL,
+    auth_time BIGINT NOT NULL,
+    acr TEXT NOT NULL,
+    amr TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    idle_expires_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    revoked_at BIGINT
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id);
+CREATE INDEX refresh_tokens_identity ON refresh_tokens(identity_id);
+
+-- Access tokens issued by a refresh, so a family's revocation reaches them.
+ALTER TABLE access_tokens ADD COLUMN family_id TEXT;
+CREATE INDEX access_tokens_family ON access_tokens(family_id);

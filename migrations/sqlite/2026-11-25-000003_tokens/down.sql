@@ -1,0 +1,3 @@
+DROP INDEX access_tokens_family;
+ALTER TABLE access_tokens DROP COLUMN family_id;
+DROP TABLE refresh_tokens;

@@ -1,0 +1,97 @@
+//! Token introspection (RFC 7662) for resource servers: the IMAP server asks whether a
+//! bearer token is active and whose it is (`username` is the sign-in name, which an IMAP
+//! server compares with the login). Callers authenticate as confidential clients.
+
+use serde_json::{json, Map, Value};
+
+use super::client_auth;
+use super::error::OAuthError;
+use super::token::TokenRequest;
+use crate::crypto::token;
+use crate::domain::client::Client;
+use crate::provider::Provider;
+
+pub async fn handle(
+    provider: &Provider,
+    form: Vec<(String, String)>,
+    authorization: Option<&str>,
+) -> Result<Map<String, Value>, OAuthError> {
+    let request = TokenRequest::parse(form)?;
+    let client = authenticate_resource_server(provider, &request, authorization).await?;
+    let presented = request.require("token")?;
+    tracing::debug!(caller = %client.client_id, "introspection");
+    let hash = token::digest(presented);
+    let now = provider.now();
+    // Access tokens first: they are what resource servers see; the hint only orders look-ups.
+    if let Some(access) = provider.store.find_access_token(&hash).await? {
+        if !access.is_usable(now) {
+            return Ok(inactive());
+        }
+        let mut answer = json!({
+            "active": true,
+            "token_type": "Bearer",
+            "client_id": access.client_id,
+            "scope": access.scope,
+            "iat": access.created_at,
+            "exp": access.expires_at,
+            "iss": provider.settings.issuer(),
+            "aud": access.client_id,
+        });
+        if let Some(identity_id) = &access.identity_id {
+            match provider.store.find_identity(identity_id).await? {
+                Some(identity) if identity.can_sign_in() => {
+                    answer["sub"] = json!(identity.subject);
+                    answer["username"] = json!(identity.number.as_str());
+                }
+                _ => return Ok(inactive()),
+            }
+        }
+        return Ok(answer.as_object().cloned().unwrap_or_default());
+    }
+    if let Some(refresh) = provider.store.find_refresh_token(&hash).await? {
+        let live = refresh.used_at.is_none() && refresh.revoked_at.is_none() && now < refresh.idle_expires_at && now < refresh.expires_at;
+        // Only the client that holds a refresh token learns about it.
+        if !live || refresh.client_id != client.client_id {
+            return Ok(inactive());
+        }
+        let identity = provider.store.find_identity(&refresh.identity_id).await?;
+        let Some(identity) = identity.filter(|i| i.can_sign_in()) else {
+            return Ok(inactive());
+        };
+        let answer = json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "client_id": refresh.client_id,
+            "scope": refresh.scope,
+            "iat": refresh.created_at,
+            "exp": refresh.idle_expires_at,
+            "iss": provider.settings.issuer(),
+            "sub": identity.subject,
+            "username": identity.number.as_str(),
+        });
+        return Ok(answer.as_object().cloned().unwrap_or_default());
+    }
+    Ok(inactive())
+}
+
+/// RFC 7662 §2.2: an inactive token says nothing more.
+fn inactive() -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("active".into(), Value::Bool(false));
+    map
+}
+
+/// Introspection is for confidential clients only (resource servers): a public client
+/// cannot keep a secret, so it cannot prove who asks.
+pub(crate) async fn authenticate_resource_server(
+    provider: &Provider,
+    request: &TokenRequest,
+    authorization: Option<&str>,
+) -> Result<Client, OAuthError> {
+    let presented = client_auth::extract(authorization, request.get("client_id"), request.get("client_secret"))?;
+    let client = client_auth::authenticate(&provider.store, presented).await?;
+    if client.public {
+        return Err(OAuthError::invalid_client("public clients may not introspect tokens"));
+    }
+    Ok(client)
+}

@@ -1,0 +1,57 @@
+//! `grant_type=client_credentials` (RFC 6749 §4.4): a service acting for itself, no
+//! person involved. The token carries no identity, so userinfo refuses it.
+
+use super::{TokenRequest, TokenResponse};
+use crate::crypto::token;
+use crate::domain::client::{Client, GrantType};
+use crate::domain::grant::AccessToken;
+use crate::domain::scope::{self, Scope};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::provider::Provider;
+
+pub async fn handle(
+    provider: &Provider,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    if client.public || !client.allows_grant(GrantType::ClientCredentials) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    // Scopes about a person make no sense without one.
+    let scope = Scope::parse_supported(request.get("scope").unwrap_or(""));
+    if scope.iter().any(|s| scope::SUPPORTED.contains(&s)) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "client_credentials tokens carry no user scope",
+        ));
+    }
+    let now = provider.now();
+    let lifetime = provider.settings.access_token_lifetime.as_secs();
+    let access_token = token::generate();
+    provider
+        .store
+        .save_access_token(AccessToken {
+            token_hash: token::digest(&access_token),
+            client_id: client.client_id.clone(),
+            identity_id: None,
+            session_id: None,
+            code_hash: None,
+            scope: String::new(),
+            created_at: now,
+            expires_at: now + lifetime as i64,
+            revoked_at: None,
+            family_id: None,
+        })
+        .await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetime,
+        scope: String::new(),
+        id_token: None,
+        refresh_token: None,
+    })
+}

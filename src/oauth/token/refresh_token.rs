@@ -1,0 +1,108 @@
+//! `grant_type=refresh_token` (RFC 6749 §6), rotated on every use (RFC 9700 §4.14).
+//! Parameters: `refresh_token`, `scope` (optional, at most the original scope).
+
+use super::{TokenRequest, TokenResponse};
+use crate::crypto::token;
+use crate::domain::client::{Client, GrantType};
+use crate::domain::grant::{AccessToken, RefreshRedemption, RefreshToken};
+use crate::domain::scope::Scope;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::id_token::SignInFacts;
+use crate::provider::Provider;
+
+pub async fn handle(
+    provider: &Provider,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the refresh_token grant",
+        ));
+    }
+    let presented = request.require("refresh_token")?;
+    let now = provider.now();
+    let settings = &provider.settings;
+    // The successor is derived from the presented token with the server's secret, so two
+    // racing refreshes compute the same one without it ever being stored in clear.
+    let successor = token::derive(&provider.token_secret, presented);
+    let successor_hash = token::digest(&successor);
+    let idle = settings.refresh_token_idle_lifetime.as_secs() as i64;
+    let redemption = provider
+        .store
+        .rotate_refresh_token(
+            &token::digest(presented),
+            &client.client_id,
+            move |parent: &RefreshToken| RefreshToken {
+                token_hash: successor_hash,
+                created_at: now,
+                idle_expires_at: (now + idle).min(parent.expires_at),
+                used_at: None,
+                revoked_at: None,
+                ..parent.clone()
+            },
+            settings.refresh_token_reuse_grace.as_secs() as i64,
+            now,
+        )
+        .await?;
+    let parent = match redemption {
+        RefreshRedemption::Rotated(parent) | RefreshRedemption::WithinGrace(parent) => parent,
+        RefreshRedemption::Reused { revoked } => {
+            tracing::warn!(client_id = %client.client_id, revoked, "refresh token reused: family revoked");
+            return Err(OAuthError::invalid_grant("the refresh token was already used"));
+        }
+        RefreshRedemption::Invalid => {
+            return Err(OAuthError::invalid_grant("the refresh token is not valid"))
+        }
+    };
+    let scope = narrowed_scope(&parent.scope, request.get("scope"))?;
+    let identity = provider
+        .store
+        .find_identity(&parent.identity_id)
+        .await?
+        .filter(|identity| identity.can_sign_in())
+        .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
+    let access_token = token::generate();
+    provider
+        .store
+        .save_access_token(AccessToken {
+            token_hash: token::digest(&access_token),
+            client_id: client.client_id.clone(),
+            identity_id: Some(identity.id.clone()),
+            session_id: parent.session_id.clone(),
+            code_hash: None,
+            scope: scope.clone(),
+            created_at: now,
+            expires_at: now + settings.access_token_lifetime.as_secs() as i64,
+            revoked_at: None,
+            family_id: Some(parent.family_id.clone()),
+        })
+        .await?;
+    let facts = SignInFacts {
+        auth_time: parent.auth_time,
+        acr: &parent.acr,
+        amr: &parent.amr,
+        session_id: parent.session_id.as_deref(),
+        nonce: None,
+    };
+    super::respond(provider, client, &identity, &scope, &facts, access_token, Some(successor), now)
+}
+
+/// RFC 6749 §6: a refresh may ask for less than was granted, never more.
+fn narrowed_scope(granted: &str, requested: Option<&str>) -> Result<String, OAuthError> {
+    let granted = Scope::parse_supported(granted);
+    match requested {
+        None => Ok(granted.to_string()),
+        Some(raw) => {
+            let asked = Scope::parse_supported(raw);
+            if !asked.is_subset(&granted) || raw.split(' ').any(|s| !s.is_empty() && !granted.contains(s)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "a refresh cannot widen the granted scope",
+                ));
+            }
+            Ok(asked.to_string())
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Refresh tokens (rotation, reuse, the grace window), introspection, revocation and the
+//! client_credentials grant.
+
+use etupass::domain::client::GrantType;
+use openidconnect::OAuth2TokenResponse;
+use serde_json::Value;
+
+use crate::helpers::{ClientOptions, TestApp, TestClient, PASSWORD};
+use crate::rp::{self, Browser};
+
+fn refreshing() -> ClientOptions {
+    ClientOptions {
+        first_party: true,
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        ..ClientOptions::default()
+    }
+}
+
+fn resource_server() -> ClientOptions {
+    ClientOptions {
+        grant_types: vec![GrantType::ClientCredentials],
+        ..ClientOptions::default()
+    }
+}
+
+async fn sign_in(app: &TestApp, client: &TestClient, number: &str) -> (String, Option<String>) {
+    let oidc = rp::oidc_client(app, client).await;
+    let auth = rp::authorization(&oidc, &["profile", "offline_access"], true);
+    let redirect = Browser::new().authorize(app, &auth.url, number, PASSWORD).await;
+    let signed_in = rp::exchange(&oidc, client, auth, &redirect).await;
+    (
+        signed_in.tokens.access_token().secret().clone(),
+        signed_in.tokens.refresh_token().map(|r| r.secret().clone()),
+    )
+}
+
+async fn post(app: &TestApp, path: &str, client: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(app.url(path))
+        .basic_auth(&client.client_id, client.client_secret.as_deref())
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn refresh(app: &TestApp, client: &TestClient, token: &str) -> (u16, Value) {
+    post(app, "/token", client, &[("grant_type", "refresh_token"), ("refresh_token", token)]).await
+}
+
+async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900200").await;
+    let client = app.add_client(refreshing()).await;
+    let (access, refresh_token) = sign_in(&app, &client, "21900200").await;
+    let first = refresh_token.expect("a refresh token for a client allowed the grant");
+
+    let (status, body) = refresh(&app, &client, &first).await;
+    assert_eq!(status, 200, "{body}");
+    let second = body["refresh_token"].as_str().unwrap().to_string();
+    let second_access = body["access_token"].as_str().unwrap().to_string();
+    assert_ne!(second, first, "rotated");
+    assert!(body["id_token"].is_string());
+    assert_eq!(userinfo_status(&app, &second_access).await, 200);
+
+    let (status, body) = refresh(&app, &client, &second).await;
+    assert_eq!(status, 200);
+    let third = body["refresh_token"].as_str().unwrap().to_string();
+
+    // Past the grace window, presenting `first` again is theft: the family dies.
+    app.clock.advance(60);
+    let (status, body) = refresh(&app, &client, &first).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, _) = refresh(&app, &client, &third).await;
+    assert_eq!(status, 400, "the newest token of the family is revoked too");
+    assert_eq!(userinfo_status(&app, &second_access).await, 401, "and the access tokens it issued");
+    assert_eq!(userinfo_status(&app, &access).await, 200, "the code's own access token is not of the family");
+
+    // Another client cannot use it either.
+    let other = app.add_client(refreshing()).await;
+    let (_, fresh) = sign_in(&app, &client, "21900200").await;
+    let (status, body) = refresh(&app, &other, &fresh.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn two_racing_refreshes_get_the_same_successor() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900201").await;
+    let client = app.add_client(refreshing()).await;
+    let (_, token) = sign_in(&app, &client, "21900201").await;
+    let token = token.unwrap();
+    let (laptop, phone) = tokio::join!(refresh(&app, &client, &token), refresh(&app, &client, &token));
+    assert_eq!(laptop.0, 200, "{}", laptop.1);
+    assert_eq!(phone.0, 200, "{}", phone.1);
+    assert_eq!(laptop.1["refresh_token"], phone.1["refresh_token"], "the same successor");
+    let successor = laptop.1["refresh_token"].as_str().unwrap();
+    let (status, _) = refresh(&app, &client, successor).await;
+    assert_eq!(status, 200, "the shared successor works");
+    // Once the successor is used, the old token's reuse is real reuse, grace or not.
+    let (status, _) = refresh(&app, &client, &token).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn a_refresh_may_narrow_the_scope_but_not_widen_it() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900202").await;
+    let client = app.add_client(refreshing()).await;
+    let (_, token) = sign_in(&app, &client, "21900202").await;
+    let (status, body) = post(&app, "/token", &client, &[("grant_type", "refresh_token"), ("refresh_token", token.as_deref().unwrap()), ("scope", "openid email")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, body) = post(&app, "/token", &client, &[("grant_type", "refresh_token"), ("refresh_token", token.as_deref().unwrap()), ("scope", "openid")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "openid");
+}
+
+#[tokio::test]
+async fn resource_servers_introspect_tokens() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900203").await;
+    let webmail = app.add_client(refreshing()).await;
+    let dovecot = app.add_client(resource_server()).await;
+    let (access, _) = sign_in(&app, &webmail, "21900203").await;
+
+    let (status, answer) = post(&app, "/introspect", &dovecot, &[("token", &access)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["username"], "21900203", "the sign-in name, as IMAP compares it");
+    assert_eq!(answer["client_id"], webmail.client_id.as_str());
+    assert!(answer["exp"].as_i64().unwrap() > answer["iat"].as_i64().unwrap());
+
+    let (_, answer) = post(&app, "/introspect", &dovecot, &[("token", "garbage")]).await;
+    assert_eq!(answer, serde_json::json!({"active": false}));
+    let anonymous = reqwest::Client::new()
+        .post(app.url("/introspect"))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401, "introspection needs client authentication");
+    let public = app.add_client(ClientOptions { public: true, ..ClientOptions::default() }).await;
+    let response = reqwest::Client::new()
+        .post(app.url("/introspect"))
+        .form(&[("token", access.as_str()), ("client_id", public.client_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "public clients may not introspect");
+
+    app.clock.advance(3601);
+    let (_, answer) = post(&app, "/introspect", &dovecot, &[("token", &access)]).await;
+    assert_eq!(answer["active"], false, "expired");
+}
+
+#[tokio::test]
+async fn clients_revoke_their_own_tokens() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900204").await;
+    let client = app.add_client(refreshing()).await;
+    let other = app.add_client(refreshing()).await;
+    let dovecot = app.add_client(resource_server()).await;
+    let (access, refresh_token) = sign_in(&app, &client, "21900204").await;
+
+    let (status, _) = post(&app, "/revoke", &other, &[("token", &access)]).await;
+    assert_eq!(status, 200, "always 200");
+    assert_eq!(userinfo_status(&app, &access).await, 200, "another client's revocation does nothing");
+    let (status, _) = post(&app, "/revoke", &client, &[("token", &access), ("token_type_hint", "access_token")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(userinfo_status(&app, &access).await, 401);
+    let (_, answer) = post(&app, "/introspect", &dovecot, &[("token", &access)]).await;
+    assert_eq!(answer["active"], false);
+
+    let refresh_token = refresh_token.unwrap();
+    let (status, body) = refresh(&app, &client, &refresh_token).await;
+    assert_eq!(status, 200);
+    let family_access = body["access_token"].as_str().unwrap().to_string();
+    let successor = body["refresh_token"].as_str().unwrap().to_string();
+    let (status, _) = post(&app, "/revoke", &client, &[("token", &successor)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(refresh(&app, &client, &successor).await.0, 400, "revoked refresh token");
+    assert_eq!(userinfo_status(&app, &family_access).await, 401, "with its access tokens");
+    let (status, _) = post(&app, "/revoke", &client, &[("token", "never-issued")]).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn services_get_tokens_with_client_credentials() {
+    let app = TestApp::spawn().await;
+    let service = app.add_client(resource_server()).await;
+    let (status, body) = post(&app, "/token", &service, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_string();
+    assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
+    assert_eq!(userinfo_status(&app, &token).await, 403, "no person behind it: no openid scope");
+    let (_, answer) = post(&app, "/introspect", &service, &[("token", &token)]).await;
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], service.client_id.as_str());
+    assert!(answer.get("username").is_none());
+
+    let (status, body) = post(&app, "/token", &service, &[("grant_type", "client_credentials"), ("scope", "openid profile")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let webmail = app.add_client(ClientOptions::default()).await;
+    let (status, body) = post(&app, "/token", &webmail, &[("grant_type", "client_credentials")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
+}
