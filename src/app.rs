@@ -51,7 +51,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(routes::security_headers(https))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .configure(routes::configure)

@@ -38,7 +38,8 @@ impl Provider {
     /// Connects and migrates the database, loads (or generates) the keys.
     pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Provider> {
         let keys = SigningKeys::load_or_generate(&settings.keys_dir)?;
-        let token_secret = crate::crypto::keys::load_or_create_secret(&settings.keys_dir, "token-secret.key")?;
+        let token_secret =
+            crate::crypto::keys::load_or_create_secret(&settings.keys_dir, "token-secret.key")?;
         let store = Store::connect(settings.database_url.expose(), settings.database_pool_size)?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {

@@ -183,7 +183,7 @@ impl HelperDef for Translate {
     fn call<'reg: 'rc, 'rc>(
         &self,
         helper: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
+        registry: &'reg Handlebars<'reg>,
         context: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
         out: &mut dyn Output,
@@ -206,7 +206,8 @@ impl HelperDef for Translate {
                     "no '{lang}' text for '{key}'"
                 )))
             })?;
-        out.write(&handlebars::html_escape(text))?;
+        // HTML pages escape; plain-text mails do not (their registry has no escaping).
+        out.write(&registry.get_escape_fn()(text))?;
         Ok(())
     }
 }

@@ -95,7 +95,7 @@ pub(crate) async fn mail_link_to_named_account(
         return Ok(RequestOutcome::Throttled(wait.0));
     }
     throttle::count(provider, request.action, ip, Some(name)).await?;
-    let identity = if name.is_empty() || name.len() > 254 {
+    let identity = if name.is_empty() || name.len() > 254 || name.chars().any(char::is_control) {
         None
     } else {
         provider.store.find_identity_by_sign_in_name(name).await?

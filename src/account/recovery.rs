@@ -25,7 +25,7 @@ pub async fn request_reset(
         lifetime_secs: provider.settings.reset_link_lifetime.as_secs(),
         path: "/password/reset",
         event: events::PASSWORD_RESET_REQUESTED,
-        eligible: |identity| identity.status != IdentityStatus::Closed,
+        eligible: Identity::may_reset_password,
         content: MailContent::password_reset,
     };
     mail_link_to_named_account(provider, sign_in_name, lang, context, request).await
@@ -143,24 +143,32 @@ pub async fn recover_number(
         .filter(|i| i.status == IdentityStatus::Active && i.personal_email.is_some())
         .collect();
     let now = provider.now();
-    match matches.as_slice() {
-        [identity] => {
-            let to = identity.personal_email.as_deref().unwrap_or_default();
-            let mail = MailContent::number_reminder(identity.number.as_str()).render(
-                &provider.views,
-                lang,
-                &provider.settings.institution_name,
-                to,
-            )?;
-            provider.store.queue_mail(mail, now).await?;
-            let audit = AuditEvent::new(events::NUMBER_RECOVERY, now, context).identity(identity);
-            provider.store.record_audit(audit).await?;
-        }
-        _ => {
-            let audit = AuditEvent::new(events::NUMBER_RECOVERY, now, context)
-                .detail(format!("{} matching active identities", matches.len()));
-            provider.store.record_audit(audit).await?;
-        }
-    }
+    // Rendered either way and written in one transaction either way, so a match and no
+    // match cost about the same.
+    let (identity, number) = match matches.as_slice() {
+        [identity] => (Some(identity), identity.number.as_str().to_string()),
+        _ => (None, String::from("00000000")),
+    };
+    let to = identity
+        .and_then(|i| i.personal_email.as_deref())
+        .unwrap_or("nobody@invalid.example");
+    let mail = MailContent::number_reminder(&number).render(
+        &provider.views,
+        lang,
+        &provider.settings.institution_name,
+        to,
+    )?;
+    let audit = AuditEvent::new(events::NUMBER_RECOVERY, now, context);
+    let (mail, audit) = match identity {
+        Some(identity) => (Some(mail), audit.identity(identity)),
+        None => (
+            None,
+            audit.detail(format!("{} matching active identities", matches.len())),
+        ),
+    };
+    provider
+        .store
+        .queue_mail_with_audit(mail, audit, now)
+        .await?;
     Ok(RequestOutcome::Accepted)
 }

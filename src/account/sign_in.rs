@@ -41,7 +41,10 @@ pub async fn authenticate(
         provider.store.record_audit(audit).await?;
         return Err(SignInError::Throttled(wait.0));
     }
-    let identity = if sign_in_name.trim().is_empty() || sign_in_name.len() > 254 {
+    let identity = if sign_in_name.trim().is_empty()
+        || sign_in_name.len() > 254
+        || sign_in_name.chars().any(char::is_control)
+    {
         None
     } else {
         provider
@@ -53,6 +56,15 @@ pub async fn authenticate(
     // Verified even when the account or its password is missing, against a dummy hash,
     // so the time taken does not tell whether the account exists.
     let verification = provider.passwords.verify(stored_hash, password).await?;
+    // Checked again after the hash: attempts sent in parallel all passed the first check,
+    // but failures counted meanwhile now hold them. Right or wrong, they get the same
+    // "wait" answer, so a burst of guesses learns nothing past the free attempts.
+    if let Some(wait) = throttle::check(provider, Action::SignIn, ip, Some(sign_in_name)).await? {
+        if !verification.matches {
+            throttle::count(provider, Action::SignIn, ip, Some(sign_in_name)).await?;
+        }
+        return Err(SignInError::Throttled(wait.0));
+    }
     let identity = match identity {
         Some(identity) if verification.matches => identity,
         known => {

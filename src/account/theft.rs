@@ -86,7 +86,11 @@ pub async fn confirm(
         identity.subject,
         provider.now(),
         context.ip.as_deref().unwrap_or("unknown"),
-        context.user_agent.as_deref().unwrap_or("unknown"),
+        context
+            .user_agent
+            .as_deref()
+            .map(|ua| ua.chars().take(200).collect::<String>())
+            .unwrap_or_else(|| "unknown".into()),
     );
     alert.body_text.push_str(&details);
     mails.push(alert);

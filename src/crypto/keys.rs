@@ -303,6 +303,35 @@ fn io(path: &Path, source: std::io::Error) -> KeyError {
     }
 }
 
+/// A 256-bit secret kept in the key directory (`name`, mode 0600), created on first use.
+/// All instances share the directory, hence the secret.
+pub fn load_or_create_secret(dir: &Path, name: &str) -> Result<Vec<u8>, KeyError> {
+    use rand::RngCore;
+    let path = dir.join(name);
+    match fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+        Ok(_) => {
+            return Err(KeyError::Invalid {
+                path,
+                message: "a secret must hold at least 32 bytes".into(),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(io(&path, source)),
+    }
+    fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+    let mut secret = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    match write_private(&path, &secret) {
+        Ok(()) => Ok(secret),
+        // Another instance created it first: use theirs.
+        Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            fs::read(&path).map_err(|source| io(&path, source))
+        }
+        Err(other) => Err(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,34 +379,5 @@ mod tests {
         let file = generate(dir.path(), SigningAlg::EdDSA).unwrap();
         let mode = fs::metadata(&file.path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-    }
-}
-
-/// A 256-bit secret kept in the key directory (`name`, mode 0600), created on first use.
-/// All instances share the directory, hence the secret.
-pub fn load_or_create_secret(dir: &Path, name: &str) -> Result<Vec<u8>, KeyError> {
-    use rand::RngCore;
-    let path = dir.join(name);
-    match fs::read(&path) {
-        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
-        Ok(_) => {
-            return Err(KeyError::Invalid {
-                path,
-                message: "a secret must hold at least 32 bytes".into(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(io(&path, source)),
-    }
-    fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
-    let mut secret = vec![0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    match write_private(&path, &secret) {
-        Ok(()) => Ok(secret),
-        // Another instance created it first: use theirs.
-        Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
-            fs::read(&path).map_err(|source| io(&path, source))
-        }
-        Err(other) => Err(other),
     }
 }

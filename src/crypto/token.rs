@@ -3,9 +3,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 
 /// 32 random bytes from the OS generator, base64url without padding (43 characters).

@@ -83,6 +83,8 @@ pub enum RefreshRedemption {
     /// answer with the same successor instead of tripping reuse detection.
     WithinGrace(Box<RefreshToken>),
     /// Reuse of a rotated token: the whole family was revoked.
-    Reused { revoked: usize },
+    Reused {
+        revoked: usize,
+    },
     Invalid,
 }

@@ -249,6 +249,17 @@ impl Identity {
         self.status == IdentityStatus::Active
     }
 
+    /// Who may reset a password by mail: an active account, one awaiting activation,
+    /// or one suspended after a theft report (the reset is its recovery). An account an
+    /// administrator locked stays locked until an administrator unlocks it.
+    pub fn may_reset_password(&self) -> bool {
+        match self.status {
+            IdentityStatus::Active | IdentityStatus::PendingActivation => true,
+            IdentityStatus::Suspended => self.suspended_reason.as_deref() == Some("theft"),
+            IdentityStatus::Closed => false,
+        }
+    }
+
     pub fn display_name(&self) -> String {
         format!("{} {}", self.given_names, self.family_name)
     }

@@ -277,8 +277,13 @@ fn check_request(
         ),
     };
     let nonce = raw.get("nonce").map(str::to_string);
-    if nonce.as_ref().is_some_and(|n| n.len() > 512) {
-        return Err(OAuthError::invalid_request("nonce is too long"));
+    if nonce
+        .as_ref()
+        .is_some_and(|n| n.len() > 255 || n.chars().any(char::is_control))
+    {
+        return Err(OAuthError::invalid_request(
+            "nonce must be at most 255 printable characters",
+        ));
     }
     Ok(ValidRequest {
         login_hint: raw.get("login_hint").map(str::to_string),

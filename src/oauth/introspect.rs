@@ -49,7 +49,10 @@ pub async fn handle(
         return Ok(answer.as_object().cloned().unwrap_or_default());
     }
     if let Some(refresh) = provider.store.find_refresh_token(&hash).await? {
-        let live = refresh.used_at.is_none() && refresh.revoked_at.is_none() && now < refresh.idle_expires_at && now < refresh.expires_at;
+        let live = refresh.used_at.is_none()
+            && refresh.revoked_at.is_none()
+            && now < refresh.idle_expires_at
+            && now < refresh.expires_at;
         // Only the client that holds a refresh token learns about it.
         if !live || refresh.client_id != client.client_id {
             return Ok(inactive());
@@ -88,10 +91,16 @@ pub(crate) async fn authenticate_resource_server(
     request: &TokenRequest,
     authorization: Option<&str>,
 ) -> Result<Client, OAuthError> {
-    let presented = client_auth::extract(authorization, request.get("client_id"), request.get("client_secret"))?;
+    let presented = client_auth::extract(
+        authorization,
+        request.get("client_id"),
+        request.get("client_secret"),
+    )?;
     let client = client_auth::authenticate(&provider.store, presented).await?;
     if client.public {
-        return Err(OAuthError::invalid_client("public clients may not introspect tokens"));
+        return Err(OAuthError::invalid_client(
+            "public clients may not introspect tokens",
+        ));
     }
     Ok(client)
 }

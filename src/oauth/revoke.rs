@@ -13,7 +13,11 @@ pub async fn handle(
     authorization: Option<&str>,
 ) -> Result<(), OAuthError> {
     let request = TokenRequest::parse(form)?;
-    let presented = client_auth::extract(authorization, request.get("client_id"), request.get("client_secret"))?;
+    let presented = client_auth::extract(
+        authorization,
+        request.get("client_id"),
+        request.get("client_secret"),
+    )?;
     let client = client_auth::authenticate(&provider.store, presented).await?;
     let hash = token::digest(request.require("token")?);
     let now = provider.now();
@@ -26,7 +30,10 @@ pub async fn handle(
     if let Some(refresh) = provider.store.find_refresh_token(&hash).await? {
         if refresh.client_id == client.client_id {
             // RFC 7009 §2.1: revoking a refresh token revokes its access tokens too.
-            provider.store.revoke_refresh_family(&refresh.family_id, now).await?;
+            provider
+                .store
+                .revoke_refresh_family(&refresh.family_id, now)
+                .await?;
         }
     }
     Ok(())

@@ -109,10 +109,16 @@ impl Store {
         now: UnixTime,
     ) -> StoreResult<()> {
         let identity_id = identity_id.to_string();
-        self.write(move |conn| {
-            insert_acceptance(conn, &identity_id, version, ip, now)?;
-            super::audit::insert_audit(conn, &audit)
-        })
-        .await
+        let result = self
+            .write(move |conn| {
+                insert_acceptance(conn, &identity_id, version, ip, now)?;
+                super::audit::insert_audit(conn, &audit)
+            })
+            .await;
+        match result {
+            // A double-submitted form: the other request recorded the acceptance.
+            Err(super::StoreError::Conflict(_)) => Ok(()),
+            other => other,
+        }
     }
 }

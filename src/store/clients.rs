@@ -97,6 +97,11 @@ impl Store {
     }
 
     pub async fn find_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        // Client ids are UUIDs: anything else (a NUL byte, a megabyte) is simply unknown,
+        // and never reaches PostgreSQL, which would refuse it with an error.
+        if client_id.len() > 64 || client_id.chars().any(char::is_control) {
+            return Ok(None);
+        }
         let client_id = client_id.to_string();
         self.run(move |conn| {
             clients::table

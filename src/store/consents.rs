@@ -36,28 +36,34 @@ impl Store {
     ) -> StoreResult<()> {
         let (identity_id, client_id) = (identity_id.to_string(), client_id.to_string());
         let scope = scope.clone();
-        self.write(move |conn| {
-            let key = (identity_id.clone(), client_id.clone());
-            let previous: Option<String> = consents::table
-                .find(key.clone())
-                .select(consents::scope)
-                .first(conn)
-                .optional()?;
-            let merged = match previous {
-                Some(p) => Scope::parse_supported(&p).union(&scope),
-                None => scope,
-            };
-            diesel::delete(consents::table.find(key)).execute(conn)?;
-            diesel::insert_into(consents::table)
-                .values((
-                    consents::identity_id.eq(identity_id),
-                    consents::client_id.eq(client_id),
-                    consents::scope.eq(merged.to_string()),
-                    consents::granted_at.eq(now),
-                ))
-                .execute(conn)?;
-            Ok(())
-        })
-        .await
+        let result = self
+            .write(move |conn| {
+                let key = (identity_id.clone(), client_id.clone());
+                let previous: Option<String> = consents::table
+                    .find(key.clone())
+                    .select(consents::scope)
+                    .first(conn)
+                    .optional()?;
+                let merged = match previous {
+                    Some(p) => Scope::parse_supported(&p).union(&scope),
+                    None => scope,
+                };
+                diesel::delete(consents::table.find(key)).execute(conn)?;
+                diesel::insert_into(consents::table)
+                    .values((
+                        consents::identity_id.eq(identity_id),
+                        consents::client_id.eq(client_id),
+                        consents::scope.eq(merged.to_string()),
+                        consents::granted_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await;
+        match result {
+            // Two "allow" clicks at once: the other request recorded the consent.
+            Err(super::StoreError::Conflict(_)) => Ok(()),
+            other => other,
+        }
     }
 }

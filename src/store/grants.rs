@@ -125,18 +125,22 @@ impl Store {
     }
 
     /// Consumes a code exactly once, across instances: `UPDATE … WHERE consumed_at IS NULL`
-    /// changes one row for the first caller only. A second redemption is a replay and
-    /// revokes the access tokens issued from the code (RFC 6749 §4.1.2).
+    /// changes one row for the first caller only. Only the client the code was issued to
+    /// can spend it: another client's attempt leaves it untouched (a leaked code cannot be
+    /// burnt by a stranger). A second redemption by its own client is a replay and revokes
+    /// the access tokens issued from the code (RFC 6749 §4.1.2).
     pub async fn redeem_authorization_code(
         &self,
         code_hash: &str,
+        client_id: &str,
         now: UnixTime,
     ) -> StoreResult<CodeRedemption> {
-        let code_hash = code_hash.to_string();
+        let (code_hash, client_id) = (code_hash.to_string(), client_id.to_string());
         self.write(move |conn| {
             let claimed = diesel::update(
                 authorization_codes::table
                     .find(&code_hash)
+                    .filter(authorization_codes::client_id.eq(&client_id))
                     .filter(authorization_codes::consumed_at.is_null()),
             )
             .set(authorization_codes::consumed_at.eq(Some(now)))
@@ -148,6 +152,7 @@ impl Store {
                 .optional()?;
             match (claimed, row) {
                 (1, Some(row)) => Ok(CodeRedemption::Redeemed(Box::new(row.into_code()?))),
+                (_, Some(row)) if row.client_id != client_id => Ok(CodeRedemption::Unknown),
                 (_, Some(_)) => {
                     // Marked first: a token being issued from this code right now sees
                     // the mark and is refused (see `save_access_token_for_code`).

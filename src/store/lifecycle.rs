@@ -82,6 +82,18 @@ fn consume_link(
     Ok(identity_id)
 }
 
+/// Every unused link of an identity stops working.
+fn void_links(conn: &mut AnyConnection, identity_id: &str, now: UnixTime) -> StoreResult<()> {
+    diesel::update(
+        account_links::table
+            .filter(account_links::identity_id.eq(identity_id))
+            .filter(account_links::used_at.is_null()),
+    )
+    .set(account_links::used_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Ends every session, code, access and refresh token of an identity.
 fn revoke_everything(
     conn: &mut AnyConnection,
@@ -305,7 +317,7 @@ impl Store {
                         Err(LinkError::Store(e)) => return Err(e),
                     };
                 let before = load(conn, &identity_id)?;
-                if before.status == IdentityStatus::Closed {
+                if !before.may_reset_password() {
                     return Ok(None);
                 }
                 set_password(conn, &identity_id, &password_hash, now)?;
@@ -383,14 +395,24 @@ impl Store {
                         Err(LinkError::Invalid) => return Ok(None),
                         Err(LinkError::Store(e)) => return Err(e),
                     };
-                diesel::update(identities::table.find(&identity_id))
-                    .set((
-                        identities::status.eq(IdentityStatus::Suspended.as_str()),
-                        identities::suspended_reason.eq(Some("theft")),
-                        identities::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
+                let suspended = diesel::update(
+                    identities::table
+                        .find(&identity_id)
+                        .filter(identities::status.eq(IdentityStatus::Active.as_str())),
+                )
+                .set((
+                    identities::status.eq(IdentityStatus::Suspended.as_str()),
+                    identities::suspended_reason.eq(Some("theft")),
+                    identities::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+                if suspended != 1 {
+                    // Locked or closed meanwhile: a theft report must not change that.
+                    return Ok(None);
+                }
                 revoke_everything(conn, &identity_id, now)?;
+                // Links mailed before the report may be in the thief's hands.
+                void_links(conn, &identity_id, now)?;
                 insert_link(conn, &identity_id, &recovery, now)?;
                 let identity = load(conn, &identity_id)?;
                 for mail in mails(&identity) {
@@ -425,6 +447,7 @@ impl Store {
                         ))
                         .execute(conn)?;
                     revoke_everything(conn, &identity_id, now)?;
+                    void_links(conn, &identity_id, now)?;
                 }
                 AdminAction::Unlock => {
                     diesel::update(target)

@@ -59,6 +59,22 @@ impl Store {
         self.write(move |conn| insert_mail(conn, &mail, now)).await
     }
 
+    /// A mail (or none) and the audit event that explains it, in one transaction.
+    pub async fn queue_mail_with_audit(
+        &self,
+        mail: Option<OutgoingMail>,
+        audit: crate::domain::audit::AuditEvent,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        self.write(move |conn| {
+            if let Some(mail) = &mail {
+                insert_mail(conn, mail, now)?;
+            }
+            super::audit::insert_audit(conn, &audit)
+        })
+        .await
+    }
+
     /// Claims up to `limit` due mails for `lease` seconds. The second `UPDATE` filter is
     /// re-checked by PostgreSQL on rows another instance claimed meanwhile, so no mail is
     /// claimed twice; SQLite serializes writers anyway.

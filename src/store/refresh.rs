@@ -130,7 +130,8 @@ impl Store {
             let Some(token) = find(conn, &presented_hash)? else {
                 return Ok(RefreshRedemption::Invalid);
             };
-            if token.client_id != client_id || token.revoked_at.is_some() || now >= token.expires_at {
+            if token.client_id != client_id || token.revoked_at.is_some() || now >= token.expires_at
+            {
                 return Ok(RefreshRedemption::Invalid);
             }
             let claimed = diesel::update(
@@ -164,9 +165,14 @@ impl Store {
     }
 
     /// RFC 7009 for a refresh token: the family goes, with its access tokens.
-    pub async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> StoreResult<usize> {
+    pub async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<usize> {
         let family_id = family_id.to_string();
-        self.write(move |conn| revoke_family(conn, &family_id, now)).await
+        self.write(move |conn| revoke_family(conn, &family_id, now))
+            .await
     }
 
     pub async fn revoke_access_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {

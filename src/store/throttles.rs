@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::conn::AnyConnection;
 use super::schema::throttles;
 use super::{Store, StoreResult};
 use crate::domain::clock::UnixTime;
@@ -45,7 +46,10 @@ impl Store {
         .await
     }
 
-    /// Counts a failure for each key and sets its next delay.
+    /// Counts a failure for each key and sets its next delay. The increment is one
+    /// `UPDATE … SET failures = failures + 1` (no lost updates between instances); a
+    /// counter left alone for twice the longest delay starts again from zero, so old
+    /// failures do not keep an account or an address slowed down for ever.
     pub async fn record_throttle_failures(
         &self,
         keys: Vec<(String, ThrottleRule)>,
@@ -53,28 +57,55 @@ impl Store {
     ) -> StoreResult<()> {
         self.write(move |conn| {
             for (key, rule) in keys {
-                let failures: Option<i64> = throttles::table
-                    .find(&key)
-                    .select(throttles::failures)
-                    .first(conn)
-                    .optional()?;
-                let failures = failures.unwrap_or(0) + 1;
-                let blocked_until = now + rule.delay_after(failures);
-                let updated = diesel::update(throttles::table.find(&key))
+                let stale_before = now - 2 * rule.max;
+                diesel::update(
+                    throttles::table
+                        .find(&key)
+                        .filter(throttles::updated_at.lt(stale_before)),
+                )
+                .set(throttles::failures.eq(0))
+                .execute(conn)?;
+                let mut bumped = diesel::update(throttles::table.find(&key))
                     .set((
-                        throttles::failures.eq(failures),
-                        throttles::blocked_until.eq(blocked_until),
+                        throttles::failures.eq(throttles::failures + 1),
                         throttles::updated_at.eq(now),
                     ))
                     .execute(conn)?;
-                if updated == 0 {
-                    diesel::insert_into(throttles::table)
-                        .values((
-                            throttles::key.eq(&key),
-                            throttles::failures.eq(failures),
-                            throttles::blocked_until.eq(blocked_until),
-                            throttles::updated_at.eq(now),
-                        ))
+                if bumped == 0 {
+                    let row = (
+                        throttles::key.eq(&key),
+                        throttles::failures.eq(1),
+                        throttles::blocked_until.eq(now),
+                        throttles::updated_at.eq(now),
+                    );
+                    // On PostgreSQL another instance may insert the same key between our
+                    // UPDATE and INSERT; ON CONFLICT keeps the transaction alive (a failed
+                    // statement would abort it). SQLite serializes writers: no race there.
+                    bumped = match conn {
+                        AnyConnection::Postgresql(pg) => diesel::insert_into(throttles::table)
+                            .values(row)
+                            .on_conflict_do_nothing()
+                            .execute(pg)?,
+                        AnyConnection::Sqlite(sqlite) => diesel::insert_into(throttles::table)
+                            .values(row)
+                            .execute(sqlite)?,
+                    };
+                    if bumped == 0 {
+                        bumped = diesel::update(throttles::table.find(&key))
+                            .set((
+                                throttles::failures.eq(throttles::failures + 1),
+                                throttles::updated_at.eq(now),
+                            ))
+                            .execute(conn)?;
+                    }
+                }
+                if bumped == 1 {
+                    let failures: i64 = throttles::table
+                        .find(&key)
+                        .select(throttles::failures)
+                        .first(conn)?;
+                    diesel::update(throttles::table.find(&key))
+                        .set(throttles::blocked_until.eq(now + rule.delay_after(failures)))
                         .execute(conn)?;
                 }
             }

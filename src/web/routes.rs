@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/login", web::get().to(authorize::login_get))
     .route("/login", web::post().to(authorize::login_post))
     .route("/consent", web::post().to(authorize::consent_post))
+    .route("/logout", web::post().to(authorize::sign_out))
     .route(TOKEN_PATH, web::post().to(token::token))
     .route(
         TOKEN_PATH,

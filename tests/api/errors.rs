@@ -206,6 +206,19 @@ async fn a_code_redeemed_by_another_client_is_refused() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
+    // The stranger's attempt did not burn the code: its own client still redeems it.
+    let (status, body, _) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &verifier),
+        ],
+        Some((&victim.client_id, victim.client_secret.as_deref().unwrap())),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
@@ -491,13 +504,13 @@ async fn a_token_being_issued_from_a_replayed_code_is_not_saved() {
     // The first redemption wins; a replay lands before its token is saved.
     let first = app
         .store
-        .redeem_authorization_code(&code_hash, now)
+        .redeem_authorization_code(&code_hash, &client.client_id, now)
         .await
         .unwrap();
     assert!(matches!(first, CodeRedemption::Redeemed(_)));
     let replay = app
         .store
-        .redeem_authorization_code(&code_hash, now)
+        .redeem_authorization_code(&code_hash, &client.client_id, now)
         .await
         .unwrap();
     assert!(matches!(

@@ -381,3 +381,93 @@ async fn strict_import_is_all_or_nothing_and_admins_lock_and_unlock() {
         "an unlocked account picks a new password"
     );
 }
+
+#[tokio::test]
+async fn a_reset_link_cannot_reopen_an_account_an_administrator_locked() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900106").await;
+    post_form_page(&app, "/password/forgot", &[("username", "21900106")]).await;
+    let mail = app
+        .mailbox
+        .wait_for("21900106@personal.example", "/password/reset?token=")
+        .await;
+    let token = mail.link_token("/password/reset").unwrap();
+    assert!(etupass(&app, &["identity", "lock", "21900106"], None)
+        .status
+        .success());
+    let (status, _) = Browser::new()
+        .get(&app.url(&format!("/password/reset?token={token}")))
+        .await
+        .page();
+    assert_eq!(status, 410, "links sent before the lock are void");
+    let before = app.mailbox.mark();
+    post_form_page(&app, "/password/forgot", &[("username", "21900106")]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        app.mailbox.mark(),
+        before,
+        "no reset link for a locked account"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_slice(&etupass(&app, &["identity", "show", "21900106"], None).stdout)
+            .unwrap();
+    assert_eq!(shown["status"], "suspended");
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_and_a_password_cannot_be_changed_without_a_gate() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900107").await;
+    let browser = Browser::new();
+    let login = browser.open(&app.url("/login")).await;
+    let landing = browser.sign_in(&app, &login, "21900107", PASSWORD).await;
+    assert!(matches!(landing, Landing::Redirect(_)));
+    let home = browser.open(&app.url("/")).await;
+    assert!(home.contains("21900107") && home.contains("/logout"));
+
+    // A session alone does not allow a password change: no gate is pending.
+    let landing = browser
+        .submit(
+            &app,
+            &home,
+            "/password/change",
+            &[
+                ("request", ""),
+                ("password", STRONG),
+                ("confirmation", STRONG),
+            ],
+        )
+        .await;
+    assert!(
+        matches!(landing, Landing::Redirect(_)),
+        "ignored: straight back home"
+    );
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let oidc = rp::oidc_client(&app, &client).await;
+    let auth = rp::authorization(&oidc, &[], true);
+    let other = Browser::new();
+    let page = other.open(auth.url.as_str()).await;
+    assert!(
+        matches!(
+            other.sign_in(&app, &page, "21900107", PASSWORD).await,
+            Landing::Redirect(_)
+        ),
+        "the old password still works"
+    );
+
+    let landing = browser.submit(&app, &home, "/logout", &[]).await;
+    assert!(matches!(landing, Landing::Redirect(_)));
+    let home = browser.open(&app.url("/")).await;
+    assert!(!home.contains("21900107"), "signed out");
+    let auth = rp::authorization(&oidc, &[], true);
+    let page = browser.open(auth.url.as_str()).await;
+    assert!(
+        page.contains("name=\"password\""),
+        "the next relying party asks for the password"
+    );
+}

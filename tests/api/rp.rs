@@ -183,6 +183,7 @@ impl Landing {
 
 async fn land(response: reqwest::Response) -> Landing {
     let status = response.status().as_u16();
+    let base = response.url().clone();
     let location = response
         .headers()
         .get("location")
@@ -190,7 +191,7 @@ async fn land(response: reqwest::Response) -> Landing {
     let body = response.text().await.unwrap();
     match location {
         Some(location) if (300..400).contains(&status) => Landing::Redirect(Redirect {
-            location: Url::parse(&location).expect("absolute redirect"),
+            location: base.join(&location).expect("a valid redirect"),
         }),
         _ => Landing::Page(status, body),
     }

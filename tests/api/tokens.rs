@@ -26,7 +26,9 @@ fn resource_server() -> ClientOptions {
 async fn sign_in(app: &TestApp, client: &TestClient, number: &str) -> (String, Option<String>) {
     let oidc = rp::oidc_client(app, client).await;
     let auth = rp::authorization(&oidc, &["profile", "offline_access"], true);
-    let redirect = Browser::new().authorize(app, &auth.url, number, PASSWORD).await;
+    let redirect = Browser::new()
+        .authorize(app, &auth.url, number, PASSWORD)
+        .await;
     let signed_in = rp::exchange(&oidc, client, auth, &redirect).await;
     (
         signed_in.tokens.access_token().secret().clone(),
@@ -34,7 +36,12 @@ async fn sign_in(app: &TestApp, client: &TestClient, number: &str) -> (String, O
     )
 }
 
-async fn post(app: &TestApp, path: &str, client: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+async fn post(
+    app: &TestApp,
+    path: &str,
+    client: &TestClient,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(app.url(path))
         .basic_auth(&client.client_id, client.client_secret.as_deref())
@@ -48,7 +55,13 @@ async fn post(app: &TestApp, path: &str, client: &TestClient, form: &[(&str, &st
 }
 
 async fn refresh(app: &TestApp, client: &TestClient, token: &str) -> (u16, Value) {
-    post(app, "/token", client, &[("grant_type", "refresh_token"), ("refresh_token", token)]).await
+    post(
+        app,
+        "/token",
+        client,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
 }
 
 async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
@@ -85,17 +98,31 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
     // Past the grace window, presenting `first` again is theft: the family dies.
     app.clock.advance(60);
     let (status, body) = refresh(&app, &client, &first).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, _) = refresh(&app, &client, &third).await;
     assert_eq!(status, 400, "the newest token of the family is revoked too");
-    assert_eq!(userinfo_status(&app, &second_access).await, 401, "and the access tokens it issued");
-    assert_eq!(userinfo_status(&app, &access).await, 200, "the code's own access token is not of the family");
+    assert_eq!(
+        userinfo_status(&app, &second_access).await,
+        401,
+        "and the access tokens it issued"
+    );
+    assert_eq!(
+        userinfo_status(&app, &access).await,
+        200,
+        "the code's own access token is not of the family"
+    );
 
     // Another client cannot use it either.
     let other = app.add_client(refreshing()).await;
     let (_, fresh) = sign_in(&app, &client, "21900200").await;
     let (status, body) = refresh(&app, &other, &fresh.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -105,10 +132,16 @@ async fn two_racing_refreshes_get_the_same_successor() {
     let client = app.add_client(refreshing()).await;
     let (_, token) = sign_in(&app, &client, "21900201").await;
     let token = token.unwrap();
-    let (laptop, phone) = tokio::join!(refresh(&app, &client, &token), refresh(&app, &client, &token));
+    let (laptop, phone) = tokio::join!(
+        refresh(&app, &client, &token),
+        refresh(&app, &client, &token)
+    );
     assert_eq!(laptop.0, 200, "{}", laptop.1);
     assert_eq!(phone.0, 200, "{}", phone.1);
-    assert_eq!(laptop.1["refresh_token"], phone.1["refresh_token"], "the same successor");
+    assert_eq!(
+        laptop.1["refresh_token"], phone.1["refresh_token"],
+        "the same successor"
+    );
     let successor = laptop.1["refresh_token"].as_str().unwrap();
     let (status, _) = refresh(&app, &client, successor).await;
     assert_eq!(status, 200, "the shared successor works");
@@ -123,9 +156,32 @@ async fn a_refresh_may_narrow_the_scope_but_not_widen_it() {
     app.add_identity("21900202").await;
     let client = app.add_client(refreshing()).await;
     let (_, token) = sign_in(&app, &client, "21900202").await;
-    let (status, body) = post(&app, "/token", &client, &[("grant_type", "refresh_token"), ("refresh_token", token.as_deref().unwrap()), ("scope", "openid email")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
-    let (status, body) = post(&app, "/token", &client, &[("grant_type", "refresh_token"), ("refresh_token", token.as_deref().unwrap()), ("scope", "openid")]).await;
+    let (status, body) = post(
+        &app,
+        "/token",
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token.as_deref().unwrap()),
+            ("scope", "openid email"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    let (status, body) = post(
+        &app,
+        "/token",
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token.as_deref().unwrap()),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "openid");
 }
@@ -141,7 +197,10 @@ async fn resource_servers_introspect_tokens() {
     let (status, answer) = post(&app, "/introspect", &dovecot, &[("token", &access)]).await;
     assert_eq!(status, 200);
     assert_eq!(answer["active"], true);
-    assert_eq!(answer["username"], "21900203", "the sign-in name, as IMAP compares it");
+    assert_eq!(
+        answer["username"], "21900203",
+        "the sign-in name, as IMAP compares it"
+    );
     assert_eq!(answer["client_id"], webmail.client_id.as_str());
     assert!(answer["exp"].as_i64().unwrap() > answer["iat"].as_i64().unwrap());
 
@@ -153,11 +212,23 @@ async fn resource_servers_introspect_tokens() {
         .send()
         .await
         .unwrap();
-    assert_eq!(anonymous.status(), 401, "introspection needs client authentication");
-    let public = app.add_client(ClientOptions { public: true, ..ClientOptions::default() }).await;
+    assert_eq!(
+        anonymous.status(),
+        401,
+        "introspection needs client authentication"
+    );
+    let public = app
+        .add_client(ClientOptions {
+            public: true,
+            ..ClientOptions::default()
+        })
+        .await;
     let response = reqwest::Client::new()
         .post(app.url("/introspect"))
-        .form(&[("token", access.as_str()), ("client_id", public.client_id.as_str())])
+        .form(&[
+            ("token", access.as_str()),
+            ("client_id", public.client_id.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -179,8 +250,18 @@ async fn clients_revoke_their_own_tokens() {
 
     let (status, _) = post(&app, "/revoke", &other, &[("token", &access)]).await;
     assert_eq!(status, 200, "always 200");
-    assert_eq!(userinfo_status(&app, &access).await, 200, "another client's revocation does nothing");
-    let (status, _) = post(&app, "/revoke", &client, &[("token", &access), ("token_type_hint", "access_token")]).await;
+    assert_eq!(
+        userinfo_status(&app, &access).await,
+        200,
+        "another client's revocation does nothing"
+    );
+    let (status, _) = post(
+        &app,
+        "/revoke",
+        &client,
+        &[("token", &access), ("token_type_hint", "access_token")],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(userinfo_status(&app, &access).await, 401);
     let (_, answer) = post(&app, "/introspect", &dovecot, &[("token", &access)]).await;
@@ -193,8 +274,16 @@ async fn clients_revoke_their_own_tokens() {
     let successor = body["refresh_token"].as_str().unwrap().to_string();
     let (status, _) = post(&app, "/revoke", &client, &[("token", &successor)]).await;
     assert_eq!(status, 200);
-    assert_eq!(refresh(&app, &client, &successor).await.0, 400, "revoked refresh token");
-    assert_eq!(userinfo_status(&app, &family_access).await, 401, "with its access tokens");
+    assert_eq!(
+        refresh(&app, &client, &successor).await.0,
+        400,
+        "revoked refresh token"
+    );
+    assert_eq!(
+        userinfo_status(&app, &family_access).await,
+        401,
+        "with its access tokens"
+    );
     let (status, _) = post(&app, "/revoke", &client, &[("token", "never-issued")]).await;
     assert_eq!(status, 200);
 }
@@ -203,19 +292,50 @@ async fn clients_revoke_their_own_tokens() {
 async fn services_get_tokens_with_client_credentials() {
     let app = TestApp::spawn().await;
     let service = app.add_client(resource_server()).await;
-    let (status, body) = post(&app, "/token", &service, &[("grant_type", "client_credentials")]).await;
+    let (status, body) = post(
+        &app,
+        "/token",
+        &service,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let token = body["access_token"].as_str().unwrap().to_string();
     assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
-    assert_eq!(userinfo_status(&app, &token).await, 403, "no person behind it: no openid scope");
+    assert_eq!(
+        userinfo_status(&app, &token).await,
+        403,
+        "no person behind it: no openid scope"
+    );
     let (_, answer) = post(&app, "/introspect", &service, &[("token", &token)]).await;
     assert_eq!(answer["active"], true);
     assert_eq!(answer["client_id"], service.client_id.as_str());
     assert!(answer.get("username").is_none());
 
-    let (status, body) = post(&app, "/token", &service, &[("grant_type", "client_credentials"), ("scope", "openid profile")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, body) = post(
+        &app,
+        "/token",
+        &service,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "openid profile"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
     let webmail = app.add_client(ClientOptions::default()).await;
-    let (status, body) = post(&app, "/token", &webmail, &[("grant_type", "client_credentials")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
+    let (status, body) = post(
+        &app,
+        "/token",
+        &webmail,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
 }

@@ -27,7 +27,7 @@ pub async fn handle(
     let code_hash = token::digest(code);
     let grant = match provider
         .store
-        .redeem_authorization_code(&code_hash, now)
+        .redeem_authorization_code(&code_hash, &client.client_id, now)
         .await?
     {
         CodeRedemption::Redeemed(grant) => grant,
@@ -94,11 +94,31 @@ pub async fn handle(
         nonce: grant.nonce.as_deref(),
     };
     let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
-        Some(super::start_refresh_family(provider, client, &identity, &grant.scope, &facts, Some(&grant.session_id), now).await?)
+        Some(
+            super::start_refresh_family(
+                provider,
+                client,
+                &identity,
+                &grant.scope,
+                &facts,
+                Some(&grant.session_id),
+                now,
+            )
+            .await?,
+        )
     } else {
         None
     };
-    super::respond(provider, client, &identity, &grant.scope, &facts, access_token, refresh_token, now)
+    super::respond(
+        provider,
+        client,
+        &identity,
+        &grant.scope,
+        &facts,
+        access_token,
+        refresh_token,
+        now,
+    )
 }
 
 /// The code must have been issued to this client, for this redirect URI, still be

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::client_auth;
+use super::error::{ErrorCode, OAuthError};
 use super::id_token::{self, SignInFacts};
 use crate::crypto::token;
 use crate::domain::client::Client;
@@ -17,7 +18,6 @@ use crate::domain::clock::UnixTime;
 use crate::domain::grant::RefreshToken;
 use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
-use super::error::{ErrorCode, OAuthError};
 use crate::provider::Provider;
 
 /// The successful response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
@@ -121,7 +121,8 @@ async fn start_refresh_family(
             acr: facts.acr.to_string(),
             amr: facts.amr.to_vec(),
             created_at: now,
-            idle_expires_at: (now + settings.refresh_token_idle_lifetime.as_secs() as i64).min(expires_at),
+            idle_expires_at: (now + settings.refresh_token_idle_lifetime.as_secs() as i64)
+                .min(expires_at),
             expires_at,
             used_at: None,
             revoked_at: None,
@@ -145,7 +146,14 @@ fn respond(
 ) -> Result<TokenResponse, OAuthError> {
     let scope = Scope::parse_supported(scope);
     let id_token = if scope.contains(scope::OPENID) {
-        Some(id_token::issue(provider, client, identity, facts, &access_token, now)?)
+        Some(id_token::issue(
+            provider,
+            client,
+            identity,
+            facts,
+            &access_token,
+            now,
+        )?)
     } else {
         None
     };

@@ -50,7 +50,9 @@ pub async fn handle(
         RefreshRedemption::Rotated(parent) | RefreshRedemption::WithinGrace(parent) => parent,
         RefreshRedemption::Reused { revoked } => {
             tracing::warn!(client_id = %client.client_id, revoked, "refresh token reused: family revoked");
-            return Err(OAuthError::invalid_grant("the refresh token was already used"));
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used",
+            ));
         }
         RefreshRedemption::Invalid => {
             return Err(OAuthError::invalid_grant("the refresh token is not valid"))
@@ -86,7 +88,16 @@ pub async fn handle(
         session_id: parent.session_id.as_deref(),
         nonce: None,
     };
-    super::respond(provider, client, &identity, &scope, &facts, access_token, Some(successor), now)
+    super::respond(
+        provider,
+        client,
+        &identity,
+        &scope,
+        &facts,
+        access_token,
+        Some(successor),
+        now,
+    )
 }
 
 /// RFC 6749 §6: a refresh may ask for less than was granted, never more.
@@ -96,7 +107,11 @@ fn narrowed_scope(granted: &str, requested: Option<&str>) -> Result<String, OAut
         None => Ok(granted.to_string()),
         Some(raw) => {
             let asked = Scope::parse_supported(raw);
-            if !asked.is_subset(&granted) || raw.split(' ').any(|s| !s.is_empty() && !granted.contains(s)) {
+            if !asked.is_subset(&granted)
+                || raw
+                    .split(' ')
+                    .any(|s| !s.is_empty() && !granted.contains(s))
+            {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidScope,
                     "a refresh cannot widen the granted scope",

@@ -412,6 +412,13 @@ pub async fn change_password(
             vec!["login.expired_form"],
         );
     }
+    // Only a required change is made here, without the current password: a session
+    // left open on a lab computer must not let anyone pick a new password.
+    match gates::pending(&state.provider, &identity).await {
+        Ok(Some(Gate::ChangePassword)) => {}
+        Ok(_) => return run(&state, &req, raw, Interaction::Fresh, None).await,
+        Err(error) => return server_error(&state, lang, &error),
+    }
     let context = request_context(&req);
     match gates::change_password(
         &state.provider,
@@ -458,6 +465,9 @@ pub async fn accept_charter(
         Ok(None) => return sign_in_page(&state, &req, lang, SignInView::blank(&raw)).await,
         Err(response) => return response,
     };
+    if !state.csrf_ok(&req, &form.csrf_token) {
+        return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.expired_form");
+    }
     let latest = match state.provider.store.latest_charter().await {
         Ok(latest) => latest,
         Err(error) => return server_error(&state, lang, &error),
@@ -472,16 +482,6 @@ pub async fn accept_charter(
         )
         .await;
     };
-    if !state.csrf_ok(&req, &form.csrf_token) {
-        return gate_page(
-            &state,
-            &req,
-            lang,
-            &raw,
-            Gate::AcceptCharter(charter),
-            vec!["login.expired_form"],
-        );
-    }
     // Accepting needs the box ticked, on the version shown (not an older one).
     if form.accept_charter.as_deref() != Some("yes") || form.version != charter.version {
         return gate_page(
@@ -511,4 +511,35 @@ pub async fn accept_charter(
         None,
     )
     .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignOutForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Signing out of Etupass: the session ends on the server and the cookie is cleared
+/// (a shared lab computer must not keep a student signed in).
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<SignOutForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    if !state.csrf_ok(&req, &form.csrf_token) {
+        return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.expired_form");
+    }
+    if let Ok(Some((session, _))) = current_session(&state, &req).await {
+        if let Err(error) = sign_in::end_session(&state.provider, &session).await {
+            return server_error(&state, lang, &error);
+        }
+    }
+    let secure = state.provider.settings.issuer_is_https();
+    let mut cookie = cookies::build(cookies::Name::Session, String::new(), secure, Some(0));
+    cookie.make_removal();
+    HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, "/"))
+        .finish()
 }

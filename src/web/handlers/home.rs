@@ -11,16 +11,21 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     let mut page = Page::new("home", "home.title")
         .with("user_name", serde_json::Value::Null)
         .with("number", serde_json::Value::Null);
+    let mut cookies = Vec::new();
     match current_session(&state, &req).await {
         Ok(Some((_, identity))) => {
+            let (csrf_token, cookie) =
+                crate::web::csrf::issue(&req, state.provider.settings.issuer_is_https());
+            cookies.extend(cookie);
             page = page
                 .with("user_name", identity.display_name())
-                .with("number", identity.number.as_str());
+                .with("number", identity.number.as_str())
+                .with("csrf_token", csrf_token);
         }
         Ok(None) => {}
         Err(response) => return response,
     }
-    pages::render(&state, lang, page, Vec::new())
+    pages::render(&state, lang, page, cookies)
 }
 
 pub async fn stylesheet() -> HttpResponse {

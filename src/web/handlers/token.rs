@@ -36,12 +36,22 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)
 }
 
 /// RFC 7662.
-pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn introspect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let form = match parse_form(&req, &body) {
         Ok(form) => form,
         Err(e) => return error::oauth_json(&e),
     };
-    match crate::oauth::introspect::handle(&state.provider, form, header_value(&req, "authorization")).await {
+    match crate::oauth::introspect::handle(
+        &state.provider,
+        form,
+        header_value(&req, "authorization"),
+    )
+    .await
+    {
         Ok(answer) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(answer),
@@ -50,12 +60,18 @@ pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web:
 }
 
 /// RFC 7009.
-pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let form = match parse_form(&req, &body) {
         Ok(form) => form,
         Err(e) => return error::oauth_json(&e),
     };
-    match crate::oauth::revoke::handle(&state.provider, form, header_value(&req, "authorization")).await {
+    match crate::oauth::revoke::handle(&state.provider, form, header_value(&req, "authorization"))
+        .await
+    {
         Ok(()) => HttpResponse::Ok()
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
