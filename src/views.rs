@@ -11,7 +11,11 @@ use serde_json::{Map, Value};
 
 pub const LANGUAGES: [&str; 2] = ["fr", "en"];
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 14] = [
+    (
+        "logout_confirm",
+        include_str!("../templates/pages/logout_confirm.hbs"),
+    ),
     ("notice", include_str!("../templates/pages/notice.hbs")),
     (
         "forgot_password",

@@ -25,6 +25,16 @@ pub fn sign(
     jwt::encode_with_signer(&payload, &header, signer).map_err(|e| KeyError::Sign(e.to_string()))
 }
 
+/// Verifies a JWT this provider signed (any published key, found by `kid`) and returns
+/// its claims. Expiry is the caller's business: an expired `id_token_hint` is still valid.
+pub fn verify_own(keys: &SigningKeys, token: &str) -> Option<Map<String, Value>> {
+    let header = josekit::jwt::decode_header(token).ok()?;
+    let kid = header.claim("kid")?.as_str()?.to_string();
+    let verifier = keys.verifier(&kid)?;
+    let (payload, _) = jwt::decode_with_verifier(token, verifier).ok()?;
+    Some(payload.claims_set().clone())
+}
+
 /// `at_hash` / `c_hash` (OIDC Core §3.1.3.6): the left half of the hash that goes with
 /// the ID token's `alg`, base64url. Ed25519 pairs with SHA-512, as other providers do.
 pub fn left_half_hash(alg: SigningAlg, value: &str) -> String {

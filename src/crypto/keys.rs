@@ -15,7 +15,7 @@ use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jwk::Jwk;
-use josekit::jws::{EdDSA, JwsSigner, ES256, RS256};
+use josekit::jws::{EdDSA, JwsSigner, JwsVerifier, ES256, RS256};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -60,6 +60,8 @@ struct ActiveKey {
 /// The loaded key set: one signer per algorithm and the JWKS bytes, built once at start.
 pub struct SigningKeys {
     active: HashMap<SigningAlg, ActiveKey>,
+    /// Every published key, by kid: our own tokens come back (`id_token_hint`).
+    verifiers: HashMap<String, Box<dyn JwsVerifier>>,
     jwks: Vec<u8>,
 }
 
@@ -95,6 +97,7 @@ impl SigningKeys {
 
     pub fn load(dir: &Path) -> Result<Self, KeyError> {
         let mut active = HashMap::new();
+        let mut verifiers = HashMap::new();
         let mut published = Vec::new();
         for file in list(dir)? {
             let pem = fs::read(&file.path).map_err(|source| io(&file.path, source))?;
@@ -133,6 +136,24 @@ impl SigningKeys {
                     file.kid
                 )));
             }
+            let verifier: Box<dyn JwsVerifier> = match file.alg {
+                SigningAlg::RS256 => Box::new(
+                    RS256
+                        .verifier_from_jwk(&jwk)
+                        .map_err(|e| invalid(e.to_string()))?,
+                ),
+                SigningAlg::ES256 => Box::new(
+                    ES256
+                        .verifier_from_jwk(&jwk)
+                        .map_err(|e| invalid(e.to_string()))?,
+                ),
+                SigningAlg::EdDSA => Box::new(
+                    EdDSA
+                        .verifier_from_jwk(&jwk)
+                        .map_err(|e| invalid(e.to_string()))?,
+                ),
+            };
+            verifiers.insert(kid.clone(), verifier);
             published.push(public_jwk(jwk, file.alg, &kid));
             if file.active {
                 active.insert(file.alg, ActiveKey { kid, signer });
@@ -140,7 +161,11 @@ impl SigningKeys {
         }
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": published }))
             .expect("a JWKS always serializes");
-        Ok(SigningKeys { active, jwks })
+        Ok(SigningKeys {
+            active,
+            verifiers,
+            jwks,
+        })
     }
 
     /// The JWKS document (public parts only), serialized once.
@@ -150,6 +175,10 @@ impl SigningKeys {
 
     pub fn active_kid(&self, alg: SigningAlg) -> Option<&str> {
         self.active.get(&alg).map(|k| k.kid.as_str())
+    }
+
+    pub(crate) fn verifier(&self, kid: &str) -> Option<&dyn JwsVerifier> {
+        self.verifiers.get(kid).map(|v| v.as_ref())
     }
 
     pub(crate) fn signer(&self, alg: SigningAlg) -> Result<(&str, &dyn JwsSigner), KeyError> {

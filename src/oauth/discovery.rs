@@ -13,6 +13,7 @@ pub const USERINFO_PATH: &str = "/userinfo";
 pub const JWKS_PATH: &str = "/jwks";
 pub const INTROSPECTION_PATH: &str = "/introspect";
 pub const REVOCATION_PATH: &str = "/revoke";
+pub const END_SESSION_PATH: &str = "/end_session";
 
 pub fn document(settings: &Settings) -> Vec<u8> {
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
@@ -25,6 +26,7 @@ pub fn document(settings: &Settings) -> Vec<u8> {
         "introspection_endpoint": settings.endpoint(INTROSPECTION_PATH),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint": settings.endpoint(REVOCATION_PATH),
+        "end_session_endpoint": settings.endpoint(END_SESSION_PATH),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scope::SUPPORTED,
         "response_types_supported": ["code"],

@@ -6,6 +6,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod clients;
 pub mod discovery;
+pub mod end_session;
 pub mod error;
 pub mod id_token;
 pub mod introspect;

@@ -6,7 +6,8 @@ use actix_web::web;
 
 use super::handlers::{account, authorize, health, home, metadata, token, userinfo};
 use crate::oauth::discovery::{
-    AUTHORIZATION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,
+    AUTHORIZATION_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH,
+    TOKEN_PATH, USERINFO_PATH,
 };
 
 /// Pages load only our stylesheet; nothing may frame them (clickjacking on the consent
@@ -29,6 +30,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/login", web::post().to(authorize::login_post))
     .route("/consent", web::post().to(authorize::consent_post))
     .route("/logout", web::post().to(authorize::sign_out))
+    .route(END_SESSION_PATH, web::get().to(authorize::end_session_get))
+    .route(
+        END_SESSION_PATH,
+        web::post().to(authorize::end_session_post),
+    )
     .route(TOKEN_PATH, web::post().to(token::token))
     .route(
         TOKEN_PATH,

@@ -34,7 +34,6 @@ async fn discovery_is_complete_and_truthful() {
     );
     // Nothing that is not implemented yet is announced.
     for absent in [
-        "end_session_endpoint",
         "registration_endpoint",
         "device_authorization_endpoint",
         "pushed_authorization_request_endpoint",

@@ -46,6 +46,7 @@ pub struct TestClient {
 
 pub struct ClientOptions {
     pub grant_types: Vec<GrantType>,
+    pub post_logout_redirect_uris: Vec<String>,
     pub public: bool,
     pub first_party: bool,
     pub alg: SigningAlg,
@@ -57,6 +58,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             grant_types: vec![GrantType::AuthorizationCode],
+            post_logout_redirect_uris: Vec::new(),
             public: false,
             first_party: false,
             alg: SigningAlg::RS256,
@@ -244,7 +246,11 @@ impl TestApp {
             NewClient {
                 name: "Test RP".into(),
                 redirect_uris: vec![RedirectUri::parse(&options.redirect_uri).unwrap()],
-                post_logout_redirect_uris: vec![],
+                post_logout_redirect_uris: options
+                    .post_logout_redirect_uris
+                    .iter()
+                    .map(|u| RedirectUri::parse(u).unwrap())
+                    .collect(),
                 grant_types: options.grant_types.clone(),
                 auth_method,
                 public: options.public,

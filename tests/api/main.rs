@@ -11,5 +11,6 @@ mod errors;
 mod keys;
 mod lifecycle;
 mod lifecycle_rules;
+mod logout;
 mod sessions;
 mod tokens;

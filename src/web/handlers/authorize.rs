@@ -543,3 +543,91 @@ pub async fn sign_out(
         .insert_header((header::LOCATION, "/"))
         .finish()
 }
+
+/// RP-initiated logout: `/end_session` (GET or POST), and its confirmation form.
+pub async fn end_session_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let raw = RawRequest::from_urlencoded(req.query_string());
+    end_session(&state, &req, raw, false).await
+}
+
+pub async fn end_session_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let raw = RawRequest::from_urlencoded(std::str::from_utf8(&body).unwrap_or(""));
+    // The confirmation form posts here with a CSRF token; a relying party's POST has none.
+    let confirmed = match raw.get("csrf_token") {
+        Some(token) => {
+            if !state.csrf_ok(&req, token) {
+                let lang = page_lang(&state, &req, Some(&raw));
+                return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.expired_form");
+            }
+            true
+        }
+        None => false,
+    };
+    let raw = match raw.get("request") {
+        Some(request) if confirmed => RawRequest::from_urlencoded(request),
+        _ => raw,
+    };
+    end_session(&state, &req, raw, confirmed).await
+}
+
+async fn end_session(
+    state: &AppState,
+    req: &HttpRequest,
+    raw: RawRequest,
+    confirmed: bool,
+) -> HttpResponse {
+    use crate::oauth::end_session::{self, EndSession};
+    let lang = page_lang(state, req, Some(&raw));
+    let session = match current_session(state, req).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let decision = end_session::decide(
+        &state.provider,
+        &raw,
+        session.as_ref().map(|(s, _)| s),
+        confirmed,
+    )
+    .await;
+    match decision {
+        Ok(EndSession::SignOut { redirect }) => {
+            if let Some((session, _)) = &session {
+                if let Err(error) = sign_in::end_session(&state.provider, session).await {
+                    return server_error(state, lang, &error);
+                }
+            }
+            let secure = state.provider.settings.issuer_is_https();
+            let mut cookie = cookies::build(cookies::Name::Session, String::new(), secure, Some(0));
+            cookie.make_removal();
+            match redirect {
+                Some(location) => HttpResponse::SeeOther()
+                    .cookie(cookie)
+                    .insert_header((header::LOCATION, location))
+                    .finish(),
+                None => {
+                    let page = Page::new("notice", "logout.title")
+                        .with("heading", "logout.title")
+                        .with("message", "logout.done");
+                    pages::render(state, lang, page, vec![cookie])
+                }
+            }
+        }
+        Ok(EndSession::Confirm { client_name }) => {
+            let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
+            let page = Page::new("logout_confirm", "logout.title")
+                .with("csrf_token", csrf_token)
+                .with("request", raw.encode())
+                .with(
+                    "client_name",
+                    client_name.map(Value::from).unwrap_or(Value::Null),
+                );
+            pages::render(state, lang, page, cookie.into_iter().collect())
+        }
+        Ok(EndSession::Refuse(key)) => pages::error(state, lang, StatusCode::BAD_REQUEST, key),
+        Err(error) => server_error(state, lang, &error),
+    }
+}
