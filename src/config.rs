@@ -268,6 +268,29 @@ impl Settings {
                 message: "must be at least 64 and at least password_min_length".into(),
             });
         }
+        let policy = crate::domain::password_policy::PasswordPolicy {
+            min_length: self.password_min_length,
+            min_length_with_second_factor: self.password_min_length_with_second_factor,
+            max_length: self.password_max_length,
+            min_strength: self.password_min_strength,
+            ..Default::default()
+        };
+        policy.validate().map_err(|e| ConfigError::Invalid {
+            key: "password_min_length",
+            message: e.to_string(),
+        })?;
+        if lettre::Address::try_from(self.security_team_email.clone()).is_err() {
+            return Err(ConfigError::Invalid {
+                key: "security_team_email",
+                message: format!("'{}' is not an address", self.security_team_email),
+            });
+        }
+        if self.mail_poll_interval < Duration::from_millis(10) {
+            return Err(ConfigError::Invalid {
+                key: "mail_poll_interval",
+                message: "must be at least 10ms".into(),
+            });
+        }
         if self.password_min_strength > 4 {
             return Err(ConfigError::Invalid {
                 key: "password_min_strength",

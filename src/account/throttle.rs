@@ -31,16 +31,25 @@ impl Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled(pub i64);
 
+/// Keys are stored hashed: what people type as a sign-in name is sometimes a password,
+/// and must not sit in a table in clear; hashing also bounds their length.
+fn key(action: Action, kind: &str, value: &str) -> String {
+    crate::crypto::token::digest(&format!("{}:{kind}:{value}", action.as_str()))
+}
+
+fn account_value(account: Option<&str>) -> Option<String> {
+    account
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty())
+}
+
 fn keys(action: Action, ip: Option<&str>, account: Option<&str>) -> Vec<String> {
     let mut keys = Vec::new();
     if let Some(ip) = ip {
-        keys.push(format!("{}:ip:{ip}", action.as_str()));
+        keys.push(key(action, "ip", ip));
     }
-    if let Some(account) = account
-        .map(|a| a.trim().to_lowercase())
-        .filter(|a| !a.is_empty())
-    {
-        keys.push(format!("{}:account:{account}", action.as_str()));
+    if let Some(account) = account_value(account) {
+        keys.push(key(action, "account", &account));
     }
     keys
 }
@@ -88,16 +97,10 @@ pub async fn count(
     let (ip_rule, account_rule) = rules(provider);
     let mut counted = Vec::new();
     if let Some(ip) = ip {
-        counted.push((format!("{}:ip:{ip}", action.as_str()), ip_rule));
+        counted.push((key(action, "ip", ip), ip_rule));
     }
-    if let Some(account) = account
-        .map(|a| a.trim().to_lowercase())
-        .filter(|a| !a.is_empty())
-    {
-        counted.push((
-            format!("{}:account:{account}", action.as_str()),
-            account_rule,
-        ));
+    if let Some(account) = account_value(account) {
+        counted.push((key(action, "account", &account), account_rule));
     }
     provider
         .store
@@ -107,12 +110,13 @@ pub async fn count(
 
 /// A success forgets the account's failures (the IP's stay: one IP, many accounts).
 pub async fn clear(provider: &Provider, action: Action, account: &str) -> Result<(), StoreError> {
-    provider
-        .store
-        .clear_throttle(format!(
-            "{}:account:{}",
-            action.as_str(),
-            account.trim().to_lowercase()
-        ))
-        .await
+    match account_value(Some(account)) {
+        Some(account) => {
+            provider
+                .store
+                .clear_throttle(key(action, "account", &account))
+                .await
+        }
+        None => Ok(()),
+    }
 }

@@ -108,12 +108,17 @@ pub async fn run(settings: Settings, command: IdentityCommand) -> anyhow::Result
                 &store,
                 &number,
                 AdminAction::RequirePasswordChange,
-                events::PASSWORD_CHANGED,
+                events::PASSWORD_CHANGE_REQUIRED,
             )
             .await
         }
         IdentityCommand::SetPassword { number, .. } => {
             let password = read_password()?;
+            // A temporary password, changed at the next sign-in: long enough to resist
+            // guessing until then, and never empty.
+            if password.expose().chars().count() < 12 {
+                anyhow::bail!("the temporary password must have at least 12 characters");
+            }
             let hasher = PasswordHasher::new(settings.argon2(), 1)?;
             let hash = hasher.hash(password.expose()).await?;
             admin(

@@ -19,6 +19,7 @@ pub mod events {
     pub const ACTIVATION: &str = "activation";
     pub const CHARTER_ACCEPTED: &str = "charter_accepted";
     pub const PASSWORD_CHANGED: &str = "password_changed";
+    pub const PASSWORD_CHANGE_REQUIRED: &str = "password_change_required";
     pub const PASSWORD_RESET_REQUESTED: &str = "password_reset_requested";
     pub const PASSWORD_RESET: &str = "password_reset";
     pub const NUMBER_RECOVERY: &str = "number_recovery";

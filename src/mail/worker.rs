@@ -18,6 +18,9 @@ const BATCH: i64 = 50;
 /// Retries back off from 30 s, doubling, up to an hour.
 const RETRY_BASE_SECS: i64 = 30;
 const RETRY_MAX_SECS: i64 = 3600;
+/// After this many failures (about a day of hourly retries) a mail is given up on and
+/// left in the outbox, with its last error, for an operator to look at.
+const MAX_ATTEMPTS: i64 = 30;
 
 pub async fn run(provider: Arc<Provider>, transport: Transport, mut stop: watch::Receiver<bool>) {
     let interval = provider.settings.mail_poll_interval;
@@ -94,7 +97,11 @@ pub async fn deliver(provider: &Provider, transport: &Transport) -> anyhow::Resu
             }
             Err(error) => {
                 let exponent = (queued.attempts - 1).clamp(0, 16) as u32;
-                let delay = (RETRY_BASE_SECS << exponent).min(RETRY_MAX_SECS);
+                let mut delay = (RETRY_BASE_SECS << exponent).min(RETRY_MAX_SECS);
+                if queued.attempts >= MAX_ATTEMPTS {
+                    tracing::error!(kind = %queued.mail.kind, id = %queued.id, %error, "mail given up after {MAX_ATTEMPTS} attempts");
+                    delay = 10 * 365 * 24 * 3600;
+                }
                 tracing::warn!(kind = %queued.mail.kind, id = %queued.id, attempts = queued.attempts, retry_in = delay, %error, "mail delivery failed");
                 provider
                     .store

@@ -171,6 +171,37 @@ pub async fn authorize(
 
 /// The person declined on the consent page (RFC 6749 §4.1.2.1 `access_denied`).
 pub async fn deny(provider: &Provider, raw: RawRequest) -> Result<Outcome, OAuthError> {
+    refuse(
+        provider,
+        raw,
+        OAuthError::new(ErrorCode::AccessDenied, "the user declined"),
+    )
+    .await
+}
+
+/// `prompt=none`, but the person must first do something on a page (a required password
+/// change, a new charter): OIDC Core §3.1.2.6 `interaction_required`.
+pub async fn interaction_required(
+    provider: &Provider,
+    raw: RawRequest,
+) -> Result<Outcome, OAuthError> {
+    refuse(
+        provider,
+        raw,
+        OAuthError::new(
+            ErrorCode::InteractionRequired,
+            "the user must act on an Etupass page first",
+        ),
+    )
+    .await
+}
+
+/// Sends `error` back to the client, once the client and redirect URI are trusted.
+async fn refuse(
+    provider: &Provider,
+    raw: RawRequest,
+    error: OAuthError,
+) -> Result<Outcome, OAuthError> {
     let client = match find_client(provider, &raw).await? {
         Ok(client) => client,
         Err(page) => return Ok(Outcome::ErrorPage(page)),
@@ -179,7 +210,6 @@ pub async fn deny(provider: &Provider, raw: RawRequest) -> Result<Outcome, OAuth
         Ok(uri) => uri,
         Err(page) => return Ok(Outcome::ErrorPage(page)),
     };
-    let error = OAuthError::new(ErrorCode::AccessDenied, "the user declined");
     Ok(Outcome::Redirect(error_redirect(
         provider,
         &redirect_uri,

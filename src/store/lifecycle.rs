@@ -450,14 +450,17 @@ impl Store {
                     void_links(conn, &identity_id, now)?;
                 }
                 AdminAction::Unlock => {
-                    diesel::update(target)
-                        .set((
-                            identities::status.eq(IdentityStatus::Active.as_str()),
-                            identities::suspended_reason.eq(None::<String>),
-                            identities::must_change_password.eq(true),
-                            identities::updated_at.eq(now),
-                        ))
-                        .execute(conn)?;
+                    // Only a suspension is lifted: a closed or pending account stays so.
+                    diesel::update(
+                        target.filter(identities::status.eq(IdentityStatus::Suspended.as_str())),
+                    )
+                    .set((
+                        identities::status.eq(IdentityStatus::Active.as_str()),
+                        identities::suspended_reason.eq(None::<String>),
+                        identities::must_change_password.eq(true),
+                        identities::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
                 }
                 AdminAction::RequirePasswordChange => {
                     diesel::update(target)
@@ -468,6 +471,16 @@ impl Store {
                         .execute(conn)?;
                 }
                 AdminAction::SetPassword(hash) => {
+                    let closed: i64 = identities::table
+                        .find(&identity_id)
+                        .filter(identities::status.eq(IdentityStatus::Closed.as_str()))
+                        .count()
+                        .get_result(conn)?;
+                    if closed > 0 {
+                        return Err(StoreError::Conflict(
+                            "a closed account gets no password".into(),
+                        ));
+                    }
                     set_password(conn, &identity_id, &hash, now)?;
                     diesel::update(identities::table.find(&identity_id))
                         .set((

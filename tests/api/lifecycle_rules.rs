@@ -248,6 +248,15 @@ async fn a_new_charter_and_a_required_password_change_come_before_the_relying_pa
         .page();
     assert_eq!(status, 200);
     assert!(charter.contains("Charte v2"));
+    // Meanwhile a silent request cannot show the page: interaction_required.
+    let oidc = rp::oidc_client(&app, &client).await;
+    let mut silent = rp::authorization(&oidc, &[], true);
+    silent.url.query_pairs_mut().append_pair("prompt", "none");
+    let redirect = browser.get(silent.url.as_str()).await.redirect();
+    assert_eq!(
+        redirect.param("error").as_deref(),
+        Some("interaction_required")
+    );
     let version = rp::form_field(&charter, "version").unwrap();
     let request = rp::form_field(&charter, "request").unwrap();
     let (status, _) = browser

@@ -172,6 +172,16 @@ async fn run(
     // Before any relying party: a required password change, a new charter version.
     if let Some((_, identity)) = &session {
         match gates::pending(&state.provider, identity).await {
+            Ok(Some(_))
+                if raw
+                    .get("prompt")
+                    .is_some_and(|p| p.split(' ').any(|v| v == "none")) =>
+            {
+                return match authorize::interaction_required(&state.provider, raw).await {
+                    Ok(outcome) => respond(state, req, lang, outcome).await,
+                    Err(error) => server_error(state, lang, &error),
+                };
+            }
             Ok(Some(gate)) => return gate_page(state, req, lang, &raw, gate, Vec::new()),
             Ok(None) => {}
             Err(error) => return server_error(state, lang, &error),
