@@ -45,6 +45,9 @@ pub struct AddClient {
     /// RS256 (default), ES256 or EdDSA.
     #[arg(long, default_value = "RS256")]
     pub id_token_alg: String,
+    /// opaque (default) or jwt (RFC 9068, verifiable by resource servers without a call).
+    #[arg(long, default_value = "opaque")]
+    pub access_token_format: String,
 }
 
 impl AddClient {
@@ -72,6 +75,7 @@ impl AddClient {
             redirect_uris: parse_uris(&self.redirect_uris)?,
             post_logout_redirect_uris: parse_uris(&self.post_logout_redirect_uris)?,
             id_token_alg: self.id_token_alg.parse::<SigningAlg>()?,
+            access_token_format: self.access_token_format.parse()?,
             name: self.name,
             grant_types,
             auth_method,

@@ -75,6 +75,38 @@ impl FromStr for GrantType {
     }
 }
 
+/// How access tokens look to the relying party and its resource servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessTokenFormat {
+    /// A random string, meaningful only to Etupass (introspection).
+    Opaque,
+    /// A signed JWT (RFC 9068) that resource servers can verify offline.
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessTokenFormat::Opaque => "opaque",
+            AccessTokenFormat::Jwt => "jwt",
+        }
+    }
+}
+
+impl FromStr for AccessTokenFormat {
+    type Err = Invalid;
+    fn from_str(raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "opaque" => Ok(AccessTokenFormat::Opaque),
+            "jwt" => Ok(AccessTokenFormat::Jwt),
+            other => Err(Invalid::new(format!(
+                "unknown access token format '{other}' (expected opaque or jwt)"
+            ))),
+        }
+    }
+}
+
 /// The algorithms an ID token can be signed with; one key of each is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 pub enum SigningAlg {
@@ -128,6 +160,7 @@ pub struct Client {
     pub public: bool,
     pub first_party: bool,
     pub id_token_signed_response_alg: SigningAlg,
+    pub access_token_format: AccessTokenFormat,
     pub created_at: UnixTime,
 }
 
@@ -152,6 +185,7 @@ pub struct NewClient {
     pub public: bool,
     pub first_party: bool,
     pub id_token_alg: SigningAlg,
+    pub access_token_format: AccessTokenFormat,
 }
 
 impl NewClient {
@@ -196,6 +230,7 @@ mod tests {
             public: false,
             first_party: false,
             id_token_alg: SigningAlg::RS256,
+            access_token_format: AccessTokenFormat::Opaque,
         }
     }
 

@@ -22,6 +22,7 @@ struct ClientRow {
     first_party: bool,
     id_token_alg: String,
     created_at: i64,
+    access_token_format: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -49,6 +50,7 @@ impl TryFrom<ClientRow> for Client {
                 .collect::<StoreResult<_>>()?,
             token_endpoint_auth_method: row.auth_method.parse().map_err(corrupt)?,
             id_token_signed_response_alg: row.id_token_alg.parse().map_err(corrupt)?,
+            access_token_format: row.access_token_format.parse().map_err(corrupt)?,
             client_id: row.id,
             name: row.name,
             secret_hash: row.secret_hash,
@@ -86,6 +88,7 @@ impl Store {
             first_party: new.first_party,
             id_token_alg: new.id_token_alg.as_str().to_string(),
             created_at: now,
+            access_token_format: new.access_token_format.as_str().to_string(),
         };
         self.write(move |conn| {
             diesel::insert_into(clients::table)

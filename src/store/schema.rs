@@ -38,6 +38,7 @@ diesel::table! {
         first_party -> Bool,
         id_token_alg -> Text,
         created_at -> BigInt,
+        access_token_format -> Text,
     }
 }
 

@@ -45,6 +45,7 @@ pub struct TestClient {
 }
 
 pub struct ClientOptions {
+    pub access_token_format: etupass::domain::client::AccessTokenFormat,
     pub grant_types: Vec<GrantType>,
     pub post_logout_redirect_uris: Vec<String>,
     pub public: bool,
@@ -57,6 +58,7 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
+            access_token_format: etupass::domain::client::AccessTokenFormat::Opaque,
             grant_types: vec![GrantType::AuthorizationCode],
             post_logout_redirect_uris: Vec::new(),
             public: false,
@@ -256,6 +258,7 @@ impl TestApp {
                 public: options.public,
                 first_party: options.first_party,
                 id_token_alg: options.alg,
+                access_token_format: options.access_token_format,
             },
             self.clock.now(),
         )

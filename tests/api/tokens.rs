@@ -339,3 +339,46 @@ async fn services_get_tokens_with_client_credentials() {
         (400, Some("unauthorized_client"))
     );
 }
+
+#[tokio::test]
+async fn jwt_access_tokens_verify_offline_and_work_like_opaque_ones() {
+    use etupass::crypto::{jwt, keys::SigningKeys};
+    use etupass::domain::client::AccessTokenFormat;
+
+    let app = TestApp::spawn().await;
+    app.add_identity("21900205").await;
+    let client = app
+        .add_client(ClientOptions {
+            access_token_format: AccessTokenFormat::Jwt,
+            ..refreshing()
+        })
+        .await;
+    let dovecot = app.add_client(resource_server()).await;
+    let (access, _) = sign_in(&app, &client, "21900205").await;
+    assert_eq!(access.split('.').count(), 3, "a JWT");
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            access.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["typ"], "at+jwt");
+    let keys = SigningKeys::load(&app.settings.keys_dir).unwrap();
+    let claims = jwt::verify_own(&keys, &access).expect("verifies against the published keys");
+    assert_eq!(claims["iss"], app.issuer.as_str());
+    assert_eq!(claims["client_id"], client.client_id.as_str());
+    assert!(claims["jti"].is_string() && claims["sub"].is_string() && claims["exp"].is_i64());
+    assert!(claims["scope"].as_str().unwrap().contains("openid"));
+
+    assert_eq!(userinfo_status(&app, &access).await, 200);
+    let (_, answer) = post(&app, "/introspect", &dovecot, &[("token", &access)]).await;
+    assert_eq!(answer["active"], true);
+    post(&app, "/revoke", &client, &[("token", &access)]).await;
+    assert_eq!(
+        userinfo_status(&app, &access).await,
+        401,
+        "revocable like any token"
+    );
+}

@@ -22,3 +22,6 @@ CREATE INDEX refresh_tokens_identity ON refresh_tokens(identity_id);
 -- Access tokens issued by a refresh, so a family's revocation reaches them.
 ALTER TABLE access_tokens ADD COLUMN family_id TEXT;
 CREATE INDEX access_tokens_family ON access_tokens(family_id);
+
+-- Access tokens as opaque strings (default) or as signed JWTs (RFC 9068), per client.
+ALTER TABLE clients ADD COLUMN access_token_format TEXT NOT NULL DEFAULT 'opaque';

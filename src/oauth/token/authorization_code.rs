@@ -61,7 +61,20 @@ pub async fn handle(
         .filter(|identity| identity.can_sign_in())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
 
-    let access_token = token::generate();
+    let facts = SignInFacts {
+        auth_time: grant.auth_time,
+        acr: &grant.acr,
+        amr: &grant.amr,
+        session_id: Some(&grant.session_id),
+        nonce: grant.nonce.as_deref(),
+    };
+    let access_token = super::mint_access_token(
+        provider,
+        client,
+        Some((&identity, &facts)),
+        &grant.scope,
+        now,
+    )?;
     let lifetime = provider.settings.access_token_lifetime.as_secs();
     let saved = provider
         .store
@@ -86,13 +99,6 @@ pub async fn handle(
             "the authorization code was already used",
         ));
     }
-    let facts = SignInFacts {
-        auth_time: grant.auth_time,
-        acr: &grant.acr,
-        amr: &grant.amr,
-        session_id: Some(&grant.session_id),
-        nonce: grant.nonce.as_deref(),
-    };
     let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
         Some(
             super::start_refresh_family(

@@ -30,7 +30,7 @@ pub async fn handle(
     }
     let now = provider.now();
     let lifetime = provider.settings.access_token_lifetime.as_secs();
-    let access_token = token::generate();
+    let access_token = super::mint_access_token(provider, client, None, "", now)?;
     provider
         .store
         .save_access_token(AccessToken {

@@ -12,13 +12,15 @@ use serde::Serialize;
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError};
 use super::id_token::{self, SignInFacts};
+use crate::crypto::jwt;
 use crate::crypto::token;
-use crate::domain::client::Client;
+use crate::domain::client::{AccessTokenFormat, Client};
 use crate::domain::clock::UnixTime;
 use crate::domain::grant::RefreshToken;
 use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
 use crate::provider::Provider;
+use serde_json::json;
 
 /// The successful response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Serialize)]
@@ -165,4 +167,49 @@ fn respond(
         id_token,
         refresh_token,
     })
+}
+
+/// A new access token for `client`: a random string, or a JWT (RFC 9068, `typ` `at+jwt`)
+/// for clients that asked for one. Either way only its digest is stored, so
+/// introspection, revocation and userinfo treat both alike.
+pub(crate) fn mint_access_token(
+    provider: &Provider,
+    client: &Client,
+    subject: Option<(&Identity, &SignInFacts<'_>)>,
+    scope: &str,
+    now: UnixTime,
+) -> Result<String, OAuthError> {
+    if client.access_token_format == AccessTokenFormat::Opaque {
+        return Ok(token::generate());
+    }
+    let mut claims = serde_json::Map::new();
+    claims.insert("iss".into(), json!(provider.settings.issuer()));
+    claims.insert(
+        "exp".into(),
+        json!(now + provider.settings.access_token_lifetime.as_secs() as i64),
+    );
+    claims.insert("iat".into(), json!(now));
+    claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+    claims.insert("client_id".into(), json!(client.client_id));
+    // Without resource indicators the audience is the client's own resource side.
+    claims.insert("aud".into(), json!(client.client_id));
+    claims.insert("scope".into(), json!(scope));
+    match subject {
+        Some((identity, facts)) => {
+            claims.insert("sub".into(), json!(identity.subject));
+            claims.insert("auth_time".into(), json!(facts.auth_time));
+            claims.insert("acr".into(), json!(facts.acr));
+            claims.insert("amr".into(), json!(facts.amr));
+        }
+        // RFC 9068 §2.2: with no person, the subject is the client itself.
+        None => {
+            claims.insert("sub".into(), json!(client.client_id));
+        }
+    }
+    Ok(jwt::sign(
+        &provider.keys,
+        client.id_token_signed_response_alg,
+        "at+jwt",
+        claims,
+    )?)
 }

@@ -65,7 +65,15 @@ pub async fn handle(
         .await?
         .filter(|identity| identity.can_sign_in())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
-    let access_token = token::generate();
+    let facts = SignInFacts {
+        auth_time: parent.auth_time,
+        acr: &parent.acr,
+        amr: &parent.amr,
+        session_id: parent.session_id.as_deref(),
+        nonce: None,
+    };
+    let access_token =
+        super::mint_access_token(provider, client, Some((&identity, &facts)), &scope, now)?;
     provider
         .store
         .save_access_token(AccessToken {
@@ -81,13 +89,6 @@ pub async fn handle(
             family_id: Some(parent.family_id.clone()),
         })
         .await?;
-    let facts = SignInFacts {
-        auth_time: parent.auth_time,
-        acr: &parent.acr,
-        amr: &parent.amr,
-        session_id: parent.session_id.as_deref(),
-        nonce: None,
-    };
     super::respond(
         provider,
         client,
