@@ -98,6 +98,8 @@ pub struct ValidRequest {
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
     prompt: Prompt,
+    /// The subject of a valid `id_token_hint`: only that person's session may answer.
+    hinted_subject: Option<String>,
 }
 
 /// What just happened before this pass through the endpoint.
@@ -136,7 +138,9 @@ pub async fn authorize(
         Err(page) => return Ok(Outcome::ErrorPage(page)),
     };
     let state = raw.get("state").map(str::to_string);
-    let request = match check_request(raw, client, redirect_uri.clone(), state.clone()) {
+    let request = match check_request(raw, client, redirect_uri.clone(), state.clone())
+        .and_then(|request| read_id_token_hint(provider, request))
+    {
         Ok(request) => request,
         Err(error) => {
             return Ok(Outcome::Redirect(error_redirect(
@@ -327,7 +331,30 @@ fn check_request(
         code_challenge,
         max_age,
         prompt,
+        hinted_subject: None,
     })
+}
+
+/// `id_token_hint`: an ID token we issued (expired ones too), naming the expected person.
+fn read_id_token_hint(
+    provider: &Provider,
+    mut request: ValidRequest,
+) -> Result<ValidRequest, OAuthError> {
+    let Some(hint) = request.raw.get("id_token_hint") else {
+        return Ok(request);
+    };
+    let claims = crate::crypto::jwt::verify_own(&provider.keys, hint)
+        .filter(|claims| {
+            claims.get("iss").and_then(|v| v.as_str()) == Some(provider.settings.issuer())
+        })
+        .ok_or_else(|| {
+            OAuthError::invalid_request("id_token_hint is not an ID token of this provider")
+        })?;
+    request.hinted_subject = claims
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    Ok(request)
 }
 
 /// S256 only; required from public clients, accepted from all (RFC 9700 §2.1.1).
@@ -394,6 +421,15 @@ fn require_sign_in(
 ) -> Option<(Session, Identity)> {
     let (session, identity) = session?;
     if !identity.can_sign_in() {
+        return None;
+    }
+    // OIDC Core §3.1.2.1: the hint names who the relying party expects; another person's
+    // session must not answer (with prompt=none this becomes login_required).
+    if request
+        .hinted_subject
+        .as_ref()
+        .is_some_and(|subject| *subject != identity.subject)
+    {
         return None;
     }
     if interaction != Interaction::SignedIn {

@@ -193,3 +193,56 @@ async fn prompt_login_and_max_age_ask_for_the_password_again() {
         Landing::Redirect(_)
     ));
 }
+
+#[tokio::test]
+async fn id_token_hint_names_the_expected_person() {
+    use openidconnect::TokenResponse;
+    let app = TestApp::spawn().await;
+    app.add_identity("21900015").await;
+    app.add_identity_with("21900016", "Other", "Person", Some(PASSWORD))
+        .await;
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let oidc = rp::oidc_client(&app, &client).await;
+    let sign_in = |number: &'static str, browser: Browser| {
+        let app = &app;
+        let oidc = &oidc;
+        let client = &client;
+        async move {
+            let auth = rp::authorization(oidc, &[], true);
+            let redirect = browser.authorize(app, &auth.url, number, PASSWORD).await;
+            let signed_in = rp::exchange(oidc, client, auth, &redirect).await;
+            (browser, signed_in.tokens.id_token().unwrap().to_string())
+        }
+    };
+    let (browser, mine) = sign_in("21900015", Browser::new()).await;
+    let (_, theirs) = sign_in("21900016", Browser::new()).await;
+    let silent = |hint: &str| {
+        let mut auth = rp::authorization(&oidc, &[], true);
+        auth.url
+            .query_pairs_mut()
+            .append_pair("prompt", "none")
+            .append_pair("id_token_hint", hint);
+        auth.url
+    };
+    let redirect = browser.get(silent(&mine).as_str()).await.redirect();
+    assert!(
+        redirect.param("code").is_some(),
+        "the hinted person is signed in"
+    );
+    let redirect = browser.get(silent(&theirs).as_str()).await.redirect();
+    assert_eq!(
+        redirect.param("error").as_deref(),
+        Some("login_required"),
+        "another person's session does not answer"
+    );
+    let redirect = browser
+        .get(silent("forged.token.value").as_str())
+        .await
+        .redirect();
+    assert_eq!(redirect.param("error").as_deref(), Some("invalid_request"));
+}
