@@ -244,6 +244,17 @@ impl Settings {
             ("access_token_lifetime", self.access_token_lifetime),
             ("id_token_lifetime", self.id_token_lifetime),
             ("session_lifetime", self.session_lifetime),
+            (
+                "refresh_token_idle_lifetime",
+                self.refresh_token_idle_lifetime,
+            ),
+            (
+                "refresh_token_absolute_lifetime",
+                self.refresh_token_absolute_lifetime,
+            ),
+            ("activation_link_lifetime", self.activation_link_lifetime),
+            ("reset_link_lifetime", self.reset_link_lifetime),
+            ("theft_link_lifetime", self.theft_link_lifetime),
         ] {
             if lifetime.as_secs() == 0 {
                 return Err(ConfigError::Invalid {
@@ -275,8 +286,14 @@ impl Settings {
             min_strength: self.password_min_strength,
             ..Default::default()
         };
+        if self.password_min_strength > 4 {
+            return Err(ConfigError::Invalid {
+                key: "password_min_strength",
+                message: "is a zxcvbn score, 0 to 4".into(),
+            });
+        }
         policy.validate().map_err(|e| ConfigError::Invalid {
-            key: "password_min_length",
+            key: "password_policy",
             message: e.to_string(),
         })?;
         if lettre::Address::try_from(self.security_team_email.clone()).is_err() {

@@ -70,6 +70,10 @@ pub async fn reset(
         return Ok(ResetOutcome::Refused(refused));
     }
     let hash = provider.passwords.hash(password).await?;
+    let sessions = provider
+        .store
+        .live_session_ids(&identity.id, provider.now())
+        .await?;
     let notice = identity
         .personal_email
         .as_deref()
@@ -94,7 +98,10 @@ pub async fn reset(
         )
         .await
     {
-        Ok(identity) => Ok(ResetOutcome::Done(Box::new(identity))),
+        Ok(identity) => {
+            super::sign_in::tell_relying_parties(provider, &identity, sessions).await;
+            Ok(ResetOutcome::Done(Box::new(identity)))
+        }
         Err(LinkError::Invalid) => Ok(ResetOutcome::Invalid(LinkState::Used)),
         Err(LinkError::Store(e)) => Err(e.into()),
     }

@@ -141,9 +141,30 @@ pub async fn resume_session(
         .map(|identity| (session, identity)))
 }
 
-pub async fn end_session(provider: &Provider, session: &Session) -> Result<(), StoreError> {
+/// Ends a session and tells its relying parties (back-channel logout).
+pub async fn end_session(
+    provider: &Provider,
+    session: &Session,
+    identity: &Identity,
+) -> Result<(), StoreError> {
     provider
         .store
         .revoke_session(&session.id, provider.now())
-        .await
+        .await?;
+    tell_relying_parties(provider, identity, vec![session.id.clone()]).await;
+    Ok(())
+}
+
+/// Queues back-channel logout tokens; a failure here is logged, never fatal: the
+/// sessions are already over on our side.
+pub async fn tell_relying_parties(
+    provider: &Provider,
+    identity: &Identity,
+    session_ids: Vec<String>,
+) {
+    if let Err(error) =
+        crate::oauth::backchannel::notify(provider, &identity.subject, session_ids).await
+    {
+        tracing::error!(%error, "back-channel logout could not be queued");
+    }
 }

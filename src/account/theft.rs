@@ -95,6 +95,10 @@ pub async fn confirm(
     alert.body_text.push_str(&details);
     mails.push(alert);
     let audit = AuditEvent::new(events::THEFT_REPORTED, provider.now(), context);
+    let sessions = provider
+        .store
+        .live_session_ids(&identity.id, provider.now())
+        .await?;
     match provider
         .store
         .suspend_for_theft(
@@ -107,6 +111,7 @@ pub async fn confirm(
         .await
     {
         Ok(identity) => {
+            super::sign_in::tell_relying_parties(provider, &identity, sessions).await;
             tracing::warn!(event = "theft_reported", subject = %identity.subject, "identity theft reported: account suspended");
             Ok(ConfirmOutcome::Suspended(Box::new(identity)))
         }

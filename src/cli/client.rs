@@ -48,6 +48,9 @@ pub struct AddClient {
     /// opaque (default) or jwt (RFC 9068, verifiable by resource servers without a call).
     #[arg(long, default_value = "opaque")]
     pub access_token_format: String,
+    /// Where logout tokens go when a session ends (Back-Channel Logout 1.0).
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl AddClient {
@@ -76,6 +79,11 @@ impl AddClient {
             post_logout_redirect_uris: parse_uris(&self.post_logout_redirect_uris)?,
             id_token_alg: self.id_token_alg.parse::<SigningAlg>()?,
             access_token_format: self.access_token_format.parse()?,
+            backchannel_logout_uri: self
+                .backchannel_logout_uri
+                .as_deref()
+                .map(RedirectUri::parse)
+                .transpose()?,
             name: self.name,
             grant_types,
             auth_method,

@@ -161,6 +161,8 @@ pub struct Client {
     pub first_party: bool,
     pub id_token_signed_response_alg: SigningAlg,
     pub access_token_format: AccessTokenFormat,
+    /// Where logout tokens are POSTed when a session ends (Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<RedirectUri>,
     pub created_at: UnixTime,
 }
 
@@ -186,6 +188,7 @@ pub struct NewClient {
     pub first_party: bool,
     pub id_token_alg: SigningAlg,
     pub access_token_format: AccessTokenFormat,
+    pub backchannel_logout_uri: Option<RedirectUri>,
 }
 
 impl NewClient {
@@ -231,6 +234,7 @@ mod tests {
             first_party: false,
             id_token_alg: SigningAlg::RS256,
             access_token_format: AccessTokenFormat::Opaque,
+            backchannel_logout_uri: None,
         }
     }
 

@@ -23,12 +23,17 @@ const RETRY_MAX_SECS: i64 = 3600;
 const MAX_ATTEMPTS: i64 = 30;
 
 pub async fn run(provider: Arc<Provider>, transport: Transport, mut stop: watch::Receiver<bool>) {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client with no custom TLS builds");
     let interval = provider.settings.mail_poll_interval;
     loop {
         if let Err(error) = send_due_activations(&provider).await {
             tracing::error!(%error, "activation scheduling failed");
         }
-        if let Err(error) = deliver(&provider, &transport).await {
+        if let Err(error) = deliver(&provider, &transport, &http).await {
             tracing::error!(%error, "mail delivery round failed");
         }
         tokio::select! {
@@ -75,7 +80,11 @@ pub async fn send_due_activations(provider: &Provider) -> anyhow::Result<usize> 
 }
 
 /// One delivery round over the due mails.
-pub async fn deliver(provider: &Provider, transport: &Transport) -> anyhow::Result<usize> {
+pub async fn deliver(
+    provider: &Provider,
+    transport: &Transport,
+    http: &reqwest::Client,
+) -> anyhow::Result<usize> {
     let now = provider.now();
     let claimed = provider
         .store
@@ -83,10 +92,14 @@ pub async fn deliver(provider: &Provider, transport: &Transport) -> anyhow::Resu
         .await?;
     let mut delivered = 0;
     for queued in claimed {
-        match transport
-            .send(&provider.settings.mail_from, &queued.id, &queued.mail)
-            .await
-        {
+        let sent = if queued.mail.kind == crate::oauth::backchannel::KIND {
+            post_logout_token(http, &queued.mail.recipient, &queued.mail.body_text).await
+        } else {
+            transport
+                .send(&provider.settings.mail_from, &queued.id, &queued.mail)
+                .await
+        };
+        match sent {
             Ok(()) => {
                 provider
                     .store
@@ -111,4 +124,18 @@ pub async fn deliver(provider: &Provider, transport: &Transport) -> anyhow::Resu
         }
     }
     Ok(delivered)
+}
+
+/// Back-Channel Logout 1.0 §2.5: POST `logout_token`, form-encoded; 200 or 204 is success.
+async fn post_logout_token(http: &reqwest::Client, uri: &str, token: &str) -> Result<(), String> {
+    let response = http
+        .post(uri)
+        .form(&[("logout_token", token)])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match response.status().as_u16() {
+        200 | 204 => Ok(()),
+        status => Err(format!("the relying party answered {status}")),
+    }
 }

@@ -27,6 +27,8 @@ pub fn document(settings: &Settings) -> Vec<u8> {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint": settings.endpoint(REVOCATION_PATH),
         "end_session_endpoint": settings.endpoint(END_SESSION_PATH),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scope::SUPPORTED,
         "response_types_supported": ["code"],

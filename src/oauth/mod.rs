@@ -2,6 +2,7 @@
 //! share (client authentication, PKCE, errors, claims).
 
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
 pub mod clients;

@@ -23,6 +23,7 @@ struct ClientRow {
     id_token_alg: String,
     created_at: i64,
     access_token_format: String,
+    backchannel_logout_uri: Option<String>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -51,6 +52,11 @@ impl TryFrom<ClientRow> for Client {
             token_endpoint_auth_method: row.auth_method.parse().map_err(corrupt)?,
             id_token_signed_response_alg: row.id_token_alg.parse().map_err(corrupt)?,
             access_token_format: row.access_token_format.parse().map_err(corrupt)?,
+            backchannel_logout_uri: row
+                .backchannel_logout_uri
+                .as_deref()
+                .map(|u| RedirectUri::parse(u).map_err(corrupt))
+                .transpose()?,
             client_id: row.id,
             name: row.name,
             secret_hash: row.secret_hash,
@@ -89,6 +95,10 @@ impl Store {
             id_token_alg: new.id_token_alg.as_str().to_string(),
             created_at: now,
             access_token_format: new.access_token_format.as_str().to_string(),
+            backchannel_logout_uri: new
+                .backchannel_logout_uri
+                .as_ref()
+                .map(|u| u.as_str().to_string()),
         };
         self.write(move |conn| {
             diesel::insert_into(clients::table)

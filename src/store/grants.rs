@@ -159,6 +159,10 @@ impl Store {
                     diesel::update(authorization_codes::table.find(&code_hash))
                         .set(authorization_codes::replayed_at.eq(Some(now)))
                         .execute(conn)?;
+                    let families: Vec<Option<String>> = access_tokens::table
+                        .filter(access_tokens::code_hash.eq(Some(&code_hash)))
+                        .select(access_tokens::family_id)
+                        .load(conn)?;
                     let revoked_tokens = diesel::update(
                         access_tokens::table
                             .filter(access_tokens::code_hash.eq(Some(&code_hash)))
@@ -166,6 +170,10 @@ impl Store {
                     )
                     .set(access_tokens::revoked_at.eq(Some(now)))
                     .execute(conn)?;
+                    // The refresh tokens born of the code go too (RFC 6749 §4.1.2).
+                    for family in families.into_iter().flatten() {
+                        super::refresh::revoke_family(conn, &family, now)?;
+                    }
                     Ok(CodeRedemption::Replayed { revoked_tokens })
                 }
                 (_, None) => Ok(CodeRedemption::Unknown),

@@ -79,7 +79,11 @@ fn find(conn: &mut AnyConnection, token_hash: &str) -> StoreResult<Option<Refres
 }
 
 /// Revokes a family and every access token issued from it.
-fn revoke_family(conn: &mut AnyConnection, family_id: &str, now: UnixTime) -> StoreResult<usize> {
+pub(crate) fn revoke_family(
+    conn: &mut AnyConnection,
+    family_id: &str,
+    now: UnixTime,
+) -> StoreResult<usize> {
     let revoked = diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family_id.eq(family_id))

@@ -39,6 +39,7 @@ diesel::table! {
         id_token_alg -> Text,
         created_at -> BigInt,
         access_token_format -> Text,
+        backchannel_logout_uri -> Nullable<Text>,
     }
 }
 

@@ -108,3 +108,58 @@ impl Store {
         .await
     }
 }
+
+/// A relying party that received a code in a session, and wants to hear of its end.
+#[derive(Debug, Clone)]
+pub struct SessionParticipant {
+    pub session_id: String,
+    pub client_id: String,
+}
+
+impl Store {
+    /// The live sessions of an identity (before they are all ended).
+    pub async fn live_session_ids(
+        &self,
+        identity_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<String>> {
+        let identity_id = identity_id.to_string();
+        self.run(move |conn| {
+            Ok(sessions::table
+                .filter(sessions::identity_id.eq(identity_id))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .select(sessions::id)
+                .load(conn)?)
+        })
+        .await
+    }
+
+    /// The clients with a back-channel logout URI that received a code in these sessions.
+    pub async fn session_participants(
+        &self,
+        session_ids: Vec<String>,
+    ) -> StoreResult<Vec<SessionParticipant>> {
+        use super::schema::{authorization_codes, clients};
+        self.run(move |conn| {
+            let pairs: Vec<(String, String)> = authorization_codes::table
+                .inner_join(clients::table)
+                .filter(authorization_codes::session_id.eq_any(session_ids))
+                .filter(clients::backchannel_logout_uri.is_not_null())
+                .select((
+                    authorization_codes::session_id,
+                    authorization_codes::client_id,
+                ))
+                .distinct()
+                .load(conn)?;
+            Ok(pairs
+                .into_iter()
+                .map(|(session_id, client_id)| SessionParticipant {
+                    session_id,
+                    client_id,
+                })
+                .collect())
+        })
+        .await
+    }
+}

@@ -46,6 +46,7 @@ pub struct TestClient {
 
 pub struct ClientOptions {
     pub access_token_format: etupass::domain::client::AccessTokenFormat,
+    pub backchannel_logout_uri: Option<String>,
     pub grant_types: Vec<GrantType>,
     pub post_logout_redirect_uris: Vec<String>,
     pub public: bool,
@@ -59,6 +60,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             access_token_format: etupass::domain::client::AccessTokenFormat::Opaque,
+            backchannel_logout_uri: None,
             grant_types: vec![GrantType::AuthorizationCode],
             post_logout_redirect_uris: Vec::new(),
             public: false,
@@ -259,6 +261,10 @@ impl TestApp {
                 first_party: options.first_party,
                 id_token_alg: options.alg,
                 access_token_format: options.access_token_format,
+                backchannel_logout_uri: options
+                    .backchannel_logout_uri
+                    .as_deref()
+                    .map(|u| RedirectUri::parse(u).unwrap()),
             },
             self.clock.now(),
         )

@@ -125,3 +125,150 @@ async fn without_proof_the_person_confirms() {
     assert!(done.contains("déconnecté"));
     assert!(asks_for_password(&app, &client, &browser).await);
 }
+
+/// A relying party's back-channel endpoint: a real HTTP listener that keeps each body.
+async fn backchannel_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/backchannel", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buffer).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buffer.len() >= end + 4 + length {
+                            kept.lock()
+                                .unwrap()
+                                .push(text[end + 4..end + 4 + length].to_string());
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                                .await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, bodies)
+}
+
+async fn next_logout_token(
+    bodies: &std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    seen: usize,
+) -> String {
+    for _ in 0..200 {
+        if let Some(body) = bodies.lock().unwrap().get(seen).cloned() {
+            return url::form_urlencoded::parse(body.as_bytes())
+                .find(|(k, _)| k == "logout_token")
+                .map(|(_, v)| v.into_owned())
+                .expect("a logout_token parameter");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no logout token delivered");
+}
+
+#[tokio::test]
+async fn relying_parties_hear_of_the_end_of_a_session_on_their_back_channel() {
+    use etupass::crypto::{jwt, keys::SigningKeys};
+    let app = TestApp::spawn().await;
+    app.add_identity("21900300").await;
+    let (receiver, bodies) = backchannel_receiver().await;
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            backchannel_logout_uri: Some(receiver.clone()),
+            ..ClientOptions::default()
+        })
+        .await;
+    let discovery: serde_json::Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["backchannel_logout_supported"], true);
+    let keys = SigningKeys::load(&app.settings.keys_dir).unwrap();
+
+    // Sign-out from Etupass.
+    let browser = Browser::new();
+    let id_token = signed_in(&app, &client, &browser).await;
+    let sid = jwt::verify_own(&keys, &id_token).unwrap()["sid"].clone();
+    let home = browser.open(&app.url("/")).await;
+    browser.submit(&app, &home, "/logout", &[]).await;
+    let token = next_logout_token(&bodies, 0).await;
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["typ"], "logout+jwt");
+    let claims = jwt::verify_own(&keys, &token).expect("signed by Etupass");
+    assert_eq!(claims["iss"], app.issuer.as_str());
+    assert_eq!(claims["aud"], client.client_id.as_str());
+    assert_eq!(claims["sid"], sid, "names the session that ended");
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(
+        claims.get("nonce").is_none(),
+        "a logout token never carries a nonce"
+    );
+
+    // A password reset ends every session: the relying party hears of it too.
+    let browser = Browser::new();
+    signed_in(&app, &client, &browser).await;
+    let forgot = browser.open(&app.url("/password/forgot")).await;
+    browser
+        .submit(
+            &app,
+            &forgot,
+            "/password/forgot",
+            &[("username", "21900300")],
+        )
+        .await;
+    let mail = app
+        .mailbox
+        .wait_for("21900300@personal.example", "/password/reset?token=")
+        .await;
+    let reset_token = mail.link_token("/password/reset").unwrap();
+    let page = browser
+        .open(&app.url(&format!("/password/reset?token={reset_token}")))
+        .await;
+    let strong = "Violet piano marches under seven quiet lanterns";
+    browser
+        .submit(
+            &app,
+            &page,
+            "/password/reset",
+            &[
+                ("token", &reset_token),
+                ("password", strong),
+                ("confirmation", strong),
+            ],
+        )
+        .await;
+    let second = next_logout_token(&bodies, 1).await;
+    assert!(jwt::verify_own(&keys, &second).is_some());
+}

@@ -111,8 +111,8 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
     );
     assert_eq!(
         userinfo_status(&app, &access).await,
-        200,
-        "the code's own access token is not of the family"
+        401,
+        "the code's own access token belongs to the family too"
     );
 
     // Another client cannot use it either.
@@ -380,5 +380,39 @@ async fn jwt_access_tokens_verify_offline_and_work_like_opaque_ones() {
         userinfo_status(&app, &access).await,
         401,
         "revocable like any token"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_code_also_revokes_the_refresh_token_born_of_it() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900206").await;
+    let client = app.add_client(refreshing()).await;
+    let oidc = rp::oidc_client(&app, &client).await;
+    let auth = rp::authorization(&oidc, &["profile"], true);
+    let verifier = auth.verifier.as_ref().unwrap().secret().clone();
+    let redirect = Browser::new()
+        .authorize(&app, &auth.url, "21900206", PASSWORD)
+        .await;
+    let code = redirect.param("code").unwrap();
+    let signed_in = rp::exchange(&oidc, &client, auth, &redirect).await;
+    let refresh_token = signed_in.tokens.refresh_token().unwrap().secret().clone();
+    let (status, _) = post(
+        &app,
+        "/token",
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &client.redirect_uri),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "the replay is refused");
+    assert_eq!(
+        refresh(&app, &client, &refresh_token).await.0,
+        400,
+        "and the refresh token is dead"
     );
 }

@@ -25,3 +25,7 @@ CREATE INDEX access_tokens_family ON access_tokens(family_id);
 
 -- Access tokens as opaque strings (default) or as signed JWTs (RFC 9068), per client.
 ALTER TABLE clients ADD COLUMN access_token_format TEXT NOT NULL DEFAULT 'opaque';
+
+-- Back-channel logout (OpenID Connect Back-Channel Logout 1.0): where a relying party
+-- wants its logout tokens.
+ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT;

@@ -76,6 +76,11 @@ pub async fn handle(
         now,
     )?;
     let lifetime = provider.settings.access_token_lifetime.as_secs();
+    // The family exists from the start: its access tokens, this one included, go with it,
+    // and a replay of the code finds the family through this token.
+    let family_id = client
+        .allows_grant(GrantType::RefreshToken)
+        .then(|| uuid::Uuid::new_v4().to_string());
     let saved = provider
         .store
         .save_access_token_for_code(
@@ -90,7 +95,7 @@ pub async fn handle(
                 created_at: now,
                 expires_at: now + lifetime as i64,
                 revoked_at: None,
-                family_id: None,
+                family_id: family_id.clone(),
             },
         )
         .await?;
@@ -99,21 +104,20 @@ pub async fn handle(
             "the authorization code was already used",
         ));
     }
-    let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
-        Some(
+    let refresh_token = match family_id {
+        Some(family_id) => Some(
             super::start_refresh_family(
                 provider,
                 client,
                 &identity,
-                &grant.scope,
+                (&grant.scope, &family_id),
                 &facts,
                 Some(&grant.session_id),
                 now,
             )
             .await?,
-        )
-    } else {
-        None
+        ),
+        None => None,
     };
     super::respond(
         provider,

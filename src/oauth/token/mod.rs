@@ -102,7 +102,7 @@ async fn start_refresh_family(
     provider: &Provider,
     client: &Client,
     identity: &Identity,
-    scope: &str,
+    (scope, family_id): (&str, &str),
     facts: &SignInFacts<'_>,
     session_id: Option<&str>,
     now: UnixTime,
@@ -114,7 +114,7 @@ async fn start_refresh_family(
         .store
         .save_refresh_token(RefreshToken {
             token_hash: token::digest(&secret),
-            family_id: uuid::Uuid::new_v4().to_string(),
+            family_id: family_id.to_string(),
             client_id: client.client_id.clone(),
             identity_id: identity.id.clone(),
             session_id: session_id.map(str::to_string),

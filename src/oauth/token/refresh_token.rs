@@ -23,6 +23,18 @@ pub async fn handle(
     }
     let presented = request.require("refresh_token")?;
     let now = provider.now();
+    // The requested scope is checked before the token is spent: a refused narrowing must
+    // not burn a token whose successor the client would never receive.
+    let scope = match provider
+        .store
+        .find_refresh_token(&token::digest(presented))
+        .await?
+    {
+        Some(current) if current.client_id == client.client_id => {
+            narrowed_scope(&current.scope, request.get("scope"))?
+        }
+        _ => return Err(OAuthError::invalid_grant("the refresh token is not valid")),
+    };
     let settings = &provider.settings;
     // The successor is derived from the presented token with the server's secret, so two
     // racing refreshes compute the same one without it ever being stored in clear.
@@ -58,7 +70,6 @@ pub async fn handle(
             return Err(OAuthError::invalid_grant("the refresh token is not valid"))
         }
     };
-    let scope = narrowed_scope(&parent.scope, request.get("scope"))?;
     let identity = provider
         .store
         .find_identity(&parent.identity_id)

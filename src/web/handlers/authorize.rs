@@ -540,8 +540,8 @@ pub async fn sign_out(
     if !state.csrf_ok(&req, &form.csrf_token) {
         return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.expired_form");
     }
-    if let Ok(Some((session, _))) = current_session(&state, &req).await {
-        if let Err(error) = sign_in::end_session(&state.provider, &session).await {
+    if let Ok(Some((session, identity))) = current_session(&state, &req).await {
+        if let Err(error) = sign_in::end_session(&state.provider, &session, &identity).await {
             return server_error(&state, lang, &error);
         }
     }
@@ -605,8 +605,8 @@ async fn end_session(
     .await;
     match decision {
         Ok(EndSession::SignOut { redirect }) => {
-            if let Some((session, _)) = &session {
-                if let Err(error) = sign_in::end_session(&state.provider, session).await {
+            if let Some((session, identity)) = &session {
+                if let Err(error) = sign_in::end_session(&state.provider, session, identity).await {
                     return server_error(state, lang, &error);
                 }
             }
