@@ -156,6 +156,9 @@ impl Store {
                     .execute(conn)?;
                 return Ok(RefreshRedemption::Rotated(Box::new(token)));
             }
+            // Read again: on PostgreSQL the first read may predate the concurrent rotation
+            // that our UPDATE waited for, and would not show its `used_at`.
+            let token = find(conn, &presented_hash)?.unwrap_or(token);
             let recent = token.used_at.is_some_and(|used| now - used <= grace);
             let successor_live = find(conn, &next.token_hash)?
                 .is_some_and(|s| s.used_at.is_none() && s.revoked_at.is_none());
