@@ -7,6 +7,7 @@ mod smtp;
 mod authorization_code;
 mod cli;
 mod discovery;
+mod dovecot;
 mod errors;
 mod keys;
 mod lifecycle;
