@@ -4,6 +4,7 @@ mod helpers;
 mod rp;
 mod smtp;
 
+mod apache;
 mod authorization_code;
 mod cli;
 mod discovery;
