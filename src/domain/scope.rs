@@ -12,7 +12,10 @@ pub const ETUPASS: &str = "etupass";
 /// Asks for a refresh token (OIDC Core §11), for clients allowed the refresh_token grant.
 pub const OFFLINE_ACCESS: &str = "offline_access";
 
-pub const SUPPORTED: [&str; 5] = [OPENID, PROFILE, EMAIL, ETUPASS, OFFLINE_ACCESS];
+/// The phone number the registrar gave (OIDC Core §5.4).
+pub const PHONE: &str = "phone";
+
+pub const SUPPORTED: [&str; 6] = [OPENID, PROFILE, EMAIL, PHONE, ETUPASS, OFFLINE_ACCESS];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Scope(BTreeSet<String>);

@@ -7,7 +7,9 @@ use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
 
 /// Claims that can appear in userinfo or the ID token.
-pub const SUPPORTED: [&str; 21] = [
+pub const SUPPORTED: [&str; 23] = [
+    "phone_number",
+    "phone_number_verified",
     "iss",
     "sub",
     "aud",
@@ -47,6 +49,13 @@ pub fn for_scope(identity: &Identity, scope: &Scope, settings: &Settings) -> Map
             claims.insert("email".into(), json!(email));
             // Institutional addresses are issued by the university itself.
             claims.insert("email_verified".into(), json!(true));
+        }
+    }
+    if scope.contains(scope::PHONE) {
+        if let Some(phone) = &identity.phone {
+            claims.insert("phone_number".into(), json!(phone));
+            // Given by the registrar, never confirmed by a code sent to it.
+            claims.insert("phone_number_verified".into(), json!(false));
         }
     }
     if scope.contains(scope::ETUPASS) {

@@ -469,6 +469,15 @@ impl Store {
                             identities::updated_at.eq(now),
                         ))
                         .execute(conn)?;
+                    // Refresh tokens would let clients go on without the person ever
+                    // meeting the change page: they end, and the next sign-in asks.
+                    diesel::update(
+                        refresh_tokens::table
+                            .filter(refresh_tokens::identity_id.eq(&identity_id))
+                            .filter(refresh_tokens::revoked_at.is_null()),
+                    )
+                    .set(refresh_tokens::revoked_at.eq(Some(now)))
+                    .execute(conn)?;
                 }
                 AdminAction::SetPassword(hash) => {
                     let closed: i64 = identities::table

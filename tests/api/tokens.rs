@@ -416,3 +416,91 @@ async fn a_replayed_code_also_revokes_the_refresh_token_born_of_it() {
         "and the refresh token is dead"
     );
 }
+
+#[tokio::test]
+async fn a_required_password_change_ends_refresh_tokens() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900207").await;
+    let client = app.add_client(refreshing()).await;
+    let (_, token) = sign_in(&app, &client, "21900207").await;
+    let output = crate::helpers::etupass(
+        &app,
+        &["identity", "require-password-change", "21900207"],
+        None,
+    );
+    assert!(output.status.success());
+    let (status, _) = refresh(&app, &client, &token.unwrap()).await;
+    assert_eq!(
+        status, 400,
+        "the client must send the person back through the sign-in"
+    );
+}
+
+#[tokio::test]
+async fn the_phone_scope_releases_the_registrar_phone_number() {
+    let app = TestApp::spawn().await;
+    let file = app.dir.path().join("phone.csv");
+    std::fs::write(
+        &file,
+        "numero;nom;prenom;date_naissance;affiliation;mail_perso;telephone\n21900208;Durand;Zoé;2003-11-09;student;zoe@perso.example;+33 6 12 34 56 78\n",
+    )
+    .unwrap();
+    assert!(
+        crate::helpers::etupass(&app, &["identity", "import", file.to_str().unwrap()], None)
+            .status
+            .success()
+    );
+    let output = crate::helpers::etupass(
+        &app,
+        &["identity", "set-password", "21900208", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let oidc = rp::oidc_client(&app, &client).await;
+    let auth = rp::authorization(&oidc, &["phone"], true);
+    let browser = Browser::new();
+    let page = browser.open(auth.url.as_str()).await;
+    // An administrator's password must be changed first.
+    let (_, change) = browser
+        .sign_in(&app, &page, "21900208", PASSWORD)
+        .await
+        .page();
+    let request = rp::form_field(&change, "request").unwrap();
+    let strong = "Violet piano marches under seven quiet lanterns";
+    let redirect = browser
+        .submit(
+            &app,
+            &change,
+            "/password/change",
+            &[
+                ("request", &request),
+                ("password", strong),
+                ("confirmation", strong),
+            ],
+        )
+        .await
+        .redirect();
+    let signed_in = rp::exchange(&oidc, &client, auth, &redirect).await;
+    let info = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(signed_in.tokens.access_token().secret())
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(info["phone_number"], "+33 6 12 34 56 78");
+    assert_eq!(info["phone_number_verified"], false);
+    assert!(info.get("email").is_none(), "only what the scope releases");
+}
