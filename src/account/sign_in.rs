@@ -162,9 +162,7 @@ pub async fn tell_relying_parties(
     identity: &Identity,
     session_ids: Vec<String>,
 ) {
-    if let Err(error) =
-        crate::oauth::backchannel::notify(provider, &identity.subject, session_ids).await
-    {
+    if let Err(error) = crate::oauth::backchannel::notify(provider, identity, session_ids).await {
         tracing::error!(%error, "back-channel logout could not be queued");
     }
 }

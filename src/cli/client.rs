@@ -51,6 +51,10 @@ pub struct AddClient {
     /// Where logout tokens go when a session ends (Back-Channel Logout 1.0).
     #[arg(long)]
     pub backchannel_logout_uri: Option<String>,
+    /// public (default: the same `sub` for every client) or pairwise (a `sub` of its own
+    /// per sector, the redirect URIs' host).
+    #[arg(long, default_value = "public")]
+    pub subject_type: String,
 }
 
 impl AddClient {
@@ -79,6 +83,13 @@ impl AddClient {
             post_logout_redirect_uris: parse_uris(&self.post_logout_redirect_uris)?,
             id_token_alg: self.id_token_alg.parse::<SigningAlg>()?,
             access_token_format: self.access_token_format.parse()?,
+            pairwise: match self.subject_type.as_str() {
+                "public" => false,
+                "pairwise" => true,
+                other => {
+                    anyhow::bail!("unknown subject type '{other}' (expected public or pairwise)")
+                }
+            },
             backchannel_logout_uri: self
                 .backchannel_logout_uri
                 .as_deref()

@@ -163,6 +163,8 @@ pub struct Client {
     pub access_token_format: AccessTokenFormat,
     /// Where logout tokens are POSTed when a session ends (Back-Channel Logout 1.0).
     pub backchannel_logout_uri: Option<RedirectUri>,
+    /// `Some(sector)` for pairwise subjects (OIDC Core §8.1), `None` for public ones.
+    pub pairwise_sector: Option<String>,
     pub created_at: UnixTime,
 }
 
@@ -189,10 +191,31 @@ pub struct NewClient {
     pub id_token_alg: SigningAlg,
     pub access_token_format: AccessTokenFormat,
     pub backchannel_logout_uri: Option<RedirectUri>,
+    /// Pairwise subjects: the sector is the redirect URIs' host (they must share one).
+    pub pairwise: bool,
 }
 
 impl NewClient {
+    /// The sector of a pairwise client: the one host all its redirect URIs share.
+    pub fn pairwise_sector(&self) -> Result<Option<String>, Invalid> {
+        if !self.pairwise {
+            return Ok(None);
+        }
+        let hosts: std::collections::BTreeSet<String> = self
+            .redirect_uris
+            .iter()
+            .filter_map(|u| url::Url::parse(u.as_str()).ok())
+            .filter_map(|u| u.host_str().map(str::to_string))
+            .collect();
+        match hosts.len() {
+            1 => Ok(hosts.into_iter().next()),
+            _ => Err(Invalid::new(
+                "a pairwise client's redirect URIs must all be on one host (its sector)",
+            )),
+        }
+    }
     pub fn validate(&self) -> Result<(), Invalid> {
+        self.pairwise_sector()?;
         if self.name.trim().is_empty() {
             return Err(Invalid::new("the client needs a name"));
         }
@@ -235,6 +258,7 @@ mod tests {
             id_token_alg: SigningAlg::RS256,
             access_token_format: AccessTokenFormat::Opaque,
             backchannel_logout_uri: None,
+            pairwise: false,
         }
     }
 

@@ -152,7 +152,8 @@ pub async fn authorize(
         }
     };
     let now = provider.now();
-    let Some((session, identity)) = require_sign_in(&request, session, interaction, now) else {
+    let Some((session, identity)) = require_sign_in(provider, &request, session, interaction, now)
+    else {
         if request.prompt.none {
             return Ok(Outcome::Redirect(request.error_redirect(
                 provider,
@@ -414,6 +415,7 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, OAuthError> {
 /// The session that may answer this request, if any: present, of an active identity,
 /// and fresh enough for `prompt=login` and `max_age` unless the person just signed in.
 fn require_sign_in(
+    provider: &Provider,
     request: &ValidRequest,
     session: Option<(Session, Identity)>,
     interaction: Interaction,
@@ -425,11 +427,9 @@ fn require_sign_in(
     }
     // OIDC Core §3.1.2.1: the hint names who the relying party expects; another person's
     // session must not answer (with prompt=none this becomes login_required).
-    if request
-        .hinted_subject
-        .as_ref()
-        .is_some_and(|subject| *subject != identity.subject)
-    {
+    if request.hinted_subject.as_ref().is_some_and(|subject| {
+        *subject != super::subject::for_client(provider, &request.client, &identity)
+    }) {
         return None;
     }
     if interaction != Interaction::SignedIn {

@@ -17,7 +17,7 @@ const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Queues logout tokens for the relying parties of `session_ids` (sessions of `subject`).
 pub async fn notify(
     provider: &Provider,
-    subject: &str,
+    identity: &crate::domain::identity::Identity,
     session_ids: Vec<String>,
 ) -> Result<usize, OAuthError> {
     if session_ids.is_empty() {
@@ -38,7 +38,10 @@ pub async fn notify(
         claims.insert("iat".into(), json!(now));
         claims.insert("exp".into(), json!(now + 120));
         claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
-        claims.insert("sub".into(), json!(subject));
+        claims.insert(
+            "sub".into(),
+            json!(super::subject::for_client(provider, &client, identity)),
+        );
         claims.insert("sid".into(), json!(participant.session_id));
         claims.insert("events".into(), json!({ EVENT: {} }));
         let token = jwt::sign(

@@ -35,9 +35,15 @@ pub const SUPPORTED: [&str; 23] = [
 
 /// The userinfo claims `scope` releases. Birth date is deliberately not released under
 /// `profile`: relying parties of a university have no need for it (data minimisation).
-pub fn for_scope(identity: &Identity, scope: &Scope, settings: &Settings) -> Map<String, Value> {
+/// `subject` is the `sub` this client sees (see `oauth::subject`).
+pub fn for_scope(
+    identity: &Identity,
+    subject: &str,
+    scope: &Scope,
+    settings: &Settings,
+) -> Map<String, Value> {
     let mut claims = Map::new();
-    claims.insert("sub".into(), json!(identity.subject));
+    claims.insert("sub".into(), json!(subject));
     if scope.contains(scope::PROFILE) {
         claims.insert("name".into(), json!(identity.display_name()));
         claims.insert("family_name".into(), json!(identity.family_name));

@@ -32,7 +32,10 @@ pub fn issue(
     let lifetime = provider.settings.id_token_lifetime.as_secs() as i64;
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(provider.settings.issuer()));
-    claims.insert("sub".into(), json!(identity.subject));
+    claims.insert(
+        "sub".into(),
+        json!(super::subject::for_client(provider, client, identity)),
+    );
     claims.insert("aud".into(), json!(client.client_id));
     claims.insert("azp".into(), json!(client.client_id));
     claims.insert("exp".into(), json!(now + lifetime));

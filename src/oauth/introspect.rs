@@ -40,7 +40,12 @@ pub async fn handle(
         if let Some(identity_id) = &access.identity_id {
             match provider.store.find_identity(identity_id).await? {
                 Some(identity) if identity.can_sign_in() => {
-                    answer["sub"] = json!(identity.subject);
+                    // The `sub` the token's own client sees (pairwise clients differ).
+                    let subject = match provider.store.find_client(&access.client_id).await? {
+                        Some(owner) => super::subject::for_client(provider, &owner, &identity),
+                        None => return Ok(inactive()),
+                    };
+                    answer["sub"] = json!(subject);
                     answer["username"] = json!(identity.number.as_str());
                 }
                 _ => return Ok(inactive()),
@@ -69,7 +74,7 @@ pub async fn handle(
             "iat": refresh.created_at,
             "exp": refresh.idle_expires_at,
             "iss": provider.settings.issuer(),
-            "sub": identity.subject,
+            "sub": super::subject::for_client(provider, &client, &identity),
             "username": identity.number.as_str(),
         });
         return Ok(answer.as_object().cloned().unwrap_or_default());

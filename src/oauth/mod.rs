@@ -13,6 +13,7 @@ pub mod id_token;
 pub mod introspect;
 pub mod pkce;
 pub mod revoke;
+pub mod subject;
 pub mod token;
 pub mod userinfo;
 

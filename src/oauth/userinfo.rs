@@ -60,7 +60,18 @@ pub async fn handle(
     }
     .filter(|identity| identity.can_sign_in())
     .ok_or_else(|| OAuthError::invalid_token("the access token is not valid"))?;
-    Ok(claims::for_scope(&identity, &scope, &provider.settings))
+    let client = provider
+        .store
+        .find_client(&access.client_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_token("the access token is not valid"))?;
+    let subject = super::subject::for_client(provider, &client, &identity);
+    Ok(claims::for_scope(
+        &identity,
+        &subject,
+        &scope,
+        &provider.settings,
+    ))
 }
 
 fn extract_token<'a>(bearer: &Bearer<'a>) -> Result<&'a str, UserinfoError> {

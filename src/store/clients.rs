@@ -24,6 +24,8 @@ struct ClientRow {
     created_at: i64,
     access_token_format: String,
     backchannel_logout_uri: Option<String>,
+    subject_type: String,
+    sector: Option<String>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -52,6 +54,10 @@ impl TryFrom<ClientRow> for Client {
             token_endpoint_auth_method: row.auth_method.parse().map_err(corrupt)?,
             id_token_signed_response_alg: row.id_token_alg.parse().map_err(corrupt)?,
             access_token_format: row.access_token_format.parse().map_err(corrupt)?,
+            pairwise_sector: match row.subject_type.as_str() {
+                "pairwise" => Some(row.sector.clone().unwrap_or_default()),
+                _ => None,
+            },
             backchannel_logout_uri: row
                 .backchannel_logout_uri
                 .as_deref()
@@ -75,6 +81,8 @@ impl Store {
         secret_hash: Option<String>,
         now: UnixTime,
     ) -> StoreResult<Client> {
+        // Validated by the caller (`NewClient::validate`); a bad sector cannot reach here.
+        let sector = new.pairwise_sector().ok().flatten();
         let uris =
             |list: &[RedirectUri]| to_json(&list.iter().map(|u| u.as_str()).collect::<Vec<_>>());
         let row = ClientRow {
@@ -99,6 +107,13 @@ impl Store {
                 .backchannel_logout_uri
                 .as_ref()
                 .map(|u| u.as_str().to_string()),
+            subject_type: if sector.is_some() {
+                "pairwise"
+            } else {
+                "public"
+            }
+            .to_string(),
+            sector,
         };
         self.write(move |conn| {
             diesel::insert_into(clients::table)

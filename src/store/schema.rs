@@ -40,6 +40,8 @@ diesel::table! {
         created_at -> BigInt,
         access_token_format -> Text,
         backchannel_logout_uri -> Nullable<Text>,
+        subject_type -> Text,
+        sector -> Nullable<Text>,
     }
 }
 

@@ -225,3 +225,78 @@ async fn a_password_hashed_with_old_parameters_is_rehashed_at_sign_in() {
         "rehashed with the new parameters"
     );
 }
+
+#[tokio::test]
+async fn pairwise_clients_of_different_sectors_see_different_subjects() {
+    let app = TestApp::spawn().await;
+    let identity = app.add_identity("21900005").await;
+    let sector = |host: &str| ClientOptions {
+        pairwise: true,
+        first_party: true,
+        redirect_uri: format!("https://{host}/callback"),
+        ..ClientOptions::default()
+    };
+    let lms = app.add_client(sector("lms.univ.example")).await;
+    let library = app.add_client(sector("library.univ.example")).await;
+    let lms_again = app.add_client(sector("lms.univ.example")).await;
+    let public = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let browser = Browser::new();
+    let mut subjects = Vec::new();
+    for client in [&lms, &library, &lms_again, &public] {
+        let oidc = rp::oidc_client(&app, client).await;
+        let auth = rp::authorization(&oidc, &["profile"], true);
+        let redirect = browser
+            .authorize(&app, &auth.url, "21900005", PASSWORD)
+            .await;
+        let signed_in = rp::exchange(&oidc, client, auth, &redirect).await;
+        let info = rp::userinfo(&oidc, rp::access_token(&signed_in.tokens)).await;
+        assert_eq!(
+            info.subject(),
+            signed_in.claims.subject(),
+            "userinfo agrees with the ID token"
+        );
+        subjects.push(signed_in.claims.subject().as_str().to_string());
+    }
+    assert_ne!(
+        subjects[0], subjects[1],
+        "two sectors cannot correlate the person"
+    );
+    assert_eq!(
+        subjects[0], subjects[2],
+        "one sector sees one stable subject"
+    );
+    assert_eq!(
+        subjects[3], identity.subject,
+        "public clients see the public subject"
+    );
+    assert_ne!(subjects[0], identity.subject);
+
+    // A pairwise client's redirect URIs must share one host (its sector).
+    let spread = etupass::oauth::clients::register(
+        &app.store,
+        etupass::domain::client::NewClient {
+            name: "spread".into(),
+            redirect_uris: vec![
+                etupass::domain::redirect_uri::RedirectUri::parse("https://a.example/cb").unwrap(),
+                etupass::domain::redirect_uri::RedirectUri::parse("https://b.example/cb").unwrap(),
+            ],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![etupass::domain::client::GrantType::AuthorizationCode],
+            auth_method: AuthMethod::ClientSecretBasic,
+            public: false,
+            first_party: false,
+            id_token_alg: SigningAlg::RS256,
+            access_token_format: etupass::domain::client::AccessTokenFormat::Opaque,
+            backchannel_logout_uri: None,
+            pairwise: true,
+        },
+        0,
+    )
+    .await;
+    assert!(spread.is_err());
+}

@@ -45,6 +45,7 @@ pub struct TestClient {
 }
 
 pub struct ClientOptions {
+    pub pairwise: bool,
     pub access_token_format: etupass::domain::client::AccessTokenFormat,
     pub backchannel_logout_uri: Option<String>,
     pub grant_types: Vec<GrantType>,
@@ -59,6 +60,7 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
+            pairwise: false,
             access_token_format: etupass::domain::client::AccessTokenFormat::Opaque,
             backchannel_logout_uri: None,
             grant_types: vec![GrantType::AuthorizationCode],
@@ -261,6 +263,7 @@ impl TestApp {
                 first_party: options.first_party,
                 id_token_alg: options.alg,
                 access_token_format: options.access_token_format,
+                pairwise: options.pairwise,
                 backchannel_logout_uri: options
                     .backchannel_logout_uri
                     .as_deref()

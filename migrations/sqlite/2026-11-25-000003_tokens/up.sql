@@ -29,3 +29,8 @@ ALTER TABLE clients ADD COLUMN access_token_format TEXT NOT NULL DEFAULT 'opaque
 -- Back-channel logout (OpenID Connect Back-Channel Logout 1.0): where a relying party
 -- wants its logout tokens.
 ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT;
+
+-- Pairwise subject identifiers (OIDC Core §8.1): relying parties of different sectors
+-- cannot correlate the same person.
+ALTER TABLE clients ADD COLUMN subject_type TEXT NOT NULL DEFAULT 'public';
+ALTER TABLE clients ADD COLUMN sector TEXT;

@@ -196,7 +196,10 @@ pub(crate) fn mint_access_token(
     claims.insert("scope".into(), json!(scope));
     match subject {
         Some((identity, facts)) => {
-            claims.insert("sub".into(), json!(identity.subject));
+            claims.insert(
+                "sub".into(),
+                json!(super::subject::for_client(provider, client, identity)),
+            );
             claims.insert("auth_time".into(), json!(facts.auth_time));
             claims.insert("acr".into(), json!(facts.acr));
             claims.insert("amr".into(), json!(facts.amr));
