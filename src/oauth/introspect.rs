@@ -23,7 +23,8 @@ pub async fn handle(
     let hash = token::digest(presented);
     let now = provider.now();
     // Access tokens first: they are what resource servers see; the hint only orders look-ups.
-    if let Some(access) = provider.store.find_access_token(&hash).await? {
+    if let Some(found) = provider.store.find_access_token_in_context(&hash).await? {
+        let access = &found.token;
         if !access.is_usable(now) {
             return Ok(inactive());
         }
@@ -37,15 +38,12 @@ pub async fn handle(
             "iss": provider.settings.issuer(),
             "aud": access.client_id,
         });
-        if let Some(identity_id) = &access.identity_id {
-            match provider.store.find_identity(identity_id).await? {
+        if access.identity_id.is_some() {
+            match &found.identity {
                 Some(identity) if identity.can_sign_in() => {
                     // The `sub` the token's own client sees (pairwise clients differ).
-                    let subject = match provider.store.find_client(&access.client_id).await? {
-                        Some(owner) => super::subject::for_client(provider, &owner, &identity),
-                        None => return Ok(inactive()),
-                    };
-                    answer["sub"] = json!(subject);
+                    let sector = found.pairwise_sector.as_deref();
+                    answer["sub"] = json!(super::subject::for_sector(provider, sector, identity));
                     answer["username"] = json!(identity.number.as_str());
                 }
                 _ => return Ok(inactive()),

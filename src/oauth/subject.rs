@@ -8,7 +8,12 @@ use crate::domain::identity::Identity;
 use crate::provider::Provider;
 
 pub fn for_client(provider: &Provider, client: &Client, identity: &Identity) -> String {
-    match &client.pairwise_sector {
+    for_sector(provider, client.pairwise_sector.as_deref(), identity)
+}
+
+/// The same, knowing only the client's pairwise sector (`None`: public subjects).
+pub fn for_sector(provider: &Provider, sector: Option<&str>, identity: &Identity) -> String {
+    match sector {
         None => identity.subject.clone(),
         Some(sector) => token::derive(
             &provider.token_secret,

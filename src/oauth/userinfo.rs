@@ -40,12 +40,13 @@ pub async fn handle(
 ) -> Result<Map<String, Value>, UserinfoError> {
     let presented = extract_token(&bearer)?;
     let now = provider.now();
-    let access = provider
+    let found = provider
         .store
-        .find_access_token(&token::digest(presented))
+        .find_access_token_in_context(&token::digest(presented))
         .await?
-        .filter(|t| t.is_usable(now))
+        .filter(|found| found.token.is_usable(now))
         .ok_or_else(|| OAuthError::invalid_token("the access token is not valid"))?;
+    let access = &found.token;
     let scope = Scope::parse_supported(&access.scope);
     if !scope.contains(scope::OPENID) {
         return Err(OAuthError::new(
@@ -54,20 +55,14 @@ pub async fn handle(
         )
         .into());
     }
-    let identity = match &access.identity_id {
-        Some(id) => provider.store.find_identity(id).await?,
-        None => None,
-    }
-    .filter(|identity| identity.can_sign_in())
-    .ok_or_else(|| OAuthError::invalid_token("the access token is not valid"))?;
-    let client = provider
-        .store
-        .find_client(&access.client_id)
-        .await?
+    let identity = found
+        .identity
+        .as_ref()
+        .filter(|identity| identity.can_sign_in())
         .ok_or_else(|| OAuthError::invalid_token("the access token is not valid"))?;
-    let subject = super::subject::for_client(provider, &client, &identity);
+    let subject = super::subject::for_sector(provider, found.pairwise_sector.as_deref(), identity);
     Ok(claims::for_scope(
-        &identity,
+        identity,
         &subject,
         &scope,
         &provider.settings,

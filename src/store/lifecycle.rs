@@ -44,13 +44,14 @@ fn insert_link(
     Ok(())
 }
 
-/// Consumes a link exactly once (`UPDATE … WHERE used_at IS NULL`) and returns its identity.
+/// Consumes a link exactly once (`UPDATE … WHERE used_at IS NULL`) and returns its
+/// identity; `None` when the link is unknown, used or expired.
 fn consume_link(
     conn: &mut AnyConnection,
     token_hash: &str,
     purpose: LinkPurpose,
     now: UnixTime,
-) -> Result<String, LinkError> {
+) -> StoreResult<Option<String>> {
     let consumed = diesel::update(
         account_links::table
             .find(token_hash)
@@ -59,17 +60,15 @@ fn consume_link(
             .filter(account_links::expires_at.gt(now)),
     )
     .set(account_links::used_at.eq(Some(now)))
-    .execute(conn)
-    .map_err(StoreError::from)?;
+    .execute(conn)?;
     if consumed != 1 {
-        return Err(LinkError::Invalid);
+        return Ok(None);
     }
     // Other open links of the same purpose die with it.
     let identity_id: String = account_links::table
         .find(token_hash)
         .select(account_links::identity_id)
-        .first(conn)
-        .map_err(StoreError::from)?;
+        .first(conn)?;
     diesel::update(
         account_links::table
             .filter(account_links::identity_id.eq(&identity_id))
@@ -77,9 +76,8 @@ fn consume_link(
             .filter(account_links::used_at.is_null()),
     )
     .set(account_links::used_at.eq(Some(now)))
-    .execute(conn)
-    .map_err(StoreError::from)?;
-    Ok(identity_id)
+    .execute(conn)?;
+    Ok(Some(identity_id))
 }
 
 /// Every unused link of an identity stops working.
@@ -154,6 +152,15 @@ fn load(conn: &mut AnyConnection, identity_id: &str) -> StoreResult<Identity> {
 }
 
 impl Store {
+    /// A change made through a mailed link, in one write transaction: `work` answers
+    /// `None` when the link (or the account's state) does not allow it.
+    async fn through_link<F>(&self, work: F) -> Result<Identity, LinkError>
+    where
+        F: FnOnce(&mut AnyConnection) -> StoreResult<Option<Identity>> + Send + 'static,
+    {
+        self.write(work).await?.ok_or(LinkError::Invalid)
+    }
+
     /// What a presented link is: valid (with its identity), expired, used or unknown.
     pub async fn inspect_link(
         &self,
@@ -260,41 +267,37 @@ impl Store {
         now: UnixTime,
     ) -> Result<Identity, LinkError> {
         let token_hash = token_hash.to_string();
-        let result = self
-            .write(move |conn| {
-                let identity_id =
-                    match consume_link(conn, &token_hash, LinkPurpose::Activation, now) {
-                        Ok(id) => id,
-                        Err(LinkError::Invalid) => return Ok(None),
-                        Err(LinkError::Store(e)) => return Err(e),
-                    };
-                let activated = diesel::update(
-                    identities::table
-                        .find(&identity_id)
-                        .filter(identities::status.eq(IdentityStatus::PendingActivation.as_str())),
-                )
-                .set(identities::status.eq(IdentityStatus::Active.as_str()))
-                .execute(conn)?;
-                if activated != 1 {
-                    return Ok(None);
-                }
-                set_password(conn, &identity_id, &password_hash, now)?;
-                let identity = load(conn, &identity_id)?;
-                if let Some(version) = charter_version {
-                    insert_acceptance(conn, &identity_id, version, audit.ip.clone(), now)?;
-                }
-                insert_audit(conn, &audit.clone().identity(&identity))?;
-                if let Some(version) = charter_version {
-                    let mut accepted = audit
-                        .identity(&identity)
-                        .detail(format!("version {version}"));
-                    accepted.event = crate::domain::audit::events::CHARTER_ACCEPTED.to_string();
-                    insert_audit(conn, &accepted)?;
-                }
-                Ok(Some(identity))
-            })
-            .await?;
-        result.ok_or(LinkError::Invalid)
+        self.through_link(move |conn| {
+            let Some(identity_id) = consume_link(conn, &token_hash, LinkPurpose::Activation, now)?
+            else {
+                return Ok(None);
+            };
+            let activated = diesel::update(
+                identities::table
+                    .find(&identity_id)
+                    .filter(identities::status.eq(IdentityStatus::PendingActivation.as_str())),
+            )
+            .set(identities::status.eq(IdentityStatus::Active.as_str()))
+            .execute(conn)?;
+            if activated != 1 {
+                return Ok(None);
+            }
+            set_password(conn, &identity_id, &password_hash, now)?;
+            let identity = load(conn, &identity_id)?;
+            if let Some(version) = charter_version {
+                insert_acceptance(conn, &identity_id, version, audit.ip.clone(), now)?;
+            }
+            insert_audit(conn, &audit.clone().identity(&identity))?;
+            if let Some(version) = charter_version {
+                let mut accepted = audit
+                    .identity(&identity)
+                    .detail(format!("version {version}"));
+                accepted.event = crate::domain::audit::events::CHARTER_ACCEPTED.to_string();
+                insert_audit(conn, &accepted)?;
+            }
+            Ok(Some(identity))
+        })
+        .await
     }
 
     /// Password reset by link: new password, everything revoked, a theft suspension lifted,
@@ -308,39 +311,36 @@ impl Store {
         now: UnixTime,
     ) -> Result<Identity, LinkError> {
         let token_hash = token_hash.to_string();
-        let result = self
-            .write(move |conn| {
-                let identity_id =
-                    match consume_link(conn, &token_hash, LinkPurpose::PasswordReset, now) {
-                        Ok(id) => id,
-                        Err(LinkError::Invalid) => return Ok(None),
-                        Err(LinkError::Store(e)) => return Err(e),
-                    };
-                let before = load(conn, &identity_id)?;
-                if !before.may_reset_password() {
-                    return Ok(None);
-                }
-                set_password(conn, &identity_id, &password_hash, now)?;
-                // A reset proves control of the personal address: it ends a theft lockdown
-                // and completes a pending activation.
-                if before.status != IdentityStatus::Active {
-                    diesel::update(identities::table.find(&identity_id))
-                        .set((
-                            identities::status.eq(IdentityStatus::Active.as_str()),
-                            identities::suspended_reason.eq(None::<String>),
-                        ))
-                        .execute(conn)?;
-                }
-                revoke_everything(conn, &identity_id, now)?;
-                let identity = load(conn, &identity_id)?;
-                if let Some(mail) = notice(&identity) {
-                    insert_mail(conn, &mail, now)?;
-                }
-                insert_audit(conn, &audit.identity(&identity))?;
-                Ok(Some(identity))
-            })
-            .await?;
-        result.ok_or(LinkError::Invalid)
+        self.through_link(move |conn| {
+            let Some(identity_id) =
+                consume_link(conn, &token_hash, LinkPurpose::PasswordReset, now)?
+            else {
+                return Ok(None);
+            };
+            let before = load(conn, &identity_id)?;
+            if !before.may_reset_password() {
+                return Ok(None);
+            }
+            set_password(conn, &identity_id, &password_hash, now)?;
+            // A reset proves control of the personal address: it ends a theft lockdown
+            // and completes a pending activation.
+            if before.status != IdentityStatus::Active {
+                diesel::update(identities::table.find(&identity_id))
+                    .set((
+                        identities::status.eq(IdentityStatus::Active.as_str()),
+                        identities::suspended_reason.eq(None::<String>),
+                    ))
+                    .execute(conn)?;
+            }
+            revoke_everything(conn, &identity_id, now)?;
+            let identity = load(conn, &identity_id)?;
+            if let Some(mail) = notice(&identity) {
+                insert_mail(conn, &mail, now)?;
+            }
+            insert_audit(conn, &audit.identity(&identity))?;
+            Ok(Some(identity))
+        })
+        .await
     }
 
     /// A password change by its owner (forced change at sign-in): other sessions end.
@@ -387,42 +387,38 @@ impl Store {
         now: UnixTime,
     ) -> Result<Identity, LinkError> {
         let token_hash = token_hash.to_string();
-        let result = self
-            .write(move |conn| {
-                let identity_id =
-                    match consume_link(conn, &token_hash, LinkPurpose::TheftReport, now) {
-                        Ok(id) => id,
-                        Err(LinkError::Invalid) => return Ok(None),
-                        Err(LinkError::Store(e)) => return Err(e),
-                    };
-                let suspended = diesel::update(
-                    identities::table
-                        .find(&identity_id)
-                        .filter(identities::status.eq(IdentityStatus::Active.as_str())),
-                )
-                .set((
-                    identities::status.eq(IdentityStatus::Suspended.as_str()),
-                    identities::suspended_reason.eq(Some("theft")),
-                    identities::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-                if suspended != 1 {
-                    // Locked or closed meanwhile: a theft report must not change that.
-                    return Ok(None);
-                }
-                revoke_everything(conn, &identity_id, now)?;
-                // Links mailed before the report may be in the thief's hands.
-                void_links(conn, &identity_id, now)?;
-                insert_link(conn, &identity_id, &recovery, now)?;
-                let identity = load(conn, &identity_id)?;
-                for mail in mails(&identity) {
-                    insert_mail(conn, &mail, now)?;
-                }
-                insert_audit(conn, &audit.identity(&identity))?;
-                Ok(Some(identity))
-            })
-            .await?;
-        result.ok_or(LinkError::Invalid)
+        self.through_link(move |conn| {
+            let Some(identity_id) = consume_link(conn, &token_hash, LinkPurpose::TheftReport, now)?
+            else {
+                return Ok(None);
+            };
+            let suspended = diesel::update(
+                identities::table
+                    .find(&identity_id)
+                    .filter(identities::status.eq(IdentityStatus::Active.as_str())),
+            )
+            .set((
+                identities::status.eq(IdentityStatus::Suspended.as_str()),
+                identities::suspended_reason.eq(Some("theft")),
+                identities::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+            if suspended != 1 {
+                // Locked or closed meanwhile: a theft report must not change that.
+                return Ok(None);
+            }
+            revoke_everything(conn, &identity_id, now)?;
+            // Links mailed before the report may be in the thief's hands.
+            void_links(conn, &identity_id, now)?;
+            insert_link(conn, &identity_id, &recovery, now)?;
+            let identity = load(conn, &identity_id)?;
+            for mail in mails(&identity) {
+                insert_mail(conn, &mail, now)?;
+            }
+            insert_audit(conn, &audit.identity(&identity))?;
+            Ok(Some(identity))
+        })
+        .await
     }
 
     /// Administrator actions: lock, unlock (with a forced password change), force a change,

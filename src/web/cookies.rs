@@ -41,6 +41,13 @@ pub fn build(
     cookie
 }
 
+/// A cookie that makes the browser forget `name` (sign-out).
+pub fn removal(name: Name, secure: bool) -> Cookie<'static> {
+    let mut cookie = build(name, String::new(), secure, Some(0));
+    cookie.make_removal();
+    cookie
+}
+
 pub fn read(req: &HttpRequest, name: Name, secure: bool) -> Option<String> {
     req.cookie(name.as_str(secure))
         .map(|c| c.value().to_string())

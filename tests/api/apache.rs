@@ -23,29 +23,9 @@ impl Drop for Apache {
 }
 
 fn ensure_installed() {
-    if std::path::Path::new("/usr/lib/apache2/modules/mod_auth_openidc.so").exists() {
-        return;
-    }
-    let _ = std::fs::write("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n");
-    let _ = Command::new("chmod")
-        .args(["+x", "/usr/sbin/policy-rc.d"])
-        .status();
-    let installed = Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "apache2",
-            "libapache2-mod-auth-openidc",
-        ])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success());
-    let _ = std::fs::remove_file("/usr/sbin/policy-rc.d");
-    assert!(
-        installed,
-        "Apache with mod_auth_openidc is needed: apt-get install apache2 libapache2-mod-auth-openidc (as root)"
+    crate::helpers::install_debian_packages(
+        std::path::Path::new("/usr/lib/apache2/modules/mod_auth_openidc.so").exists(),
+        &["apache2", "libapache2-mod-auth-openidc"],
     );
 }
 

@@ -189,3 +189,45 @@ async fn bad_input_fails_with_a_one_line_reason() {
     let missing = etupass(&app, &["client", "show", "nope"], None);
     assert!(!missing.status.success());
 }
+
+#[tokio::test]
+async fn charters_are_published_and_bad_ones_refused() {
+    let app = TestApp::spawn().await;
+    let charter = app.dir.path().join("charte.md");
+    std::fs::write(&charter, "# Charte\nUsage loyal.\n").unwrap();
+    let output = etupass(
+        &app,
+        &["charter", "publish", charter.to_str().unwrap()],
+        None,
+    );
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "published version 1"
+    );
+    let shown = json(&etupass(&app, &["charter", "show"], None));
+    assert_eq!(shown["version"], 1);
+    let empty = app.dir.path().join("empty.md");
+    std::fs::write(&empty, "  \n").unwrap();
+    let output = etupass(&app, &["charter", "publish", empty.to_str().unwrap()], None);
+    assert!(!output.status.success(), "an empty charter is refused");
+    let output = etupass(
+        &app,
+        &["charter", "publish", "/nonexistent/charte.md"],
+        None,
+    );
+    assert!(!output.status.success());
+}
+
+#[tokio::test]
+async fn a_temporary_password_must_not_be_short() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21905556").await;
+    let output = etupass(
+        &app,
+        &["identity", "set-password", "21905556", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 12 characters"));
+}

@@ -28,29 +28,9 @@ impl Drop for Dovecot {
 }
 
 fn ensure_installed() {
-    if Command::new("dovecot").arg("--version").output().is_ok() {
-        return;
-    }
-    // Keep the package from starting a system-wide Dovecot while it installs.
-    let _ = std::fs::write("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n");
-    let _ = Command::new("chmod")
-        .args(["+x", "/usr/sbin/policy-rc.d"])
-        .status();
-    let installed = Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "dovecot-imapd",
-        ])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success());
-    let _ = std::fs::remove_file("/usr/sbin/policy-rc.d");
-    assert!(
-        installed,
-        "Dovecot is needed for this test: apt-get install dovecot-imapd (as root)"
+    crate::helpers::install_debian_packages(
+        Command::new("dovecot").arg("--version").output().is_ok(),
+        &["dovecot-imapd"],
     );
 }
 

@@ -353,3 +353,28 @@ pub fn etupass(app: &TestApp, args: &[&str], stdin: Option<&str>) -> std::proces
     }
     child.wait_with_output().unwrap()
 }
+
+/// Installs Debian packages a test runs (a real relying party), unless `present`.
+/// `.ci/run` installs them beforehand; as root, a test does it itself. policy-rc.d keeps
+/// the packages from starting system-wide services.
+pub fn install_debian_packages(present: bool, packages: &[&str]) {
+    if present {
+        return;
+    }
+    let _ = std::fs::write("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n");
+    let _ = std::process::Command::new("chmod")
+        .args(["+x", "/usr/sbin/policy-rc.d"])
+        .status();
+    let installed = std::process::Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|s| s.success());
+    let _ = std::fs::remove_file("/usr/sbin/policy-rc.d");
+    assert!(
+        installed,
+        "this test needs {packages:?}: apt-get install {} (as root)",
+        packages.join(" ")
+    );
+}

@@ -70,6 +70,20 @@ async fn a_relying_party_signs_the_person_out_and_gets_them_back() {
         .get(&end_session_url(
             &app,
             &[
+                ("id_token_hint", &id_token),
+                ("client_id", "another-client"),
+            ],
+        ))
+        .await
+        .page();
+    assert_eq!(
+        status, 400,
+        "the hint and client_id must name the same client"
+    );
+    let (status, _) = browser
+        .get(&end_session_url(
+            &app,
+            &[
                 ("id_token_hint", "not.a.token"),
                 ("post_logout_redirect_uri", AFTER_LOGOUT),
             ],

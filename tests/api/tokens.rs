@@ -234,6 +234,15 @@ async fn resource_servers_introspect_tokens() {
         .unwrap();
     assert_eq!(response.status(), 401, "public clients may not introspect");
 
+    // A refresh token is visible to its own client only.
+    let (_, refresh_token) = sign_in(&app, &webmail, "21900203").await;
+    let refresh_token = refresh_token.unwrap();
+    let (_, answer) = post(&app, "/introspect", &dovecot, &[("token", &refresh_token)]).await;
+    assert_eq!(answer, serde_json::json!({"active": false}));
+    let (_, answer) = post(&app, "/introspect", &webmail, &[("token", &refresh_token)]).await;
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["token_type"], "refresh_token");
+
     app.clock.advance(3601);
     let (_, answer) = post(&app, "/introspect", &dovecot, &[("token", &access)]).await;
     assert_eq!(answer["active"], false, "expired");

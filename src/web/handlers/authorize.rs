@@ -294,6 +294,19 @@ async fn sign_in_page(
     pages::render(state, lang, page, cookies)
 }
 
+/// The live session, or the sign-in page (carrying the request on) when there is none.
+async fn signed_in_or_sign_in_page(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    raw: &RawRequest,
+) -> Result<(Session, Identity), HttpResponse> {
+    match current_session(state, req).await? {
+        Some(found) => Ok(found),
+        None => Err(sign_in_page(state, req, lang, SignInView::blank(raw)).await),
+    }
+}
+
 /// The live SSO session of this browser, if any; a database failure becomes a 500 page.
 pub async fn current_session(
     state: &AppState,
@@ -407,9 +420,8 @@ pub async fn change_password(
 ) -> HttpResponse {
     let raw = RawRequest::from_urlencoded(&form.request);
     let lang = page_lang(&state, &req, Some(&raw));
-    let (session, identity) = match current_session(&state, &req).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return sign_in_page(&state, &req, lang, SignInView::blank(&raw)).await,
+    let (session, identity) = match signed_in_or_sign_in_page(&state, &req, lang, &raw).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     if !state.csrf_ok(&req, &form.csrf_token) {
@@ -470,9 +482,8 @@ pub async fn accept_charter(
 ) -> HttpResponse {
     let raw = RawRequest::from_urlencoded(&form.request);
     let lang = page_lang(&state, &req, Some(&raw));
-    let (session, identity) = match current_session(&state, &req).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return sign_in_page(&state, &req, lang, SignInView::blank(&raw)).await,
+    let (session, identity) = match signed_in_or_sign_in_page(&state, &req, lang, &raw).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     if !state.csrf_ok(&req, &form.csrf_token) {
@@ -545,9 +556,10 @@ pub async fn sign_out(
             return server_error(&state, lang, &error);
         }
     }
-    let secure = state.provider.settings.issuer_is_https();
-    let mut cookie = cookies::build(cookies::Name::Session, String::new(), secure, Some(0));
-    cookie.make_removal();
+    let cookie = cookies::removal(
+        cookies::Name::Session,
+        state.provider.settings.issuer_is_https(),
+    );
     HttpResponse::SeeOther()
         .cookie(cookie)
         .insert_header((header::LOCATION, "/"))
@@ -610,9 +622,10 @@ async fn end_session(
                     return server_error(state, lang, &error);
                 }
             }
-            let secure = state.provider.settings.issuer_is_https();
-            let mut cookie = cookies::build(cookies::Name::Session, String::new(), secure, Some(0));
-            cookie.make_removal();
+            let cookie = cookies::removal(
+                cookies::Name::Session,
+                state.provider.settings.issuer_is_https(),
+            );
             match redirect {
                 Some(location) => HttpResponse::SeeOther()
                     .cookie(cookie)
