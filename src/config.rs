@@ -66,6 +66,19 @@ pub struct Settings {
     #[serde(with = "humantime_serde")]
     pub refresh_token_reuse_grace: Duration,
 
+    // --- Pushed authorization requests and the device flow ---
+    /// How long a pushed authorization request (RFC 9126) can be used; it must cover
+    /// the sign-in, since the request_uri is spent only when the code is issued.
+    #[serde(with = "humantime_serde")]
+    pub pushed_request_lifetime: Duration,
+    /// How long a device code and its user code (RFC 8628) wait for the person.
+    #[serde(with = "humantime_serde")]
+    pub device_code_lifetime: Duration,
+    /// The minimum polling interval a device is told (RFC 8628 §3.2); polling faster
+    /// answers `slow_down` and adds 5 seconds.
+    #[serde(with = "humantime_serde")]
+    pub device_poll_interval: Duration,
+
     // --- Mail ---
     /// Sender of every mail.
     pub mail_from: String,
@@ -141,6 +154,9 @@ impl Default for Settings {
             refresh_token_idle_lifetime: Duration::from_secs(14 * 24 * 3600),
             refresh_token_absolute_lifetime: Duration::from_secs(90 * 24 * 3600),
             refresh_token_reuse_grace: Duration::from_secs(10),
+            pushed_request_lifetime: Duration::from_secs(600),
+            device_code_lifetime: Duration::from_secs(600),
+            device_poll_interval: Duration::from_secs(5),
             mail_from: "Etupass <no-reply@univ.example>".into(),
             security_team_email: "security@univ.example".into(),
             mail_poll_interval: Duration::from_secs(1),
@@ -253,6 +269,9 @@ impl Settings {
                 self.refresh_token_absolute_lifetime,
             ),
             ("activation_link_lifetime", self.activation_link_lifetime),
+            ("pushed_request_lifetime", self.pushed_request_lifetime),
+            ("device_code_lifetime", self.device_code_lifetime),
+            ("device_poll_interval", self.device_poll_interval),
             ("reset_link_lifetime", self.reset_link_lifetime),
             ("theft_link_lifetime", self.theft_link_lifetime),
         ] {

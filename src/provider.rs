@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::crypto::keys::SigningKeys;
 use crate::crypto::password::PasswordHasher;
 use crate::domain::clock::{Clock, UnixTime};
+use crate::oauth::client_assertion::ClientKeyCache;
 use crate::oauth::discovery;
 use crate::store::Store;
 use crate::views::Views;
@@ -23,6 +24,8 @@ pub struct Provider {
     pub views: Arc<Views>,
     /// Derives refresh-token successors (the concurrent-refresh grace window).
     pub token_secret: Vec<u8>,
+    /// Public keys of `private_key_jwt` clients that publish them at a `jwks_uri`.
+    pub client_keys: ClientKeyCache,
 }
 
 impl std::fmt::Debug for Provider {
@@ -61,6 +64,7 @@ impl Provider {
             passwords,
             clock,
             discovery,
+            client_keys: ClientKeyCache::new(),
         })
     }
 

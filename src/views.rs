@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 pub const LANGUAGES: [&str; 2] = ["fr", "en"];
 
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 15] = [
     (
         "logout_confirm",
         include_str!("../templates/pages/logout_confirm.hbs"),
@@ -42,6 +42,7 @@ const TEMPLATES: [(&str, &str); 14] = [
     ("layout", include_str!("../templates/layout.hbs")),
     ("login", include_str!("../templates/pages/login.hbs")),
     ("consent", include_str!("../templates/pages/consent.hbs")),
+    ("device", include_str!("../templates/pages/device.hbs")),
     ("error", include_str!("../templates/pages/error.hbs")),
     ("home", include_str!("../templates/pages/home.hbs")),
 ];

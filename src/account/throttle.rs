@@ -13,6 +13,8 @@ pub enum Action {
     NumberRecovery,
     Activation,
     TheftReport,
+    /// Typing user codes at `/device`.
+    DeviceCode,
 }
 
 impl Action {
@@ -23,6 +25,7 @@ impl Action {
             Action::NumberRecovery => "number_recovery",
             Action::Activation => "activation",
             Action::TheftReport => "theft_report",
+            Action::DeviceCode => "device_code",
         }
     }
 }

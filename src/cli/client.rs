@@ -2,7 +2,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::domain::client::{AuthMethod, GrantType, NewClient, SigningAlg};
+use crate::crypto::keys::load_or_create_secret;
+use crate::domain::client::{AuthMethod, GrantType, NewClient, RefreshLifetimes, SigningAlg};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::redirect_uri::RedirectUri;
 use crate::oauth::clients;
@@ -18,6 +19,19 @@ pub enum ClientCommand {
     Show { client_id: String },
     /// Remove a relying party with its codes, tokens and consents.
     Remove { client_id: String },
+    /// Issue an initial access token for dynamic client registration (RFC 7591); the
+    /// token is printed once, as the last line.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// How long the token may be used (it registers any number of clients until then).
+    #[arg(long, default_value = "1day", value_parser = humantime::parse_duration)]
+    pub lifetime: std::time::Duration,
+    /// What the token is for, kept in the database and the audit log.
+    #[arg(long)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +69,21 @@ pub struct AddClient {
     /// per sector, the redirect URIs' host).
     #[arg(long, default_value = "public")]
     pub subject_type: String,
+    /// private_key_jwt: the client's public keys, a JWK Set file.
+    #[arg(long)]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// private_key_jwt: where the client publishes its JWK Set.
+    #[arg(long)]
+    pub jwks_uri: Option<String>,
+    /// Accept authorization requests from this client only when pushed first (RFC 9126).
+    #[arg(long)]
+    pub require_par: bool,
+    /// How long an unused refresh token of this client lives (default: the configured one).
+    #[arg(long, value_parser = humantime::parse_duration, requires = "refresh_absolute_lifetime")]
+    pub refresh_idle_lifetime: Option<std::time::Duration>,
+    /// How long a refresh-token family of this client lives at most.
+    #[arg(long, value_parser = humantime::parse_duration, requires = "refresh_idle_lifetime")]
+    pub refresh_absolute_lifetime: Option<std::time::Duration>,
 }
 
 impl AddClient {
@@ -95,6 +124,29 @@ impl AddClient {
                 .as_deref()
                 .map(RedirectUri::parse)
                 .transpose()?,
+            jwks: match &self.jwks_file {
+                Some(path) => Some(
+                    serde_json::from_slice(
+                        &std::fs::read(path)
+                            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))?,
+                ),
+                None => None,
+            },
+            jwks_uri: self
+                .jwks_uri
+                .as_deref()
+                .map(RedirectUri::parse_web)
+                .transpose()?,
+            require_par: self.require_par,
+            refresh_lifetimes: match (self.refresh_idle_lifetime, self.refresh_absolute_lifetime) {
+                (Some(idle), Some(absolute)) => Some(RefreshLifetimes {
+                    idle: idle.as_secs(),
+                    absolute: absolute.as_secs(),
+                }),
+                _ => None,
+            },
             name: self.name,
             grant_types,
             auth_method,
@@ -110,7 +162,9 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
     match command {
         ClientCommand::Add(args) => {
             let new = args.into_new_client()?;
-            let (client, secret) = clients::register(&store, new, SystemClock.now()).await?;
+            let server_key = load_or_create_secret(&settings.keys_dir, "token-secret.key")?;
+            let (client, secret) =
+                clients::register(&store, &server_key, new, SystemClock.now()).await?;
             let mut output = serde_json::to_value(&client)?;
             if let Some(secret) = secret {
                 output["client_secret"] = json!(secret);
@@ -122,6 +176,22 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
             Some(client) => super::print_json(&client),
             None => anyhow::bail!("no client has id {client_id}"),
         },
+        ClientCommand::Token(args) => {
+            let now = SystemClock.now();
+            let token = crate::oauth::registration::issue_initial_access_token(
+                &store,
+                args.note,
+                now,
+                now + args.lifetime.as_secs() as i64,
+            )
+            .await?;
+            eprintln!(
+                "initial access token, valid for {} (shown once):",
+                humantime::format_duration(args.lifetime)
+            );
+            println!("{token}");
+            Ok(())
+        }
         ClientCommand::Remove { client_id } => {
             if store.remove_client(&client_id).await? {
                 println!("removed {client_id}");

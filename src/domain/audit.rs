@@ -28,6 +28,10 @@ pub mod events {
     pub const LOCKED: &str = "locked";
     pub const UNLOCKED: &str = "unlocked";
     pub const IMPORTED: &str = "imported";
+    pub const INITIAL_ACCESS_TOKEN_ISSUED: &str = "initial_access_token_issued";
+    pub const CLIENT_REGISTERED: &str = "client_registered";
+    pub const CLIENT_UPDATED: &str = "client_updated";
+    pub const CLIENT_DELETED: &str = "client_deleted";
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -17,6 +17,12 @@ pub enum AuthMethod {
     ClientSecretPost,
     #[serde(rename = "none")]
     None,
+    /// A JWT signed with the client's own private key (RFC 7523, OIDC Core §9).
+    #[serde(rename = "private_key_jwt")]
+    PrivateKeyJwt,
+    /// A JWT MACed with the client's secret (RFC 7523, OIDC Core §9).
+    #[serde(rename = "client_secret_jwt")]
+    ClientSecretJwt,
 }
 
 impl AuthMethod {
@@ -25,7 +31,27 @@ impl AuthMethod {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::None => "none",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
         }
+    }
+
+    pub const ALL: [AuthMethod; 5] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::ClientSecretJwt,
+        AuthMethod::PrivateKeyJwt,
+        AuthMethod::None,
+    ];
+
+    /// Whether the client holds a secret that Etupass issued.
+    pub fn uses_issued_secret(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::ClientSecretBasic
+                | AuthMethod::ClientSecretPost
+                | AuthMethod::ClientSecretJwt
+        )
     }
 }
 
@@ -36,8 +62,10 @@ impl FromStr for AuthMethod {
             "client_secret_basic" => Ok(AuthMethod::ClientSecretBasic),
             "client_secret_post" => Ok(AuthMethod::ClientSecretPost),
             "none" => Ok(AuthMethod::None),
+            "private_key_jwt" => Ok(AuthMethod::PrivateKeyJwt),
+            "client_secret_jwt" => Ok(AuthMethod::ClientSecretJwt),
             other => Err(Invalid::new(format!(
-                "unknown authentication method '{other}' (expected client_secret_basic, client_secret_post or none)"
+                "unknown authentication method '{other}' (expected client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none)"
             ))),
         }
     }
@@ -49,6 +77,8 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
@@ -57,9 +87,13 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => DEVICE_CODE_GRANT,
         }
     }
 }
+
+/// RFC 8628 §3.4.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 impl FromStr for GrantType {
     type Err = Invalid;
@@ -68,8 +102,9 @@ impl FromStr for GrantType {
             "authorization_code" => Ok(GrantType::AuthorizationCode),
             "refresh_token" => Ok(GrantType::RefreshToken),
             "client_credentials" => Ok(GrantType::ClientCredentials),
+            DEVICE_CODE_GRANT | "device_code" => Ok(GrantType::DeviceCode),
             other => Err(Invalid::new(format!(
-                "unknown grant type '{other}' (expected authorization_code, refresh_token or client_credentials)"
+                "unknown grant type '{other}' (expected authorization_code, refresh_token, client_credentials or device_code)"
             ))),
         }
     }
@@ -165,7 +200,31 @@ pub struct Client {
     pub backchannel_logout_uri: Option<RedirectUri>,
     /// `Some(sector)` for pairwise subjects (OIDC Core §8.1), `None` for public ones.
     pub pairwise_sector: Option<String>,
+    /// `private_key_jwt`: the client's public keys, inline (a JWK Set)…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// …or where to fetch them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// `client_secret_jwt`: the secret is derived from this salt and the server key.
+    #[serde(skip)]
+    pub secret_salt: Option<String>,
+    /// Authorization requests must be pushed first (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
+    /// Refresh-token lifetimes of this client, when not the configured defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token_lifetimes: Option<RefreshLifetimes>,
+    /// RFC 7592: the digest of the registration access token (dynamic clients only).
+    #[serde(skip)]
+    pub registration_token_hash: Option<String>,
     pub created_at: UnixTime,
+}
+
+/// How long a refresh token lives unused (idle) and at most (absolute), in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RefreshLifetimes {
+    pub idle: u64,
+    pub absolute: u64,
 }
 
 impl Client {
@@ -193,9 +252,35 @@ pub struct NewClient {
     pub backchannel_logout_uri: Option<RedirectUri>,
     /// Pairwise subjects: the sector is the redirect URIs' host (they must share one).
     pub pairwise: bool,
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<RedirectUri>,
+    pub require_par: bool,
+    pub refresh_lifetimes: Option<RefreshLifetimes>,
 }
 
 impl NewClient {
+    /// A confidential authorization-code client with the defaults of `client add`; the
+    /// other fields are set with struct-update syntax.
+    pub fn new(name: impl Into<String>) -> NewClient {
+        NewClient {
+            name: name.into(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: vec![GrantType::AuthorizationCode],
+            auth_method: AuthMethod::ClientSecretBasic,
+            public: false,
+            first_party: false,
+            id_token_alg: SigningAlg::RS256,
+            access_token_format: AccessTokenFormat::Opaque,
+            backchannel_logout_uri: None,
+            pairwise: false,
+            jwks: None,
+            jwks_uri: None,
+            require_par: false,
+            refresh_lifetimes: None,
+        }
+    }
+
     /// The sector of a pairwise client: the one host all its redirect URIs share.
     pub fn pairwise_sector(&self) -> Result<Option<String>, Invalid> {
         if !self.pairwise {
@@ -238,8 +323,57 @@ impl NewClient {
                 "a public client cannot use client_credentials",
             ));
         }
+        match (self.auth_method, &self.jwks, &self.jwks_uri) {
+            (AuthMethod::PrivateKeyJwt, Some(_), Some(_)) => {
+                return Err(Invalid::new("give jwks or jwks_uri, not both"))
+            }
+            (AuthMethod::PrivateKeyJwt, None, None) => {
+                return Err(Invalid::new(
+                    "a private_key_jwt client needs its public keys: jwks or jwks_uri",
+                ))
+            }
+            (AuthMethod::PrivateKeyJwt, Some(jwks), None) => check_public_jwks(jwks)?,
+            (AuthMethod::PrivateKeyJwt, None, Some(_)) => {}
+            (_, None, None) => {}
+            (_, _, _) => {
+                return Err(Invalid::new(
+                    "jwks and jwks_uri are only for private_key_jwt clients",
+                ))
+            }
+        }
+        if let Some(lifetimes) = self.refresh_lifetimes {
+            if lifetimes.idle == 0 || lifetimes.absolute < lifetimes.idle {
+                return Err(Invalid::new(
+                    "refresh-token lifetimes: the idle one must be positive and at most the absolute one",
+                ));
+            }
+        }
         Ok(())
     }
+}
+
+/// A client's inline JWK Set: at least one key, public parts only (a private key sent to
+/// us is a leak to refuse, not to store).
+pub fn check_public_jwks(jwks: &serde_json::Value) -> Result<(), Invalid> {
+    let keys = jwks
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| Invalid::new("jwks must be a JWK Set with at least one key"))?;
+    for key in keys {
+        if key.get("kty").and_then(|k| k.as_str()).is_none() {
+            return Err(Invalid::new("every key in jwks needs a kty"));
+        }
+        if ["d", "p", "q", "k"]
+            .iter()
+            .any(|part| key.get(part).is_some())
+        {
+            return Err(Invalid::new(
+                "jwks holds a private or symmetric key: publish only the public keys",
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -248,17 +382,8 @@ mod tests {
 
     fn new_client() -> NewClient {
         NewClient {
-            name: "webmail".into(),
             redirect_uris: vec![RedirectUri::parse("https://mail.example.edu/cb").unwrap()],
-            post_logout_redirect_uris: vec![],
-            grant_types: vec![GrantType::AuthorizationCode],
-            auth_method: AuthMethod::ClientSecretBasic,
-            public: false,
-            first_party: false,
-            id_token_alg: SigningAlg::RS256,
-            access_token_format: AccessTokenFormat::Opaque,
-            backchannel_logout_uri: None,
-            pairwise: false,
+            ..NewClient::new("webmail")
         }
     }
 
@@ -274,6 +399,22 @@ mod tests {
         assert!(client.validate().is_err());
         client.auth_method = AuthMethod::None;
         assert!(client.validate().is_ok());
+    }
+
+    #[test]
+    fn private_key_jwt_needs_public_keys_only() {
+        let mut client = new_client();
+        client.auth_method = AuthMethod::PrivateKeyJwt;
+        assert!(client.validate().is_err(), "no keys");
+        client.jwks = Some(
+            serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "secret"}]}),
+        );
+        assert!(client.validate().is_err(), "a private key");
+        client.jwks =
+            Some(serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}]}));
+        assert!(client.validate().is_ok());
+        client.auth_method = AuthMethod::ClientSecretBasic;
+        assert!(client.validate().is_err(), "keys for a secret client");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod client;
 pub mod clock;
+pub mod device;
 pub mod enrollment;
 pub mod grant;
 pub mod identity;

@@ -45,6 +45,16 @@ impl RedirectUri {
         Ok(RedirectUri(raw.to_string()))
     }
 
+    /// A URI that Etupass itself calls (a JWKS, a back-channel logout endpoint): the
+    /// same rules, and the scheme must be https (http for loopback).
+    pub fn parse_web(raw: &str) -> Result<Self, Invalid> {
+        let uri = Self::parse(raw)?;
+        match uri.0.split_once(':').map(|(scheme, _)| scheme) {
+            Some("https") | Some("http") => Ok(uri),
+            _ => Err(Invalid::new(format!("'{raw}' must be an https URL"))),
+        }
+    }
+
     /// Exact string comparison, as RFC 9700 §4.1.3 requires.
     pub fn matches(&self, candidate: &str) -> bool {
         self.0 == candidate

@@ -63,6 +63,8 @@ pub enum UntrustedRequest {
     UnknownClient,
     MissingRedirectUri,
     UnregisteredRedirectUri,
+    /// A `request_uri` that is not a pushed request of this client, or is spent or expired.
+    InvalidRequestUri,
 }
 
 impl UntrustedRequest {
@@ -73,6 +75,7 @@ impl UntrustedRequest {
             UntrustedRequest::UnknownClient => "error.unknown_client",
             UntrustedRequest::MissingRedirectUri => "error.missing_redirect_uri",
             UntrustedRequest::UnregisteredRedirectUri => "error.unregistered_redirect_uri",
+            UntrustedRequest::InvalidRequestUri => "error.invalid_request_uri",
         }
     }
 }
@@ -87,7 +90,13 @@ struct Prompt {
 /// A request that passed every check and may be answered.
 #[derive(Debug, Clone)]
 pub struct ValidRequest {
+    /// The parameters in force: those received, or those pushed before (RFC 9126).
     pub raw: RawRequest,
+    /// What the sign-in and consent forms carry to come back here: the parameters
+    /// received, so a pushed request is looked up again and never rebuilt from a form.
+    pub carried: RawRequest,
+    /// The digest of the `request_uri` this request was pushed under.
+    pushed: Option<String>,
     pub client: Client,
     pub redirect_uri: String,
     pub state: Option<String>,
@@ -129,6 +138,11 @@ pub async fn authorize(
     session: Option<(Session, Identity)>,
     interaction: Interaction,
 ) -> Result<Outcome, OAuthError> {
+    let carried = raw.clone();
+    let (raw, pushed) = match resolve_pushed(provider, raw).await? {
+        Ok(resolved) => resolved,
+        Err(page) => return Ok(Outcome::ErrorPage(page)),
+    };
     let client = match find_client(provider, &raw).await? {
         Ok(client) => client,
         Err(page) => return Ok(Outcome::ErrorPage(page)),
@@ -139,6 +153,7 @@ pub async fn authorize(
     };
     let state = raw.get("state").map(str::to_string);
     let request = match check_request(raw, client, redirect_uri.clone(), state.clone())
+        .and_then(|request| require_pushed(request, pushed, carried))
         .and_then(|request| read_id_token_hint(provider, request))
     {
         Ok(request) => request,
@@ -207,6 +222,10 @@ async fn refuse(
     raw: RawRequest,
     error: OAuthError,
 ) -> Result<Outcome, OAuthError> {
+    let raw = match resolve_pushed(provider, raw).await? {
+        Ok((raw, _)) => raw,
+        Err(page) => return Ok(Outcome::ErrorPage(page)),
+    };
     let client = match find_client(provider, &raw).await? {
         Ok(client) => client,
         Err(page) => return Ok(Outcome::ErrorPage(page)),
@@ -221,6 +240,66 @@ async fn refuse(
         raw.get("state"),
         &error,
     )))
+}
+
+/// RFC 9126 §4: a `request_uri` stands for the parameters pushed under it, and the
+/// `client_id` sent with it must be the one that pushed them; other parameters sent
+/// alongside are ignored. Returns the parameters in force and the request_uri's digest.
+pub async fn resolve_pushed(
+    provider: &Provider,
+    raw: RawRequest,
+) -> Result<Result<(RawRequest, Option<String>), UntrustedRequest>, OAuthError> {
+    let Some(request_uri) = raw.get("request_uri") else {
+        return Ok(Ok((raw, None)));
+    };
+    let Some(reference) = request_uri.strip_prefix(super::par::REQUEST_URI_PREFIX) else {
+        return Ok(Err(UntrustedRequest::InvalidRequestUri));
+    };
+    let uri_hash = token::digest(reference);
+    let pushed = provider
+        .store
+        .find_pushed_request(uri_hash.clone(), provider.now())
+        .await?;
+    match pushed {
+        Some(pushed) if raw.get("client_id") == Some(pushed.client_id.as_str()) => {
+            Ok(Ok((RawRequest(pushed.parameters), Some(uri_hash))))
+        }
+        _ => Ok(Err(UntrustedRequest::InvalidRequestUri)),
+    }
+}
+
+/// A client registered with `require_pushed_authorization_requests` must push first.
+fn require_pushed(
+    mut request: ValidRequest,
+    pushed: Option<String>,
+    carried: RawRequest,
+) -> Result<ValidRequest, OAuthError> {
+    if request.client.require_pushed_authorization_requests && pushed.is_none() {
+        return Err(OAuthError::invalid_request(
+            "this client must push its authorization requests first (RFC 9126)",
+        ));
+    }
+    request.pushed = pushed;
+    request.carried = carried;
+    Ok(request)
+}
+
+/// Checks a request about to be pushed (RFC 9126 §2.1) as the authorization endpoint
+/// would, before anyone signs in: every error is answered to the client directly.
+pub fn check_pushed(raw: RawRequest, client: Client) -> Result<(), OAuthError> {
+    if raw.get("request_uri").is_some() {
+        return Err(OAuthError::invalid_request(
+            "a pushed request cannot itself carry a request_uri",
+        ));
+    }
+    let redirect_uri = check_redirect_uri(&client, &raw).map_err(|reason| match reason {
+        UntrustedRequest::MissingRedirectUri => {
+            OAuthError::invalid_request("redirect_uri is required")
+        }
+        _ => OAuthError::invalid_request("redirect_uri is not registered for this client"),
+    })?;
+    let state = raw.get("state").map(str::to_string);
+    check_request(raw, client, redirect_uri, state).map(|_| ())
 }
 
 async fn find_client(
@@ -263,12 +342,6 @@ fn check_request(
         return Err(OAuthError::new(
             ErrorCode::RequestNotSupported,
             "request objects are not supported",
-        ));
-    }
-    if raw.get("request_uri").is_some() {
-        return Err(OAuthError::new(
-            ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
         ));
     }
     match raw.get("response_type") {
@@ -321,6 +394,8 @@ fn check_request(
         ));
     }
     Ok(ValidRequest {
+        carried: raw.clone(),
+        pushed: None,
         login_hint: raw.get("login_hint").map(str::to_string),
         ui_locales: raw.get("ui_locales").map(str::to_string),
         raw,
@@ -487,6 +562,23 @@ async fn issue_code(
     identity: &Identity,
 ) -> Result<Outcome, OAuthError> {
     let now = provider.now();
+    if let Some(uri_hash) = &request.pushed {
+        // A pushed request yields one code: a second tab or a replayed request_uri
+        // finds it spent.
+        if !provider
+            .store
+            .consume_pushed_request(uri_hash.clone(), now)
+            .await?
+        {
+            return Ok(Outcome::Redirect(request.error_redirect(
+                provider,
+                &OAuthError::new(
+                    ErrorCode::InvalidRequestUri,
+                    "the pushed request was already used",
+                ),
+            )));
+        }
+    }
     let code = token::generate();
     provider
         .store

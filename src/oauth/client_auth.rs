@@ -1,39 +1,66 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
-//! `client_secret_post`, or `none` for a public client (which must then use PKCE).
+//! Client authentication at the token, introspection, revocation and PAR endpoints
+//! (RFC 6749 §2.3, OIDC Core §9): `client_secret_basic`, `client_secret_post`,
+//! `client_secret_jwt` and `private_key_jwt` (RFC 7523, see `client_assertion`), or
+//! `none` for a public client (which must then use PKCE).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use super::client_assertion;
 use super::error::OAuthError;
 use crate::crypto::token::matches_digest;
 use crate::crypto::Secret;
 use crate::domain::client::{AuthMethod, Client};
-use crate::store::Store;
+use crate::provider::Provider;
 
 /// What the request presented, before any look-up.
 #[derive(Debug)]
 pub struct PresentedCredentials {
     pub client_id: String,
     pub secret: Option<Secret>,
+    /// A signed client assertion (RFC 7523 §2.2).
+    pub assertion: Option<String>,
     pub method: AuthMethod,
+}
+
+/// The client-authentication parameters of a form.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FormCredentials<'a> {
+    pub client_id: Option<&'a str>,
+    pub client_secret: Option<&'a str>,
+    pub client_assertion_type: Option<&'a str>,
+    pub client_assertion: Option<&'a str>,
+}
+
+impl<'a> FormCredentials<'a> {
+    /// Reads them with the form's own accessor (which treats empty values as absent).
+    pub fn read(get: impl Fn(&'static str) -> Option<&'a str>) -> Self {
+        FormCredentials {
+            client_id: get("client_id"),
+            client_secret: get("client_secret"),
+            client_assertion_type: get("client_assertion_type"),
+            client_assertion: get("client_assertion"),
+        }
+    }
 }
 
 /// Reads the credentials from the `Authorization` header or the form, refusing a
 /// request that uses more than one method (RFC 6749 §2.3).
 pub fn extract(
     authorization: Option<&str>,
-    form_client_id: Option<&str>,
-    form_client_secret: Option<&str>,
+    form: FormCredentials<'_>,
 ) -> Result<PresentedCredentials, OAuthError> {
     let basic = authorization
         .map(|h| h.trim())
         .filter(|h| h.len() > 6 && h[..6].eq_ignore_ascii_case("basic "));
+    let form_methods =
+        usize::from(form.client_secret.is_some()) + usize::from(form.client_assertion.is_some());
+    if form_methods + usize::from(basic.is_some()) > 1 {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not several",
+        ));
+    }
     if let Some(header) = basic {
-        if form_client_secret.is_some() {
-            return Err(OAuthError::invalid_request(
-                "use one client authentication method, not both Basic and client_secret",
-            ));
-        }
         let invalid = || {
             OAuthError::invalid_client("malformed HTTP Basic credentials")
                 .with_basic_challenge(true)
@@ -43,7 +70,7 @@ pub fn extract(
         let (id, secret) = decoded.split_once(':').ok_or_else(invalid)?;
         // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
         let (id, secret) = (form_decode(id), form_decode(secret));
-        if let Some(form_id) = form_client_id {
+        if let Some(form_id) = form.client_id {
             if form_id != id {
                 return Err(invalid());
             }
@@ -51,16 +78,49 @@ pub fn extract(
         return Ok(PresentedCredentials {
             client_id: id,
             secret: Some(Secret::new(secret)),
+            assertion: None,
             method: AuthMethod::ClientSecretBasic,
         });
     }
-    let client_id = form_client_id
+    if let Some(assertion) = form.client_assertion {
+        if form.client_assertion_type != Some(client_assertion::JWT_BEARER) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {}",
+                client_assertion::JWT_BEARER
+            )));
+        }
+        let unverified = client_assertion::peek(assertion)
+            .ok_or_else(|| OAuthError::invalid_client("client_assertion is not a signed JWT"))?;
+        // RFC 7523 §3: the subject is the client; client_id, if sent, must agree.
+        let client_id = match (form.client_id, unverified.subject) {
+            (Some(id), Some(sub)) if id != sub => {
+                return Err(OAuthError::invalid_client(
+                    "client_id and the assertion's sub differ",
+                ))
+            }
+            (_, Some(sub)) => sub,
+            (_, None) => {
+                return Err(OAuthError::invalid_client(
+                    "the client assertion has no sub",
+                ))
+            }
+        };
+        return Ok(PresentedCredentials {
+            client_id,
+            secret: None,
+            assertion: Some(assertion.to_string()),
+            method: unverified.method,
+        });
+    }
+    let client_id = form
+        .client_id
         .filter(|id| !id.is_empty())
         .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
     Ok(PresentedCredentials {
         client_id: client_id.to_string(),
-        secret: form_client_secret.map(Secret::new),
-        method: if form_client_secret.is_some() {
+        secret: form.client_secret.map(Secret::new),
+        assertion: None,
+        method: if form.client_secret.is_some() {
             AuthMethod::ClientSecretPost
         } else {
             AuthMethod::None
@@ -69,30 +129,62 @@ pub fn extract(
 }
 
 /// Checks the presented credentials against the registered client. Every failure is the
-/// same `invalid_client`, so the answer does not tell which part was wrong.
+/// same `invalid_client`, so the answer does not tell which part was wrong; the reason
+/// goes to the log. `endpoint` is the path called: a client assertion may name its URL
+/// as audience.
 pub async fn authenticate(
-    store: &Store,
+    provider: &Provider,
     presented: PresentedCredentials,
+    endpoint: &str,
 ) -> Result<Client, OAuthError> {
     let basic = presented.method == AuthMethod::ClientSecretBasic;
     let failed =
         || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
-    let client = store
+    let client = provider
+        .store
         .find_client(&presented.client_id)
         .await?
         .ok_or_else(failed)?;
     if client.token_endpoint_auth_method != presented.method {
+        tracing::info!(client_id = %client.client_id, presented = presented.method.as_str(), "client used another authentication method than registered");
         return Err(failed());
     }
-    match (presented.method, &presented.secret, &client.secret_hash) {
-        (AuthMethod::None, None, _) if client.public => Ok(client),
-        (
-            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost,
-            Some(secret),
-            Some(hash),
-        ) if matches_digest(secret.expose(), hash) => Ok(client),
-        _ => Err(failed()),
+    let accepted = match (presented.method, &presented.secret, &presented.assertion) {
+        (AuthMethod::None, None, None) => client.public,
+        (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, Some(secret), None) => {
+            client
+                .secret_hash
+                .as_deref()
+                .is_some_and(|hash| matches_digest(secret.expose(), hash))
+        }
+        (AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt, None, Some(assertion)) => {
+            match client_assertion::verify(provider, &client, assertion, endpoint).await {
+                Ok(()) => true,
+                Err(client_assertion::Rejected::Server(error)) => return Err(error),
+                Err(reason) => {
+                    tracing::info!(client_id = %client.client_id, %reason, "client assertion refused");
+                    false
+                }
+            }
+        }
+        _ => false,
+    };
+    if accepted {
+        Ok(client)
+    } else {
+        Err(failed())
     }
+}
+
+/// `extract` then `authenticate`, as every client-authenticating endpoint does.
+pub async fn authenticate_request(
+    provider: &Provider,
+    authorization: Option<&str>,
+    form: FormCredentials<'_>,
+    endpoint: &str,
+) -> Result<Client, OAuthError> {
+    let presented = extract(authorization, form)?;
+    authenticate(provider, presented, endpoint).await
 }
 
 fn form_decode(part: &str) -> String {
@@ -106,10 +198,18 @@ fn form_decode(part: &str) -> String {
 mod tests {
     use super::*;
 
+    fn form<'a>(client_id: Option<&'a str>, client_secret: Option<&'a str>) -> FormCredentials<'a> {
+        FormCredentials {
+            client_id,
+            client_secret,
+            ..FormCredentials::default()
+        }
+    }
+
     #[test]
     fn basic_credentials_are_form_decoded() {
         let header = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret"));
-        let creds = extract(Some(&header), None, None).unwrap();
+        let creds = extract(Some(&header), FormCredentials::default()).unwrap();
         assert_eq!(creds.client_id, "my client");
         assert_eq!(creds.secret.unwrap().expose(), "s:cret");
         assert_eq!(creds.method, AuthMethod::ClientSecretBasic);
@@ -118,24 +218,24 @@ mod tests {
     #[test]
     fn two_methods_at_once_are_refused() {
         let header = format!("Basic {}", STANDARD.encode("a:b"));
-        let err = extract(Some(&header), Some("a"), Some("b")).unwrap_err();
+        let err = extract(Some(&header), form(Some("a"), Some("b"))).unwrap_err();
         assert_eq!(err.code, super::super::error::ErrorCode::InvalidRequest);
     }
 
     #[test]
     fn no_credentials_is_invalid_client() {
-        let err = extract(None, None, None).unwrap_err();
+        let err = extract(None, FormCredentials::default()).unwrap_err();
         assert_eq!(err.code, super::super::error::ErrorCode::InvalidClient);
     }
 
     #[test]
     fn form_post_and_none() {
         assert_eq!(
-            extract(None, Some("c"), Some("s")).unwrap().method,
+            extract(None, form(Some("c"), Some("s"))).unwrap().method,
             AuthMethod::ClientSecretPost
         );
         assert_eq!(
-            extract(None, Some("c"), None).unwrap().method,
+            extract(None, form(Some("c"), None)).unwrap().method,
             AuthMethod::None
         );
     }

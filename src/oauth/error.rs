@@ -22,9 +22,20 @@ pub enum ErrorCode {
     ConsentRequired,
     InteractionRequired,
     RequestNotSupported,
-    RequestUriNotSupported,
     InvalidToken,
     InsufficientScope,
+    /// RFC 7591 §3.2.2.
+    InvalidRedirectUri,
+    InvalidClientMetadata,
+    /// RFC 9126 §2.2 / RFC 6749: a request_uri that is unknown, expired or used.
+    InvalidRequestUri,
+    /// RFC 8628 §3.5.
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
+    /// OpenID Connect Core §3.1.2.6 has no code for an `acr` that cannot be met; this one
+    /// is from "OpenID Connect Unmet Authentication Requirements 1.0".
+    UnmetAuthenticationRequirements,
 }
 
 impl ErrorCode {
@@ -43,9 +54,15 @@ impl ErrorCode {
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
-            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
 }

@@ -4,7 +4,6 @@
 
 use serde_json::{json, Map, Value};
 
-use super::client_auth;
 use super::error::OAuthError;
 use super::token::TokenRequest;
 use crate::crypto::token;
@@ -94,12 +93,13 @@ pub(crate) async fn authenticate_resource_server(
     request: &TokenRequest,
     authorization: Option<&str>,
 ) -> Result<Client, OAuthError> {
-    let presented = client_auth::extract(
-        authorization,
-        request.get("client_id"),
-        request.get("client_secret"),
-    )?;
-    let client = client_auth::authenticate(&provider.store, presented).await?;
+    let client = request
+        .authenticate_client(
+            provider,
+            authorization,
+            super::discovery::INTROSPECTION_PATH,
+        )
+        .await?;
     if client.public {
         return Err(OAuthError::invalid_client(
             "public clients may not introspect tokens",

@@ -1,7 +1,6 @@
 //! Token revocation (RFC 7009): a client revokes its own access or refresh tokens. The
 //! answer is 200 whether or not the token existed, so it tells nothing.
 
-use super::client_auth;
 use super::error::OAuthError;
 use super::token::TokenRequest;
 use crate::crypto::token;
@@ -13,12 +12,9 @@ pub async fn handle(
     authorization: Option<&str>,
 ) -> Result<(), OAuthError> {
     let request = TokenRequest::parse(form)?;
-    let presented = client_auth::extract(
-        authorization,
-        request.get("client_id"),
-        request.get("client_secret"),
-    )?;
-    let client = client_auth::authenticate(&provider.store, presented).await?;
+    let client = request
+        .authenticate_client(provider, authorization, super::discovery::REVOCATION_PATH)
+        .await?;
     let hash = token::digest(request.require("token")?);
     let now = provider.now();
     if let Some(access) = provider.store.find_access_token(&hash).await? {

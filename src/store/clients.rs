@@ -4,12 +4,12 @@ use diesel::prelude::*;
 
 use super::schema::clients;
 use super::{from_json, new_id, to_json, Store, StoreError, StoreResult};
-use crate::domain::client::{Client, NewClient};
+use crate::domain::client::{Client, NewClient, RefreshLifetimes};
 use crate::domain::clock::UnixTime;
 use crate::domain::redirect_uri::RedirectUri;
 
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = clients)]
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = clients, treat_none_as_null = true)]
 struct ClientRow {
     id: String,
     name: String,
@@ -26,6 +26,13 @@ struct ClientRow {
     backchannel_logout_uri: Option<String>,
     subject_type: String,
     sector: Option<String>,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    secret_salt: Option<String>,
+    require_par: bool,
+    refresh_idle_lifetime: Option<i64>,
+    refresh_absolute_lifetime: Option<i64>,
+    registration_token_hash: Option<String>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -63,6 +70,25 @@ impl TryFrom<ClientRow> for Client {
                 .as_deref()
                 .map(|u| RedirectUri::parse(u).map_err(corrupt))
                 .transpose()?,
+            jwks: row
+                .jwks
+                .as_deref()
+                .map(|text| from_json("jwks", text))
+                .transpose()?,
+            jwks_uri: row.jwks_uri,
+            secret_salt: row.secret_salt,
+            require_pushed_authorization_requests: row.require_par,
+            refresh_token_lifetimes: match (
+                row.refresh_idle_lifetime,
+                row.refresh_absolute_lifetime,
+            ) {
+                (Some(idle), Some(absolute)) => Some(RefreshLifetimes {
+                    idle: idle as u64,
+                    absolute: absolute as u64,
+                }),
+                _ => None,
+            },
+            registration_token_hash: row.registration_token_hash,
             client_id: row.id,
             name: row.name,
             secret_hash: row.secret_hash,
@@ -73,22 +99,29 @@ impl TryFrom<ClientRow> for Client {
     }
 }
 
-impl Store {
-    /// Registers a client; the caller has validated it and hashed its secret.
-    pub async fn create_client(
-        &self,
+/// The credentials stored with a client, all digests or salts, never a usable secret.
+#[derive(Debug, Default)]
+pub struct ClientCredentials {
+    pub secret_hash: Option<String>,
+    pub secret_salt: Option<String>,
+    pub registration_token_hash: Option<String>,
+}
+
+impl ClientRow {
+    fn new(
+        id: String,
         new: NewClient,
-        secret_hash: Option<String>,
-        now: UnixTime,
-    ) -> StoreResult<Client> {
+        credentials: ClientCredentials,
+        created_at: UnixTime,
+    ) -> ClientRow {
         // Validated by the caller (`NewClient::validate`); a bad sector cannot reach here.
         let sector = new.pairwise_sector().ok().flatten();
         let uris =
             |list: &[RedirectUri]| to_json(&list.iter().map(|u| u.as_str()).collect::<Vec<_>>());
-        let row = ClientRow {
-            id: new_id(),
+        ClientRow {
+            id,
             name: new.name.trim().to_string(),
-            secret_hash,
+            secret_hash: credentials.secret_hash,
             redirect_uris: uris(&new.redirect_uris),
             post_logout_redirect_uris: uris(&new.post_logout_redirect_uris),
             grant_types: to_json(
@@ -101,7 +134,7 @@ impl Store {
             is_public: new.public,
             first_party: new.first_party,
             id_token_alg: new.id_token_alg.as_str().to_string(),
-            created_at: now,
+            created_at,
             access_token_format: new.access_token_format.as_str().to_string(),
             backchannel_logout_uri: new
                 .backchannel_logout_uri
@@ -114,12 +147,58 @@ impl Store {
             }
             .to_string(),
             sector,
-        };
+            jwks: new.jwks.as_ref().map(to_json),
+            jwks_uri: new.jwks_uri.as_ref().map(|u| u.as_str().to_string()),
+            secret_salt: credentials.secret_salt,
+            require_par: new.require_par,
+            refresh_idle_lifetime: new.refresh_lifetimes.map(|l| l.idle as i64),
+            refresh_absolute_lifetime: new.refresh_lifetimes.map(|l| l.absolute as i64),
+            registration_token_hash: credentials.registration_token_hash,
+        }
+    }
+}
+
+impl Store {
+    /// Registers a client; the caller has validated it and hashed its secret.
+    pub async fn create_client(
+        &self,
+        new: NewClient,
+        credentials: ClientCredentials,
+        now: UnixTime,
+    ) -> StoreResult<Client> {
+        let row = ClientRow::new(new_id(), new, credentials, now);
         self.write(move |conn| {
             diesel::insert_into(clients::table)
                 .values(&row)
                 .execute(conn)?;
             Client::try_from(row)
+        })
+        .await
+    }
+
+    /// RFC 7592 update: the metadata is replaced, the id, credentials and creation time
+    /// are kept. `None` when the client is gone.
+    pub async fn replace_client(
+        &self,
+        client_id: &str,
+        new: NewClient,
+        credentials: ClientCredentials,
+    ) -> StoreResult<Option<Client>> {
+        let client_id = client_id.to_string();
+        self.write(move |conn| {
+            let Some(created_at) = clients::table
+                .find(&client_id)
+                .select(clients::created_at)
+                .first::<i64>(conn)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let row = ClientRow::new(client_id.clone(), new, credentials, created_at);
+            diesel::update(clients::table.find(&client_id))
+                .set(&row)
+                .execute(conn)?;
+            Client::try_from(row).map(Some)
         })
         .await
     }

@@ -2,18 +2,22 @@
 //! signatures use domain types, and every call runs on the blocking pool. Backend-specific
 //! SQL appears only here, by matching on [`conn::AnyConnection`], with a comment saying why.
 
+pub mod assertions;
 pub mod audit;
 pub mod charters;
 pub mod clients;
 pub mod conn;
 pub mod consents;
+pub mod devices;
 pub mod enrollment;
 pub mod grants;
 pub mod identities;
 pub mod lifecycle;
 pub mod migrate;
 pub mod outbox;
+pub mod pushed;
 pub mod refresh;
+pub mod registration;
 pub mod schema;
 pub mod sessions;
 pub mod throttles;

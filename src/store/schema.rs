@@ -22,6 +22,8 @@ diesel::table! {
         suspended_reason -> Nullable<Text>,
         activation_due_at -> Nullable<BigInt>,
         activation_sent_at -> Nullable<BigInt>,
+        postal_address -> Nullable<Text>,
+        group_names -> Text,
     }
 }
 
@@ -42,6 +44,13 @@ diesel::table! {
         backchannel_logout_uri -> Nullable<Text>,
         subject_type -> Text,
         sector -> Nullable<Text>,
+        jwks -> Nullable<Text>,
+        jwks_uri -> Nullable<Text>,
+        secret_salt -> Nullable<Text>,
+        require_par -> Bool,
+        refresh_idle_lifetime -> Nullable<BigInt>,
+        refresh_absolute_lifetime -> Nullable<BigInt>,
+        registration_token_hash -> Nullable<Text>,
     }
 }
 
@@ -78,6 +87,7 @@ diesel::table! {
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
         replayed_at -> Nullable<BigInt>,
+        claims -> Nullable<Text>,
     }
 }
 
@@ -93,6 +103,7 @@ diesel::table! {
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         family_id -> Nullable<Text>,
+        claims -> Nullable<Text>,
     }
 }
 
@@ -112,6 +123,7 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        claims -> Nullable<Text>,
     }
 }
 
@@ -192,6 +204,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    used_assertions (jti_hash) {
+        jti_hash -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pushed_requests (uri_hash) {
+        uri_hash -> Text,
+        client_id -> Text,
+        parameters -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    device_grants (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        interval_secs -> BigInt,
+        last_polled_at -> Nullable<BigInt>,
+        status -> Text,
+        identity_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        acr -> Nullable<Text>,
+        amr -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    initial_access_tokens (token_hash) {
+        token_hash -> Text,
+        note -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> identities (identity_id));
 diesel::joinable!(account_links -> identities (identity_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
@@ -212,4 +270,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     audit_events,
     throttles,
+    used_assertions,
+    pushed_requests,
+    device_grants,
+    initial_access_tokens,
 );

@@ -4,10 +4,13 @@ use actix_web::http::Method;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
-use super::handlers::{account, authorize, health, home, metadata, token, userinfo};
+use super::handlers::{
+    account, authorize, device, health, home, metadata, registration, token, userinfo,
+};
 use crate::oauth::discovery::{
-    AUTHORIZATION_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH,
-    TOKEN_PATH, USERINFO_PATH,
+    AUTHORIZATION_PATH, DEVICE_AUTHORIZATION_PATH, DEVICE_VERIFICATION_PATH, END_SESSION_PATH,
+    INTROSPECTION_PATH, JWKS_PATH, PAR_PATH, REGISTRATION_PATH, REVOCATION_PATH, TOKEN_PATH,
+    USERINFO_PATH,
 };
 
 /// Pages load only our stylesheet; nothing may frame them (clickjacking on the consent
@@ -49,10 +52,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::method(Method::OPTIONS).to(metadata::preflight),
     )
     .route(INTROSPECTION_PATH, web::post().to(token::introspect))
+    .route(
+        PAR_PATH,
+        web::post().to(token::pushed_authorization_request),
+    )
+    .route(
+        DEVICE_AUTHORIZATION_PATH,
+        web::post().to(token::device_authorization),
+    )
+    .route(DEVICE_VERIFICATION_PATH, web::get().to(device::show))
+    .route(DEVICE_VERIFICATION_PATH, web::post().to(device::submit))
     .route(REVOCATION_PATH, web::post().to(token::revoke))
     .route(
         REVOCATION_PATH,
         web::method(Method::OPTIONS).to(metadata::preflight),
+    )
+    .route(REGISTRATION_PATH, web::post().to(registration::register))
+    .route("/register/{client_id}", web::get().to(registration::read))
+    .route("/register/{client_id}", web::put().to(registration::update))
+    .route(
+        "/register/{client_id}",
+        web::delete().to(registration::delete),
     )
     .route(USERINFO_PATH, web::get().to(userinfo::get))
     .route(USERINFO_PATH, web::post().to(userinfo::post))

@@ -279,21 +279,14 @@ async fn pairwise_clients_of_different_sectors_see_different_subjects() {
     // A pairwise client's redirect URIs must share one host (its sector).
     let spread = etupass::oauth::clients::register(
         &app.store,
+        &app.server_key(),
         etupass::domain::client::NewClient {
-            name: "spread".into(),
             redirect_uris: vec![
                 etupass::domain::redirect_uri::RedirectUri::parse("https://a.example/cb").unwrap(),
                 etupass::domain::redirect_uri::RedirectUri::parse("https://b.example/cb").unwrap(),
             ],
-            post_logout_redirect_uris: vec![],
-            grant_types: vec![etupass::domain::client::GrantType::AuthorizationCode],
-            auth_method: AuthMethod::ClientSecretBasic,
-            public: false,
-            first_party: false,
-            id_token_alg: SigningAlg::RS256,
-            access_token_format: etupass::domain::client::AccessTokenFormat::Opaque,
-            backchannel_logout_uri: None,
             pairwise: true,
+            ..etupass::domain::client::NewClient::new("spread")
         },
         0,
     )

@@ -22,8 +22,24 @@ async fn discovery_is_complete_and_truthful() {
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt",
+            "none"
+        ])
+    );
+    assert_eq!(doc["claims_parameter_supported"], true);
     assert_eq!(doc["introspection_endpoint"], app.url("/introspect"));
     assert_eq!(doc["revocation_endpoint"], app.url("/revoke"));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
@@ -32,16 +48,26 @@ async fn discovery_is_complete_and_truthful() {
         doc["id_token_signing_alg_values_supported"],
         serde_json::json!(["RS256", "ES256", "EdDSA"])
     );
-    // Nothing that is not implemented yet is announced.
-    for absent in [
-        "registration_endpoint",
-        "device_authorization_endpoint",
-        "pushed_authorization_request_endpoint",
-    ] {
+    // Every endpoint announced exists: none answers 404 or 405.
+    let http = reqwest::Client::new();
+    for (name, url) in doc.as_object().unwrap() {
+        if !(name.ends_with("_endpoint") || name == "jwks_uri") {
+            continue;
+        }
+        let url = url.as_str().unwrap();
+        let get = http.get(url).send().await.unwrap().status();
+        let post = http.post(url).send().await.unwrap().status();
         assert!(
-            doc.get(absent).is_none(),
-            "{absent} must not be announced yet"
+            ![404, 405].contains(&get.as_u16()) || ![404, 405].contains(&post.as_u16()),
+            "{name} ({url}) answers neither GET nor POST: {get} / {post}"
         );
+    }
+    // Nothing that is not implemented is announced.
+    for absent in [
+        "mtls_endpoint_aliases",
+        "request_object_signing_alg_values_supported",
+    ] {
+        assert!(doc.get(absent).is_none(), "{absent} must not be announced");
     }
     // And the real relying-party library accepts it.
     let metadata = rp::discover(&app).await;

@@ -55,6 +55,10 @@ pub struct ClientOptions {
     pub alg: SigningAlg,
     pub auth_method: AuthMethod,
     pub redirect_uri: String,
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
+    pub require_par: bool,
+    pub refresh_lifetimes: Option<etupass::domain::client::RefreshLifetimes>,
 }
 
 impl Default for ClientOptions {
@@ -70,6 +74,10 @@ impl Default for ClientOptions {
             alg: SigningAlg::RS256,
             auth_method: AuthMethod::ClientSecretBasic,
             redirect_uri: REDIRECT_URI.to_string(),
+            jwks: None,
+            jwks_uri: None,
+            require_par: false,
+            refresh_lifetimes: None,
         }
     }
 }
@@ -241,6 +249,12 @@ impl TestApp {
         .expect("identity created")
     }
 
+    /// The server key (`keys/token-secret.key`) the running server uses.
+    pub fn server_key(&self) -> Vec<u8> {
+        etupass::crypto::keys::load_or_create_secret(&self.settings.keys_dir, "token-secret.key")
+            .expect("server key")
+    }
+
     pub async fn add_client(&self, options: ClientOptions) -> TestClient {
         let auth_method = if options.public {
             AuthMethod::None
@@ -249,6 +263,7 @@ impl TestApp {
         };
         let (client, secret) = etupass::oauth::clients::register(
             &self.store,
+            &self.server_key(),
             NewClient {
                 name: "Test RP".into(),
                 redirect_uris: vec![RedirectUri::parse(&options.redirect_uri).unwrap()],
@@ -268,6 +283,13 @@ impl TestApp {
                     .backchannel_logout_uri
                     .as_deref()
                     .map(|u| RedirectUri::parse(u).unwrap()),
+                jwks: options.jwks,
+                jwks_uri: options
+                    .jwks_uri
+                    .as_deref()
+                    .map(|u| RedirectUri::parse(u).unwrap()),
+                require_par: options.require_par,
+                refresh_lifetimes: options.refresh_lifetimes,
             },
             self.clock.now(),
         )

@@ -3,6 +3,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod refresh_token;
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::id_token::{self, SignInFacts};
 use crate::crypto::jwt;
 use crate::crypto::token;
-use crate::domain::client::{AccessTokenFormat, Client};
+use crate::domain::client::{AccessTokenFormat, Client, RefreshLifetimes};
 use crate::domain::clock::UnixTime;
 use crate::domain::grant::RefreshToken;
 use crate::domain::identity::Identity;
@@ -60,6 +61,22 @@ impl TokenRequest {
     pub fn parse(form: Vec<(String, String)>) -> Result<TokenRequest, OAuthError> {
         parse_request(form)
     }
+
+    /// The client that sent this form, authenticated by whichever method it uses.
+    pub async fn authenticate_client(
+        &self,
+        provider: &Provider,
+        authorization: Option<&str>,
+        endpoint: &str,
+    ) -> Result<Client, OAuthError> {
+        client_auth::authenticate_request(
+            provider,
+            authorization,
+            client_auth::FormCredentials::read(|name| self.get(name)),
+            endpoint,
+        )
+        .await
+    }
 }
 
 pub async fn handle(
@@ -68,16 +85,16 @@ pub async fn handle(
     authorization: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let request = parse_request(form)?;
-    let presented = client_auth::extract(
-        authorization,
-        request.get("client_id"),
-        request.get("client_secret"),
-    )?;
-    let client = client_auth::authenticate(&provider.store, presented).await?;
+    let client = request
+        .authenticate_client(provider, authorization, super::discovery::TOKEN_PATH)
+        .await?;
     match request.require("grant_type")? {
         "authorization_code" => authorization_code::handle(provider, &client, &request).await,
         "refresh_token" => refresh_token::handle(provider, &client, &request).await,
         "client_credentials" => client_credentials::handle(provider, &client, &request).await,
+        crate::domain::client::DEVICE_CODE_GRANT => {
+            device_code::handle(provider, &client, &request).await
+        }
         other => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type '{other}' is not supported"),
@@ -108,8 +125,8 @@ async fn start_refresh_family(
     now: UnixTime,
 ) -> Result<String, OAuthError> {
     let secret = token::generate();
-    let settings = &provider.settings;
-    let expires_at = now + settings.refresh_token_absolute_lifetime.as_secs() as i64;
+    let lifetimes = refresh_lifetimes(provider, client);
+    let expires_at = now + lifetimes.absolute as i64;
     provider
         .store
         .save_refresh_token(RefreshToken {
@@ -123,14 +140,23 @@ async fn start_refresh_family(
             acr: facts.acr.to_string(),
             amr: facts.amr.to_vec(),
             created_at: now,
-            idle_expires_at: (now + settings.refresh_token_idle_lifetime.as_secs() as i64)
-                .min(expires_at),
+            idle_expires_at: (now + lifetimes.idle as i64).min(expires_at),
             expires_at,
             used_at: None,
             revoked_at: None,
         })
         .await?;
     Ok(secret)
+}
+
+/// The client's own refresh-token lifetimes, or the configured ones.
+fn refresh_lifetimes(provider: &Provider, client: &Client) -> RefreshLifetimes {
+    client
+        .refresh_token_lifetimes
+        .unwrap_or_else(|| RefreshLifetimes {
+            idle: provider.settings.refresh_token_idle_lifetime.as_secs(),
+            absolute: provider.settings.refresh_token_absolute_lifetime.as_secs(),
+        })
 }
 
 /// The token response: the access token already saved, an ID token when `openid` was

@@ -40,7 +40,7 @@ pub async fn handle(
     // racing refreshes compute the same one without it ever being stored in clear.
     let successor = token::derive(&provider.token_secret, presented);
     let successor_hash = token::digest(&successor);
-    let idle = settings.refresh_token_idle_lifetime.as_secs() as i64;
+    let idle = super::refresh_lifetimes(provider, client).idle as i64;
     let redemption = provider
         .store
         .rotate_refresh_token(

@@ -161,7 +161,13 @@ async fn run(
     interaction: Interaction,
     fresh_session: Option<(Session, Identity)>,
 ) -> HttpResponse {
-    let lang = page_lang(state, req, Some(&raw));
+    // A pushed request's prompt and ui_locales are in the pushed parameters.
+    let params = match authorize::resolve_pushed(&state.provider, raw.clone()).await {
+        Ok(Ok((params, _))) => params,
+        Ok(Err(_)) => raw.clone(),
+        Err(error) => return server_error(state, page_lang(state, req, None), &error),
+    };
+    let lang = page_lang(state, req, Some(&params));
     let session = match fresh_session {
         Some(session) => Some(session),
         None => match current_session(state, req).await {
@@ -173,7 +179,7 @@ async fn run(
     if let Some((_, identity)) = &session {
         match gates::pending(&state.provider, identity).await {
             Ok(Some(_))
-                if raw
+                if params
                     .get("prompt")
                     .is_some_and(|p| p.split(' ').any(|v| v == "none")) =>
             {
@@ -186,6 +192,20 @@ async fn run(
             Ok(None) => {}
             Err(error) => return server_error(state, lang, &error),
         }
+    }
+    if let Some(user_code) = raw
+        .0
+        .iter()
+        .find(|(name, _)| name == super::device::CONTINUE)
+        .map(|(_, code)| code)
+    {
+        // Signed in on the way to approving a device.
+        let location = url::form_urlencoded::Serializer::new("/device?".to_string())
+            .append_pair("user_code", user_code)
+            .finish();
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, location))
+            .finish();
     }
     if raw.0.is_empty() {
         // Signed in to Etupass itself, with no relying party waiting.
@@ -220,7 +240,7 @@ async fn respond(
         Outcome::SignIn(request) => {
             let view = SignInView {
                 username: request.login_hint.as_deref(),
-                ..SignInView::blank(&request.raw)
+                ..SignInView::blank(&request.carried)
             };
             sign_in_page(state, req, lang, view).await
         }
@@ -233,7 +253,7 @@ async fn respond(
                 .collect();
             let page = Page::new("consent", "consent.title")
                 .with("csrf_token", csrf_token)
-                .with("request", request.raw.encode())
+                .with("request", request.carried.encode())
                 .with("client_name", request.client.name.clone())
                 .with("user_name", identity.display_name())
                 .with("scopes", scopes);
@@ -262,6 +282,16 @@ impl<'a> SignInView<'a> {
             status: StatusCode::OK,
         }
     }
+}
+
+/// The sign-in page, coming back to `carried` once signed in.
+pub async fn sign_in_to_continue(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    carried: &RawRequest,
+) -> HttpResponse {
+    sign_in_page(state, req, lang, SignInView::blank(carried)).await
 }
 
 /// The sign-in page, naming the relying party the person is signing in to, if known.

@@ -2,9 +2,11 @@
 
 pub mod account;
 pub mod authorize;
+pub mod device;
 pub mod health;
 pub mod home;
 pub mod metadata;
+pub mod registration;
 pub mod token;
 pub mod userinfo;
 

@@ -35,6 +35,50 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)
     Ok(url::form_urlencoded::parse(body).into_owned().collect())
 }
 
+/// RFC 9126: 201 with the request_uri.
+pub async fn pushed_authorization_request(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match parse_form(&req, &body) {
+        Ok(form) => form,
+        Err(e) => return error::oauth_json(&e),
+    };
+    match crate::oauth::par::handle(&state.provider, form, header_value(&req, "authorization"))
+        .await
+    {
+        Ok(pushed) => HttpResponse::Created()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(pushed),
+        Err(e) => error::oauth_json(&e),
+    }
+}
+
+/// RFC 8628 §3.1–3.2.
+pub async fn device_authorization(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match parse_form(&req, &body) {
+        Ok(form) => form,
+        Err(e) => return error::oauth_json(&e),
+    };
+    match crate::oauth::device::authorize_device(
+        &state.provider,
+        form,
+        header_value(&req, "authorization"),
+    )
+    .await
+    {
+        Ok(answer) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(answer),
+        Err(e) => error::oauth_json(&e),
+    }
+}
+
 /// RFC 7662.
 pub async fn introspect(
     state: web::Data<AppState>,

@@ -1,0 +1,16 @@
+DROP TABLE initial_access_tokens;
+DROP TABLE device_grants;
+DROP TABLE pushed_requests;
+DROP TABLE used_assertions;
+ALTER TABLE refresh_tokens DROP COLUMN claims;
+ALTER TABLE access_tokens DROP COLUMN claims;
+ALTER TABLE authorization_codes DROP COLUMN claims;
+ALTER TABLE identities DROP COLUMN group_names;
+ALTER TABLE identities DROP COLUMN postal_address;
+ALTER TABLE clients DROP COLUMN registration_token_hash;
+ALTER TABLE clients DROP COLUMN refresh_absolute_lifetime;
+ALTER TABLE clients DROP COLUMN refresh_idle_lifetime;
+ALTER TABLE clients DROP COLUMN require_par;
+ALTER TABLE clients DROP COLUMN secret_salt;
+ALTER TABLE clients DROP COLUMN jwks_uri;
+ALTER TABLE clients DROP COLUMN jwks;
