@@ -195,6 +195,7 @@ impl<'a> Planner<'a> {
             }
         }
         let affiliations = Affiliation::join(&row.affiliations);
+        let group_names = serde_json::to_string(&row.groups).expect("a list of strings serializes");
         match existing {
             Some(entry) => {
                 let unchanged = entry.family_name == row.family_name
@@ -203,6 +204,8 @@ impl<'a> Planner<'a> {
                     && entry.affiliations == affiliations
                     && entry.personal_email.as_deref() == Some(row.personal_email.as_str())
                     && entry.phone == row.phone
+                    && entry.postal_address == row.postal_address
+                    && entry.group_names == group_names
                     && row
                         .institutional_email
                         .as_ref()
@@ -222,6 +225,8 @@ impl<'a> Planner<'a> {
                     institutional_email: row.institutional_email,
                     personal_email: row.personal_email,
                     phone: row.phone,
+                    postal_address: row.postal_address,
+                    group_names,
                 }))
             }
             None => {
@@ -243,6 +248,8 @@ impl<'a> Planner<'a> {
                     institutional_email,
                     personal_email: row.personal_email,
                     phone: row.phone,
+                    postal_address: row.postal_address,
+                    group_names,
                     activation_due_at: self.now + self.settings.activation_delay.as_secs() as i64,
                 }))
             }

@@ -12,7 +12,7 @@ use crate::store::Store;
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a relying party; prints JSON with client_id and, once, client_secret.
-    Add(AddClient),
+    Add(Box<AddClient>),
     /// List the registered relying parties.
     List,
     /// Show one relying party.

@@ -33,6 +33,10 @@ pub struct EnrollmentRow {
     pub personal_email: String,
     pub institutional_email: Option<String>,
     pub phone: Option<String>,
+    /// One text, lines separated by newlines (the `address` claim's `formatted`).
+    pub postal_address: Option<String>,
+    /// Groups the person belongs to (the `groups` claim), in the order given.
+    pub groups: Vec<String>,
 }
 
 /// Why one row was refused: the first problem found, naming the column and the value.
@@ -116,10 +120,12 @@ enum Column {
     PersonalEmail,
     InstitutionalEmail,
     Phone,
+    Address,
+    Groups,
 }
 
 impl Column {
-    const COUNT: usize = 8;
+    const COUNT: usize = 10;
     /// In declaration order: `column as usize` indexes this array.
     const ALL: [Column; Column::COUNT] = [
         Column::Number,
@@ -130,6 +136,8 @@ impl Column {
         Column::PersonalEmail,
         Column::InstitutionalEmail,
         Column::Phone,
+        Column::Address,
+        Column::Groups,
     ];
 
     fn name(self) -> &'static str {
@@ -142,6 +150,8 @@ impl Column {
             Column::PersonalEmail => "personal_email",
             Column::InstitutionalEmail => "institutional_email",
             Column::Phone => "phone",
+            Column::Address => "address",
+            Column::Groups => "groups",
         }
     }
 
@@ -161,13 +171,19 @@ impl Column {
             ],
             Column::InstitutionalEmail => &["institutional_email", "mail_institutionnel"],
             Column::Phone => &["phone", "telephone"],
+            Column::Address => &["address", "postal_address", "adresse", "adresse_postale"],
+            Column::Groups => &["groups", "groupes"],
         }
     }
 
     fn required(self) -> bool {
         !matches!(
             self,
-            Column::Number | Column::InstitutionalEmail | Column::Phone
+            Column::Number
+                | Column::InstitutionalEmail
+                | Column::Phone
+                | Column::Address
+                | Column::Groups
         )
     }
 
@@ -350,6 +366,10 @@ fn read_row(
         personal_email: fields.required(Column::PersonalEmail, parse_email)?,
         institutional_email: fields.optional(Column::InstitutionalEmail, parse_email)?,
         phone: fields.optional(Column::Phone, parse_phone)?,
+        postal_address: fields.optional(Column::Address, parse_address)?,
+        groups: fields
+            .optional(Column::Groups, parse_groups)?
+            .unwrap_or_default(),
     })
 }
 
@@ -431,6 +451,49 @@ fn parse_birth_date(raw: &str) -> Result<BirthDate, Invalid> {
 
 fn is_digits(text: &str, length: RangeInclusive<usize>) -> bool {
     length.contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A postal address: lines separated by newlines or ` / ` (one-line exports), each
+/// trimmed, at most 6 lines of printable text.
+fn parse_address(raw: &str) -> Result<String, Invalid> {
+    let lines: Vec<&str> = raw
+        .split(['\n', '\r'])
+        .flat_map(|line| line.split(" / "))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    if lines.is_empty()
+        || lines.len() > 6
+        || lines
+            .iter()
+            .any(|l| l.chars().count() > 100 || l.chars().any(char::is_control))
+    {
+        return Err(Invalid::new(format!(
+            "'{raw}' is not a postal address (1 to 6 lines of at most 100 characters)"
+        )));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Group names separated by `|`: letters, digits and `- _ . : @` (what directory and
+/// LMS group names use), at most 64 characters each.
+fn parse_groups(raw: &str) -> Result<Vec<String>, Invalid> {
+    let mut groups: Vec<String> = Vec::new();
+    for name in raw.split('|').map(str::trim).filter(|g| !g.is_empty()) {
+        let valid = name.chars().count() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'));
+        if !valid {
+            return Err(Invalid::new(format!(
+                "group '{name}' may hold only letters, digits and - _ . : @ (groups are separated by |)"
+            )));
+        }
+        if !groups.iter().any(|g| g == name) {
+            groups.push(name.to_string());
+        }
+    }
+    Ok(groups)
 }
 
 /// A phone number as written: digits, spaces and `+ . - ( ) /`; any Unicode space (such as

@@ -1,7 +1,25 @@
 //! What the provider remembers of an authorization: codes and access tokens. Only the
 //! digests of the secrets are ever kept.
 
+use serde::{Deserialize, Serialize};
+
 use super::clock::UnixTime;
+
+/// Claims asked for one by one with the `claims` request parameter (OIDC Core §5.5),
+/// by where they must appear. Kept with the code and the tokens born of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedClaims {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_token: Vec<String>,
+}
+
+impl RequestedClaims {
+    pub fn is_empty(&self) -> bool {
+        self.userinfo.is_empty() && self.id_token.is_empty()
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct AuthorizationCode {
@@ -19,6 +37,7 @@ pub struct AuthorizationCode {
     pub amr: Vec<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    pub claims: Option<RequestedClaims>,
 }
 
 /// The outcome of redeeming a code, decided atomically in the database.
@@ -46,6 +65,7 @@ pub struct AccessToken {
     pub revoked_at: Option<UnixTime>,
     /// The refresh-token family it was issued from, if any.
     pub family_id: Option<String>,
+    pub claims: Option<RequestedClaims>,
 }
 
 impl AccessToken {
@@ -72,6 +92,7 @@ pub struct RefreshToken {
     pub expires_at: UnixTime,
     pub used_at: Option<UnixTime>,
     pub revoked_at: Option<UnixTime>,
+    pub claims: Option<RequestedClaims>,
 }
 
 /// The outcome of presenting a refresh token, decided atomically.

@@ -242,6 +242,10 @@ pub struct Identity {
     /// When the activation mail of a pending identity is due, and when it was sent.
     pub activation_due_at: Option<UnixTime>,
     pub activation_sent_at: Option<UnixTime>,
+    /// Multi-line postal address from the registrar (the `address` claim).
+    pub postal_address: Option<String>,
+    /// Groups from the registrar or the directory (the `groups` claim).
+    pub groups: Vec<String>,
 }
 
 impl Identity {

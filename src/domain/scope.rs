@@ -15,7 +15,18 @@ pub const OFFLINE_ACCESS: &str = "offline_access";
 /// The phone number the registrar gave (OIDC Core §5.4).
 pub const PHONE: &str = "phone";
 
-pub const SUPPORTED: [&str; 6] = [OPENID, PROFILE, EMAIL, PHONE, ETUPASS, OFFLINE_ACCESS];
+/// The postal address the registrar gave (OIDC Core §5.4).
+pub const ADDRESS: &str = "address";
+
+pub const SUPPORTED: [&str; 7] = [
+    OPENID,
+    PROFILE,
+    EMAIL,
+    ADDRESS,
+    PHONE,
+    ETUPASS,
+    OFFLINE_ACCESS,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Scope(BTreeSet<String>);

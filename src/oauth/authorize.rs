@@ -11,10 +11,10 @@ use super::error::{ErrorCode, OAuthError};
 use super::pkce;
 use crate::crypto::token;
 use crate::domain::client::{Client, GrantType};
-use crate::domain::grant::AuthorizationCode;
+use crate::domain::grant::{AuthorizationCode, RequestedClaims};
 use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
-use crate::domain::session::Session;
+use crate::domain::session::{Session, ACR_VALUES_SUPPORTED};
 use crate::provider::Provider;
 
 /// The request parameters as received, in order, duplicates kept (RFC 6749 §3.1 forbids
@@ -109,6 +109,17 @@ pub struct ValidRequest {
     prompt: Prompt,
     /// The subject of a valid `id_token_hint`: only that person's session may answer.
     hinted_subject: Option<String>,
+    /// Claims asked for by name (`claims`, OIDC Core §5.5).
+    pub claims: Option<RequestedClaims>,
+    /// Authentication context classes asked for (`acr_values`, or `acr` in `claims`).
+    acr: Option<AcrRequest>,
+}
+
+/// `acr_values` (voluntary) or an essential `acr` claim (OIDC Core §3.1.2.1, §5.5.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AcrRequest {
+    values: Vec<String>,
+    essential: bool,
 }
 
 /// What just happened before this pass through the endpoint.
@@ -384,6 +395,17 @@ fn check_request(
                 .map_err(|_| OAuthError::invalid_request("max_age must be a number of seconds"))?,
         ),
     };
+    let (claims, essential_acr) = parse_claims(raw.get("claims"))?;
+    let acr = essential_acr.or_else(|| {
+        raw.get("acr_values").map(|values| AcrRequest {
+            values: values
+                .split(' ')
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect(),
+            essential: false,
+        })
+    });
     let nonce = raw.get("nonce").map(str::to_string);
     if nonce
         .as_ref()
@@ -408,7 +430,63 @@ fn check_request(
         max_age,
         prompt,
         hinted_subject: None,
+        claims,
+        acr,
     })
+}
+
+/// The `claims` parameter (OIDC Core §5.5): a JSON object whose `userinfo` and
+/// `id_token` members name claims, each `null` or an object of `essential`, `value`,
+/// `values`. Claims about the person are kept by name; an `acr` in `id_token` becomes the
+/// request's authentication requirement. Other members and unknown names are ignored,
+/// as §5.5 says.
+fn parse_claims(
+    raw: Option<&str>,
+) -> Result<(Option<RequestedClaims>, Option<AcrRequest>), OAuthError> {
+    let Some(raw) = raw else {
+        return Ok((None, None));
+    };
+    let invalid = |why: &str| OAuthError::invalid_request(format!("claims: {why}"));
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|_| invalid("not a JSON object"))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| invalid("not a JSON object"))?;
+    let mut requested = RequestedClaims::default();
+    let mut acr = None;
+    for (target, names) in [
+        ("userinfo", &mut requested.userinfo),
+        ("id_token", &mut requested.id_token),
+    ] {
+        let Some(member) = object.get(target) else {
+            continue;
+        };
+        let member = member
+            .as_object()
+            .ok_or_else(|| invalid("userinfo and id_token must be objects"))?;
+        for (name, request) in member {
+            if !(request.is_null() || request.is_object()) {
+                return Err(invalid("each claim must be null or an object"));
+            }
+            if name == "acr" && target == "id_token" {
+                let values: Vec<String> = match (request.get("values"), request.get("value")) {
+                    (Some(serde_json::Value::Array(list)), _) => list
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect(),
+                    (_, Some(serde_json::Value::String(one))) => vec![one.clone()],
+                    _ => Vec::new(),
+                };
+                let essential = request.get("essential").and_then(|e| e.as_bool()) == Some(true);
+                if !values.is_empty() {
+                    acr = Some(AcrRequest { values, essential });
+                }
+            } else if super::claims::scope_releasing(name).is_some() {
+                names.push(name.clone());
+            }
+        }
+    }
+    Ok(((!requested.is_empty()).then_some(requested), acr))
 }
 
 /// `id_token_hint`: an ID token we issued (expired ones too), naming the expected person.
@@ -511,6 +589,17 @@ fn require_sign_in(
         if request.prompt.login {
             return None;
         }
+        // A voluntary acr the session does not meet, but a fresh sign-in could: ask
+        // again. (Every sign-in is a password today; the second factor will add a level.)
+        if request.acr.as_ref().is_some_and(|acr| {
+            !acr.values.contains(&session.acr)
+                && acr
+                    .values
+                    .iter()
+                    .any(|v| ACR_VALUES_SUPPORTED.contains(&v.as_str()))
+        }) {
+            return None;
+        }
         if let Some(max_age) = request.max_age {
             if session.older_than(max_age, now) {
                 return None;
@@ -539,7 +628,7 @@ async fn require_consent(
             .grant_consent(
                 &identity.id,
                 &request.client.client_id,
-                &request.scope,
+                &request.consent_scope(),
                 provider.now(),
             )
             .await?;
@@ -552,7 +641,7 @@ async fn require_consent(
         .store
         .find_consent(&identity.id, &request.client.client_id)
         .await?;
-    Ok(!granted.is_some_and(|g| request.scope.is_subset(&g)))
+    Ok(!granted.is_some_and(|g| request.consent_scope().is_subset(&g)))
 }
 
 async fn issue_code(
@@ -562,6 +651,18 @@ async fn issue_code(
     identity: &Identity,
 ) -> Result<Outcome, OAuthError> {
     let now = provider.now();
+    // An essential acr the sign-in does not meet is a failed authentication (§5.5.1.1).
+    if let Some(acr) = request.acr.as_ref().filter(|acr| acr.essential) {
+        if !acr.values.contains(&session.acr) {
+            return Ok(Outcome::Redirect(request.error_redirect(
+                provider,
+                &OAuthError::new(
+                    ErrorCode::UnmetAuthenticationRequirements,
+                    "the sign-in does not meet the essential acr requested",
+                ),
+            )));
+        }
+    }
     if let Some(uri_hash) = &request.pushed {
         // A pushed request yields one code: a second tab or a replayed request_uri
         // finds it spent.
@@ -596,6 +697,7 @@ async fn issue_code(
             amr: session.amr.clone(),
             created_at: now,
             expires_at: now + provider.settings.authorization_code_lifetime.as_secs() as i64,
+            claims: request.claims.clone(),
         })
         .await?;
     let mut params = vec![("code", code.as_str())];
@@ -614,9 +716,22 @@ impl ValidRequest {
         error_redirect(provider, &self.redirect_uri, self.state.as_deref(), error)
     }
 
+    /// What the person agrees to: the scope, and the scopes that would release the
+    /// claims asked for by name.
+    fn consent_scope(&self) -> Scope {
+        let implied: Vec<&str> = self
+            .claims
+            .iter()
+            .flat_map(|c| c.userinfo.iter().chain(&c.id_token))
+            .filter_map(|name| super::claims::scope_releasing(name))
+            .collect();
+        self.scope
+            .union(&Scope::parse_supported(&implied.join(" ")))
+    }
+
     /// The scopes the consent page lists (`openid` itself needs no words).
     pub fn consent_scopes(&self) -> Vec<String> {
-        self.scope
+        self.consent_scope()
             .iter()
             .filter(|s| *s != scope::OPENID)
             .map(str::to_string)

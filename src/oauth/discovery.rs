@@ -70,7 +70,7 @@ pub fn document(settings: &Settings) -> Vec<u8> {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
     });
     serde_json::to_vec(&document).expect("discovery always serializes")
 }

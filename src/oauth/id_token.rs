@@ -7,6 +7,7 @@ use crate::crypto::keys::KeyError;
 use crate::domain::client::Client;
 use crate::domain::clock::UnixTime;
 
+use crate::domain::grant::RequestedClaims;
 use crate::domain::identity::Identity;
 use crate::provider::Provider;
 
@@ -18,6 +19,8 @@ pub struct SignInFacts<'a> {
     pub amr: &'a [String],
     pub session_id: Option<&'a str>,
     pub nonce: Option<&'a str>,
+    /// Claims the relying party asked for by name (the `claims` parameter).
+    pub claims: Option<&'a RequestedClaims>,
 }
 
 pub fn issue(
@@ -32,10 +35,16 @@ pub fn issue(
     let lifetime = provider.settings.id_token_lifetime.as_secs() as i64;
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(provider.settings.issuer()));
-    claims.insert(
-        "sub".into(),
-        json!(super::subject::for_client(provider, client, identity)),
-    );
+    let subject = super::subject::for_client(provider, client, identity);
+    // Claims asked for in the ID token itself (OIDC Core §5.5); the rest stay in userinfo.
+    if let Some(requested) = code.claims {
+        claims.extend(super::claims::by_name(
+            identity,
+            &requested.id_token,
+            &provider.settings,
+        ));
+    }
+    claims.insert("sub".into(), json!(subject));
     claims.insert("aud".into(), json!(client.client_id));
     claims.insert("azp".into(), json!(client.client_id));
     claims.insert("exp".into(), json!(now + lifetime));

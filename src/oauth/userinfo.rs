@@ -61,10 +61,16 @@ pub async fn handle(
         .filter(|identity| identity.can_sign_in())
         .ok_or_else(|| OAuthError::invalid_token("the access token is not valid"))?;
     let subject = super::subject::for_sector(provider, found.pairwise_sector.as_deref(), identity);
+    let requested = access
+        .claims
+        .as_ref()
+        .map(|c| c.userinfo.as_slice())
+        .unwrap_or_default();
     Ok(claims::for_scope(
         identity,
         &subject,
         &scope,
+        requested,
         &provider.settings,
     ))
 }

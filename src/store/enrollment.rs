@@ -24,6 +24,9 @@ pub struct DirectoryEntry {
     pub institutional_email: Option<String>,
     pub personal_email: Option<String>,
     pub phone: Option<String>,
+    pub postal_address: Option<String>,
+    /// JSON list, as stored.
+    pub group_names: String,
 }
 
 /// A row, decided: create this identity, or update that one.
@@ -38,6 +41,8 @@ pub enum EnrollmentChange {
         institutional_email: String,
         personal_email: String,
         phone: Option<String>,
+        postal_address: Option<String>,
+        group_names: String,
         activation_due_at: UnixTime,
     },
     Update {
@@ -49,6 +54,8 @@ pub enum EnrollmentChange {
         institutional_email: Option<String>,
         personal_email: String,
         phone: Option<String>,
+        postal_address: Option<String>,
+        group_names: String,
     },
 }
 
@@ -70,6 +77,8 @@ struct NewRow {
     phone: Option<String>,
     must_change_password: bool,
     activation_due_at: Option<i64>,
+    postal_address: Option<String>,
+    group_names: String,
 }
 
 impl Store {
@@ -86,6 +95,8 @@ impl Store {
                     identities::institutional_email,
                     identities::personal_email,
                     identities::phone,
+                    identities::postal_address,
+                    identities::group_names,
                 ))
                 .load(conn)?)
         })
@@ -112,6 +123,8 @@ impl Store {
                         institutional_email,
                         personal_email,
                         phone,
+                        postal_address,
+                        group_names,
                         activation_due_at,
                     } => creations.push(NewRow {
                         id: new_id(),
@@ -129,6 +142,8 @@ impl Store {
                         phone,
                         must_change_password: false,
                         activation_due_at: Some(activation_due_at),
+                        postal_address,
+                        group_names,
                     }),
                     EnrollmentChange::Update {
                         id,
@@ -139,6 +154,8 @@ impl Store {
                         institutional_email,
                         personal_email,
                         phone,
+                        postal_address,
+                        group_names,
                     } => {
                         diesel::update(identities::table.find(&id))
                             .set((
@@ -148,6 +165,8 @@ impl Store {
                                 identities::affiliations.eq(affiliations),
                                 identities::personal_email.eq(Some(personal_email)),
                                 identities::phone.eq(phone),
+                                identities::postal_address.eq(postal_address),
+                                identities::group_names.eq(group_names),
                                 identities::updated_at.eq(now),
                             ))
                             .execute(conn)?;

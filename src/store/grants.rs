@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::schema::{access_tokens, authorization_codes};
 use super::{from_json, to_json, Store, StoreResult};
 use crate::domain::clock::UnixTime;
-use crate::domain::grant::{AccessToken, AuthorizationCode, CodeRedemption};
+use crate::domain::grant::{AccessToken, AuthorizationCode, CodeRedemption, RequestedClaims};
 use crate::domain::identity::Identity;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -26,12 +26,14 @@ struct CodeRow {
     expires_at: i64,
     consumed_at: Option<i64>,
     replayed_at: Option<i64>,
+    claims: Option<String>,
 }
 
 impl CodeRow {
     fn into_code(self) -> StoreResult<AuthorizationCode> {
         Ok(AuthorizationCode {
             amr: from_json("amr", &self.amr)?,
+            claims: claims_from_json(self.claims.as_deref())?,
             code_hash: self.code_hash,
             client_id: self.client_id,
             identity_id: self.identity_id,
@@ -61,6 +63,7 @@ struct AccessTokenRow {
     expires_at: i64,
     revoked_at: Option<i64>,
     family_id: Option<String>,
+    claims: Option<String>,
 }
 
 impl From<AccessTokenRow> for AccessToken {
@@ -76,6 +79,8 @@ impl From<AccessTokenRow> for AccessToken {
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
             family_id: row.family_id,
+            // Written by `claims_to_json` below; unreadable text would mean no claims.
+            claims: claims_from_json(row.claims.as_deref()).unwrap_or_default(),
         }
     }
 }
@@ -93,8 +98,18 @@ impl From<AccessToken> for AccessTokenRow {
             expires_at: token.expires_at,
             revoked_at: token.revoked_at,
             family_id: token.family_id,
+            claims: claims_to_json(token.claims.as_ref()),
         }
     }
+}
+
+/// Requested claims as stored: JSON, or NULL when none were requested.
+pub(crate) fn claims_to_json(claims: Option<&RequestedClaims>) -> Option<String> {
+    claims.filter(|c| !c.is_empty()).map(to_json)
+}
+
+pub(crate) fn claims_from_json(text: Option<&str>) -> StoreResult<Option<RequestedClaims>> {
+    text.map(|t| from_json("claims", t)).transpose()
 }
 
 /// See [`Store::find_access_token_in_context`].
@@ -123,6 +138,7 @@ impl Store {
             expires_at: code.expires_at,
             consumed_at: None,
             replayed_at: None,
+            claims: claims_to_json(code.claims.as_ref()),
         };
         self.write(move |conn| {
             diesel::insert_into(authorization_codes::table)

@@ -31,6 +31,8 @@ struct IdentityRow {
     suspended_reason: Option<String>,
     activation_due_at: Option<i64>,
     activation_sent_at: Option<i64>,
+    postal_address: Option<String>,
+    group_names: String,
 }
 
 impl TryFrom<IdentityRow> for Identity {
@@ -59,6 +61,8 @@ impl TryFrom<IdentityRow> for Identity {
             suspended_reason: row.suspended_reason,
             activation_due_at: row.activation_due_at,
             activation_sent_at: row.activation_sent_at,
+            groups: super::from_json("group_names", &row.group_names)?,
+            postal_address: row.postal_address,
         })
     }
 }
@@ -101,6 +105,9 @@ impl Store {
             suspended_reason: None,
             activation_due_at: new.activation_due_at,
             activation_sent_at: None,
+            // Given by the registrar's import (`identity import`), not at creation.
+            postal_address: None,
+            group_names: "[]".into(),
         };
         let number = row.number.clone();
         self.write(move |conn| {

@@ -26,6 +26,7 @@ struct RefreshRow {
     expires_at: i64,
     used_at: Option<i64>,
     revoked_at: Option<i64>,
+    claims: Option<String>,
 }
 
 impl RefreshRow {
@@ -45,12 +46,14 @@ impl RefreshRow {
             expires_at: token.expires_at,
             used_at: token.used_at,
             revoked_at: token.revoked_at,
+            claims: super::grants::claims_to_json(token.claims.as_ref()),
         }
     }
 
     fn into_token(self) -> StoreResult<RefreshToken> {
         Ok(RefreshToken {
             amr: from_json("amr", &self.amr)?,
+            claims: super::grants::claims_from_json(self.claims.as_deref())?,
             token_hash: self.token_hash,
             family_id: self.family_id,
             client_id: self.client_id,

@@ -532,6 +532,7 @@ async fn a_token_being_issued_from_a_replayed_code_is_not_saved() {
                 expires_at: now + 60,
                 revoked_at: None,
                 family_id: None,
+                claims: None,
             },
         )
         .await

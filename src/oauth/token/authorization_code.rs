@@ -67,6 +67,7 @@ pub async fn handle(
         amr: &grant.amr,
         session_id: Some(&grant.session_id),
         nonce: grant.nonce.as_deref(),
+        claims: grant.claims.as_ref(),
     };
     let access_token = super::mint_access_token(
         provider,
@@ -96,6 +97,7 @@ pub async fn handle(
                 expires_at: now + lifetime as i64,
                 revoked_at: None,
                 family_id: family_id.clone(),
+                claims: grant.claims.clone(),
             },
         )
         .await?;

@@ -44,6 +44,7 @@ pub async fn handle(
             expires_at: now + lifetime as i64,
             revoked_at: None,
             family_id: None,
+            claims: None,
         })
         .await?;
     Ok(TokenResponse {

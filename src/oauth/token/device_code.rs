@@ -73,6 +73,7 @@ pub async fn handle(
         amr: &approval.amr,
         session_id: Some(&approval.session_id),
         nonce: None,
+        claims: None,
     };
     let access_token = super::mint_access_token(
         provider,
@@ -98,6 +99,7 @@ pub async fn handle(
             expires_at: now + lifetime as i64,
             revoked_at: None,
             family_id: family_id.clone(),
+            claims: None,
         })
         .await?;
     let refresh_token = match family_id {

@@ -144,6 +144,7 @@ async fn start_refresh_family(
             expires_at,
             used_at: None,
             revoked_at: None,
+            claims: facts.claims.cloned(),
         })
         .await?;
     Ok(secret)
@@ -151,12 +152,10 @@ async fn start_refresh_family(
 
 /// The client's own refresh-token lifetimes, or the configured ones.
 fn refresh_lifetimes(provider: &Provider, client: &Client) -> RefreshLifetimes {
-    client
-        .refresh_token_lifetimes
-        .unwrap_or_else(|| RefreshLifetimes {
-            idle: provider.settings.refresh_token_idle_lifetime.as_secs(),
-            absolute: provider.settings.refresh_token_absolute_lifetime.as_secs(),
-        })
+    client.refresh_token_lifetimes.unwrap_or(RefreshLifetimes {
+        idle: provider.settings.refresh_token_idle_lifetime.as_secs(),
+        absolute: provider.settings.refresh_token_absolute_lifetime.as_secs(),
+    })
 }
 
 /// The token response: the access token already saved, an ID token when `openid` was

@@ -82,6 +82,7 @@ pub async fn handle(
         amr: &parent.amr,
         session_id: parent.session_id.as_deref(),
         nonce: None,
+        claims: parent.claims.as_ref(),
     };
     let access_token =
         super::mint_access_token(provider, client, Some((&identity, &facts)), &scope, now)?;
@@ -98,6 +99,7 @@ pub async fn handle(
             expires_at: now + settings.access_token_lifetime.as_secs() as i64,
             revoked_at: None,
             family_id: Some(parent.family_id.clone()),
+            claims: parent.claims.clone(),
         })
         .await?;
     super::respond(
