@@ -2,6 +2,7 @@
 //! lifecycle (activation, recovery, identity theft, the gates before a relying party).
 
 pub mod activation;
+pub mod administration;
 pub mod enrollment;
 pub mod gates;
 pub mod passwords;

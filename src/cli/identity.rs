@@ -10,8 +10,10 @@ use crate::crypto::Secret;
 use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::identity::StudentNumber;
+use crate::provider::Provider;
 use crate::store::lifecycle::AdminAction;
 use crate::store::Store;
+use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub enum IdentityCommand {
@@ -98,14 +100,14 @@ pub async fn run(settings: Settings, command: IdentityCommand) -> anyhow::Result
         }
         IdentityCommand::Import { file, strict } => import(&store, &settings, &file, strict).await,
         IdentityCommand::Lock { number } => {
-            admin(&store, &number, AdminAction::Lock, events::LOCKED).await
+            admin(&settings, &number, AdminAction::Lock, events::LOCKED).await
         }
         IdentityCommand::Unlock { number } => {
-            admin(&store, &number, AdminAction::Unlock, events::UNLOCKED).await
+            admin(&settings, &number, AdminAction::Unlock, events::UNLOCKED).await
         }
         IdentityCommand::RequirePasswordChange { number } => {
             admin(
-                &store,
+                &settings,
                 &number,
                 AdminAction::RequirePasswordChange,
                 events::PASSWORD_CHANGE_REQUIRED,
@@ -122,7 +124,7 @@ pub async fn run(settings: Settings, command: IdentityCommand) -> anyhow::Result
             let hasher = PasswordHasher::new(settings.argon2(), 1)?;
             let hash = hasher.hash(password.expose()).await?;
             admin(
-                &store,
+                &settings,
                 &number,
                 AdminAction::SetPassword(hash),
                 events::PASSWORD_RESET,
@@ -146,13 +148,16 @@ fn read_password() -> anyhow::Result<Secret> {
 }
 
 async fn admin(
-    store: &Store,
+    settings: &Settings,
     number: &str,
     action: AdminAction,
     event: &str,
 ) -> anyhow::Result<()> {
     let number = StudentNumber::parse(number)?;
-    let identity = store
+    // The whole provider: ending sessions signs logout tokens for the relying parties.
+    let provider = Provider::open(settings.clone(), Arc::new(SystemClock)).await?;
+    let identity = provider
+        .store
         .find_identity_by_number(&number)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no identity has number {number}"))?;
@@ -165,7 +170,7 @@ async fn admin(
         AdminAction::SetPassword(_) => audit.detail("administrator set the password"),
         _ => audit,
     };
-    store.admin_update(&identity.id, action, audit, now).await?;
+    crate::account::administration::act(&provider, &identity, action, audit).await?;
     println!("{number}: done");
     Ok(())
 }

@@ -395,7 +395,11 @@ fn check_request(
                 .map_err(|_| OAuthError::invalid_request("max_age must be a number of seconds"))?,
         ),
     };
-    let (claims, essential_acr) = parse_claims(raw.get("claims"))?;
+    let ParsedClaims {
+        requested: claims,
+        acr: essential_acr,
+        subject: claimed_subject,
+    } = parse_claims(raw.get("claims"))?;
     let acr = essential_acr.or_else(|| {
         raw.get("acr_values").map(|values| AcrRequest {
             values: values
@@ -429,7 +433,7 @@ fn check_request(
         code_challenge,
         max_age,
         prompt,
-        hinted_subject: None,
+        hinted_subject: claimed_subject,
         claims,
         acr,
     })
@@ -440,11 +444,9 @@ fn check_request(
 /// `values`. Claims about the person are kept by name; an `acr` in `id_token` becomes the
 /// request's authentication requirement. Other members and unknown names are ignored,
 /// as §5.5 says.
-fn parse_claims(
-    raw: Option<&str>,
-) -> Result<(Option<RequestedClaims>, Option<AcrRequest>), OAuthError> {
+fn parse_claims(raw: Option<&str>) -> Result<ParsedClaims, OAuthError> {
     let Some(raw) = raw else {
-        return Ok((None, None));
+        return Ok(ParsedClaims::default());
     };
     let invalid = |why: &str| OAuthError::invalid_request(format!("claims: {why}"));
     let value: serde_json::Value =
@@ -454,6 +456,7 @@ fn parse_claims(
         .ok_or_else(|| invalid("not a JSON object"))?;
     let mut requested = RequestedClaims::default();
     let mut acr = None;
+    let mut subject = None;
     for (target, names) in [
         ("userinfo", &mut requested.userinfo),
         ("id_token", &mut requested.id_token),
@@ -468,7 +471,12 @@ fn parse_claims(
             if !(request.is_null() || request.is_object()) {
                 return Err(invalid("each claim must be null or an object"));
             }
-            if name == "acr" && target == "id_token" {
+            if name == "sub" && target == "id_token" {
+                // §5.5.1: only that person's session may answer, as with id_token_hint.
+                if let Some(sub) = request.get("value").and_then(|v| v.as_str()) {
+                    subject = Some(sub.to_string());
+                }
+            } else if name == "acr" && target == "id_token" {
                 let values: Vec<String> = match (request.get("values"), request.get("value")) {
                     (Some(serde_json::Value::Array(list)), _) => list
                         .iter()
@@ -486,7 +494,20 @@ fn parse_claims(
             }
         }
     }
-    Ok(((!requested.is_empty()).then_some(requested), acr))
+    Ok(ParsedClaims {
+        requested: (!requested.is_empty()).then_some(requested),
+        acr,
+        subject,
+    })
+}
+
+/// What the `claims` parameter asks for.
+#[derive(Debug, Default)]
+struct ParsedClaims {
+    requested: Option<RequestedClaims>,
+    acr: Option<AcrRequest>,
+    /// `sub` with a `value` in `id_token`: the person expected.
+    subject: Option<String>,
 }
 
 /// `id_token_hint`: an ID token we issued (expired ones too), naming the expected person.

@@ -60,8 +60,10 @@ pub struct ClientMetadata {
     jwks_uri: Option<String>,
     backchannel_logout_uri: Option<String>,
     require_pushed_authorization_requests: bool,
-    /// RFC 7592 §2.2: an update names the client it replaces.
+    /// RFC 7592 §2.2: an update names the client it replaces…
     client_id: Option<String>,
+    /// …and may repeat its secret, which must then be the current one.
+    client_secret: Option<String>,
 }
 
 fn invalid_metadata(description: impl Into<String>) -> OAuthError {
@@ -237,8 +239,10 @@ pub async fn register(
         .await?
         .ok_or_else(no_access)?;
     let metadata = ClientMetadata::parse(body)?;
-    if metadata.client_id.is_some() {
-        return Err(invalid_metadata("client_id is assigned by the server"));
+    if metadata.client_id.is_some() || metadata.client_secret.is_some() {
+        return Err(invalid_metadata(
+            "client_id and client_secret are assigned by the server",
+        ));
     }
     let new = metadata.into_new_client()?;
     let (mut credentials, secret) = issue_credentials(&provider.token_secret, new.auth_method);
@@ -308,6 +312,22 @@ pub async fn update(
         return Err(invalid_metadata(
             "the body's client_id must be the client's",
         ));
+    }
+    // RFC 7592 §2.2: a client never chooses its own secret.
+    if let Some(secret) = &metadata.client_secret {
+        let current = match (&client.secret_hash, &client.secret_salt) {
+            (Some(hash), _) => token::matches_digest(secret, hash),
+            (None, Some(salt)) => token::constant_time_eq(
+                super::clients::derived_secret(&provider.token_secret, salt).as_bytes(),
+                secret.as_bytes(),
+            ),
+            (None, None) => false,
+        };
+        if !current {
+            return Err(invalid_metadata(
+                "client_secret is not the client's current secret",
+            ));
+        }
     }
     let new = metadata.into_new_client()?;
     let (credentials, secret) = if new.auth_method == client.token_endpoint_auth_method {

@@ -8,11 +8,19 @@ use crate::rp::{self, Browser, Landing};
 const AFTER_LOGOUT: &str = "http://127.0.0.1:9/bye";
 
 async fn signed_in(app: &TestApp, client: &TestClient, browser: &Browser) -> String {
+    signed_in_as(app, client, browser, "21900300", PASSWORD).await
+}
+
+async fn signed_in_as(
+    app: &TestApp,
+    client: &TestClient,
+    browser: &Browser,
+    number: &str,
+    password: &str,
+) -> String {
     let oidc = rp::oidc_client(app, client).await;
     let auth = rp::authorization(&oidc, &[], true);
-    let redirect = browser
-        .authorize(app, &auth.url, "21900300", PASSWORD)
-        .await;
+    let redirect = browser.authorize(app, &auth.url, number, password).await;
     let signed_in = rp::exchange(&oidc, client, auth, &redirect).await;
     signed_in.tokens.id_token().unwrap().to_string()
 }
@@ -285,4 +293,19 @@ async fn relying_parties_hear_of_the_end_of_a_session_on_their_back_channel() {
         .await;
     let second = next_logout_token(&bodies, 1).await;
     assert!(jwt::verify_own(&keys, &second).is_some());
+
+    // An administrator's lock from the command line ends sessions too.
+    let browser = Browser::new();
+    let id_token = signed_in_as(&app, &client, &browser, "21900300", strong).await;
+    let sid = jwt::verify_own(&keys, &id_token).unwrap()["sid"].clone();
+    let output = crate::helpers::etupass(&app, &["identity", "lock", "21900300"], None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The command queued the delivery at the system time; the test's clock lags it.
+    app.clock.advance(120);
+    let third = next_logout_token(&bodies, 2).await;
+    assert_eq!(jwt::verify_own(&keys, &third).unwrap()["sid"], sid);
 }

@@ -412,6 +412,12 @@ async fn acr_requests_are_met_or_refused() {
     let redirect = through_pages(&app, &browser, &voluntary, "21900001").await;
     assert!(redirect.param("code").is_some());
 
+    // A claims request for another person's sub: this session may not answer.
+    let someone_else = json!({"id_token": {"sub": {"value": "another-subject"}}}).to_string();
+    let silent = format!("{}&prompt=none", request(("claims", someone_else)));
+    let redirect = browser.get(&silent).await.redirect();
+    assert_eq!(redirect.param("error").as_deref(), Some("login_required"));
+
     // Essential and not available: a failed authentication, told to the client.
     let essential =
         json!({"id_token": {"acr": {"essential": true, "values": ["urn:example:mfa"]}}});

@@ -248,6 +248,29 @@ async fn a_registered_client_signs_people_in_and_manages_itself() {
         (status, body["error"].as_str()),
         (400, Some("invalid_redirect_uri"))
     );
+    let mut chosen_secret = changed.clone();
+    chosen_secret["client_secret"] = json!("a-secret-the-client-picked");
+    let (status, body, _) = call(
+        reqwest::Method::PUT,
+        &uri,
+        Some(&management),
+        Some(chosen_secret),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
+    let mut same_secret = changed.clone();
+    same_secret["client_secret"] = json!(secret);
+    let (status, _, _) = call(
+        reqwest::Method::PUT,
+        &uri,
+        Some(&management),
+        Some(same_secret),
+    )
+    .await;
+    assert_eq!(status, 200, "repeating the current secret is allowed");
     let mut other_id = changed;
     other_id["client_id"] = json!("someone-else");
     let (status, _, _) = call(

@@ -513,3 +513,32 @@ async fn the_phone_scope_releases_the_registrar_phone_number() {
     assert_eq!(info["phone_number_verified"], false);
     assert!(info.get("email").is_none(), "only what the scope releases");
 }
+
+#[tokio::test]
+async fn a_new_charter_stops_refresh_tokens_until_the_person_signs_in() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900150").await;
+    let client = app.add_client(refreshing()).await;
+    let (_, refresh_token) = sign_in(&app, &client, "21900150").await;
+    let refresh_token = refresh_token.expect("a refresh token");
+    let (status, body) = refresh(&app, &client, &refresh_token).await;
+    assert_eq!(status, 200, "{body}");
+    let successor = body["refresh_token"].as_str().unwrap().to_string();
+
+    app.store
+        .publish_charter(
+            "Charte v2".into(),
+            etupass::domain::clock::Clock::now(&app.clock),
+        )
+        .await
+        .unwrap();
+    let (status, body) = refresh(&app, &client, &successor).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("sign in again"));
+}

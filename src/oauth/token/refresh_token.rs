@@ -2,6 +2,7 @@
 //! Parameters: `refresh_token`, `scope` (optional, at most the original scope).
 
 use super::{TokenRequest, TokenResponse};
+use crate::account::gates;
 use crate::crypto::token;
 use crate::domain::client::{Client, GrantType};
 use crate::domain::grant::{AccessToken, RefreshRedemption, RefreshToken};
@@ -25,16 +26,28 @@ pub async fn handle(
     let now = provider.now();
     // The requested scope is checked before the token is spent: a refused narrowing must
     // not burn a token whose successor the client would never receive.
-    let scope = match provider
+    let current = match provider
         .store
         .find_refresh_token(&token::digest(presented))
         .await?
     {
-        Some(current) if current.client_id == client.client_id => {
-            narrowed_scope(&current.scope, request.get("scope"))?
-        }
+        Some(current) if current.client_id == client.client_id => current,
         _ => return Err(OAuthError::invalid_grant("the refresh token is not valid")),
     };
+    let scope = narrowed_scope(&current.scope, request.get("scope"))?;
+    let identity = provider
+        .store
+        .find_identity(&current.identity_id)
+        .await?
+        .filter(|identity| identity.can_sign_in())
+        .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
+    // A new charter to accept or an expired password: the person must meet that page,
+    // which only an interactive sign-in shows, so tokens stop flowing around it.
+    if gates::pending(provider, &identity).await?.is_some() {
+        return Err(OAuthError::invalid_grant(
+            "the user must sign in again: an Etupass page awaits them",
+        ));
+    }
     let settings = &provider.settings;
     // The successor is derived from the presented token with the server's secret, so two
     // racing refreshes compute the same one without it ever being stored in clear.
@@ -70,12 +83,6 @@ pub async fn handle(
             return Err(OAuthError::invalid_grant("the refresh token is not valid"))
         }
     };
-    let identity = provider
-        .store
-        .find_identity(&parent.identity_id)
-        .await?
-        .filter(|identity| identity.can_sign_in())
-        .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
     let facts = SignInFacts {
         auth_time: parent.auth_time,
         acr: &parent.acr,
