@@ -231,3 +231,100 @@ async fn a_temporary_password_must_not_be_short() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("at least 12 characters"));
 }
+
+#[tokio::test]
+async fn clients_with_keys_pushed_requests_and_their_own_refresh_lifetimes() {
+    let app = TestApp::spawn().await;
+    let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+    let jwks = app.dir.path().join("lms-jwks.json");
+    let public = serde_json::to_value(pair.to_jwk_public_key().as_ref()).unwrap();
+    std::fs::write(&jwks, serde_json::json!({ "keys": [public] }).to_string()).unwrap();
+    let added = json(&etupass(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "LMS",
+            "--redirect-uri",
+            "https://lms.univ.example/auth/oidc/",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            jwks.to_str().unwrap(),
+            "--require-par",
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--refresh-idle-lifetime",
+            "1h",
+            "--refresh-absolute-lifetime",
+            "12h",
+        ],
+        None,
+    ));
+    assert!(
+        added.get("client_secret").is_none(),
+        "a key client has no secret"
+    );
+    assert_eq!(added["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(added["require_pushed_authorization_requests"], true);
+    assert_eq!(added["refresh_token_lifetimes"]["idle"], 3600);
+    assert_eq!(added["refresh_token_lifetimes"]["absolute"], 43200);
+    assert!(added["jwks"]["keys"][0].get("d").is_none());
+
+    let wifi = json(&etupass(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Wifi portal",
+            "--public",
+            "--grant-type",
+            "device_code",
+        ],
+        None,
+    ));
+    assert_eq!(
+        wifi["grant_types"],
+        serde_json::json!(["urn:ietf:params:oauth:grant-type:device_code"])
+    );
+
+    // Refused, each with its reason: a private key in the file, keys for a secret client,
+    // one refresh lifetime without the other.
+    let private = app.dir.path().join("private.json");
+    let leaked = serde_json::to_value(pair.to_jwk_private_key().as_ref()).unwrap();
+    std::fs::write(
+        &private,
+        serde_json::json!({ "keys": [leaked] }).to_string(),
+    )
+    .unwrap();
+    let base = [
+        "client",
+        "add",
+        "--name",
+        "x",
+        "--redirect-uri",
+        "https://rp.example/cb",
+    ];
+    let cases: [&[&str]; 4] = [
+        &[
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            private.to_str().unwrap(),
+        ],
+        &["--jwks-uri", "https://rp.example/jwks.json"],
+        &["--auth-method", "private_key_jwt"],
+        &["--refresh-idle-lifetime", "1h"],
+    ];
+    for extra in cases {
+        let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();
+        let output = etupass(&app, &args, None);
+        assert!(!output.status.success(), "{extra:?} must fail");
+        assert!(!String::from_utf8_lossy(&output.stderr).trim().is_empty());
+    }
+    assert_eq!(app.store.list_clients().await.unwrap().len(), 2);
+}
