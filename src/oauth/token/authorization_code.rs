@@ -4,8 +4,8 @@
 use super::{TokenRequest, TokenResponse};
 use crate::crypto::token;
 use crate::domain::client::{Client, GrantType};
-use crate::domain::grant::{AccessToken, AuthorizationCode, CodeRedemption};
-use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::domain::grant::{AuthorizationCode, CodeRedemption};
+use crate::oauth::error::OAuthError;
 use crate::oauth::id_token::SignInFacts;
 use crate::oauth::pkce;
 use crate::provider::Provider;
@@ -15,12 +15,7 @@ pub async fn handle(
     client: &Client,
     request: &TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization_code grant",
-        ));
-    }
+    super::require_grant(client, GrantType::AuthorizationCode)?;
     let code = request.require("code")?;
     let redirect_uri = request.require("redirect_uri")?;
     let now = provider.now();
@@ -69,68 +64,16 @@ pub async fn handle(
         nonce: grant.nonce.as_deref(),
         claims: grant.claims.as_ref(),
     };
-    let access_token = super::mint_access_token(
-        provider,
-        client,
-        Some((&identity, &facts)),
-        &grant.scope,
-        now,
-    )?;
-    let lifetime = provider.settings.access_token_lifetime.as_secs();
-    // The family exists from the start: its access tokens, this one included, go with it,
-    // and a replay of the code finds the family through this token.
-    let family_id = client
-        .allows_grant(GrantType::RefreshToken)
-        .then(|| uuid::Uuid::new_v4().to_string());
-    let saved = provider
-        .store
-        .save_access_token_for_code(
-            &grant.code_hash,
-            AccessToken {
-                token_hash: token::digest(&access_token),
-                client_id: client.client_id.clone(),
-                identity_id: Some(identity.id.clone()),
-                session_id: Some(grant.session_id.clone()),
-                code_hash: Some(grant.code_hash.clone()),
-                scope: grant.scope.clone(),
-                created_at: now,
-                expires_at: now + lifetime as i64,
-                revoked_at: None,
-                family_id: family_id.clone(),
-                claims: grant.claims.clone(),
-            },
-        )
-        .await?;
-    if !saved {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was already used",
-        ));
-    }
-    let refresh_token = match family_id {
-        Some(family_id) => Some(
-            super::start_refresh_family(
-                provider,
-                client,
-                &identity,
-                (&grant.scope, &family_id),
-                &facts,
-                Some(&grant.session_id),
-                now,
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    super::respond(
+    super::issue_for_person(
         provider,
         client,
         &identity,
         &grant.scope,
         &facts,
-        access_token,
-        refresh_token,
+        Some(&grant.code_hash),
         now,
     )
+    .await
 }
 
 /// The code must have been issued to this client, for this redirect URI, still be

@@ -5,7 +5,6 @@ use super::{TokenRequest, TokenResponse};
 use crate::crypto::token;
 use crate::domain::client::{Client, GrantType};
 use crate::domain::device::DevicePoll;
-use crate::domain::grant::AccessToken;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::id_token::SignInFacts;
 use crate::provider::Provider;
@@ -15,12 +14,7 @@ pub async fn handle(
     client: &Client,
     request: &TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.allows_grant(GrantType::DeviceCode) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the device_code grant",
-        ));
-    }
+    super::require_grant(client, GrantType::DeviceCode)?;
     let device_code = request.require("device_code")?;
     let now = provider.now();
     let grant = match provider
@@ -75,56 +69,5 @@ pub async fn handle(
         nonce: None,
         claims: None,
     };
-    let access_token = super::mint_access_token(
-        provider,
-        client,
-        Some((&identity, &facts)),
-        &grant.scope,
-        now,
-    )?;
-    let lifetime = provider.settings.access_token_lifetime.as_secs();
-    let family_id = client
-        .allows_grant(GrantType::RefreshToken)
-        .then(|| uuid::Uuid::new_v4().to_string());
-    provider
-        .store
-        .save_access_token(AccessToken {
-            token_hash: token::digest(&access_token),
-            client_id: client.client_id.clone(),
-            identity_id: Some(identity.id.clone()),
-            session_id: Some(approval.session_id.clone()),
-            code_hash: None,
-            scope: grant.scope.clone(),
-            created_at: now,
-            expires_at: now + lifetime as i64,
-            revoked_at: None,
-            family_id: family_id.clone(),
-            claims: None,
-        })
-        .await?;
-    let refresh_token = match family_id {
-        Some(family_id) => Some(
-            super::start_refresh_family(
-                provider,
-                client,
-                &identity,
-                (&grant.scope, &family_id),
-                &facts,
-                Some(&approval.session_id),
-                now,
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    super::respond(
-        provider,
-        client,
-        &identity,
-        &grant.scope,
-        &facts,
-        access_token,
-        refresh_token,
-        now,
-    )
+    super::issue_for_person(provider, client, &identity, &grant.scope, &facts, None, now).await
 }

@@ -15,8 +15,9 @@ use super::error::{ErrorCode, OAuthError};
 use super::id_token::{self, SignInFacts};
 use crate::crypto::jwt;
 use crate::crypto::token;
-use crate::domain::client::{AccessTokenFormat, Client, RefreshLifetimes};
+use crate::domain::client::{AccessTokenFormat, Client, GrantType, RefreshLifetimes};
 use crate::domain::clock::UnixTime;
+use crate::domain::grant::AccessToken;
 use crate::domain::grant::RefreshToken;
 use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
@@ -112,6 +113,90 @@ fn parse_request(form: Vec<(String, String)>) -> Result<TokenRequest, OAuthError
         }
     }
     Ok(TokenRequest { params })
+}
+
+/// `unauthorized_client` unless the client is registered for `grant`.
+fn require_grant(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
+    if client.allows_grant(grant) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client may not use the {} grant", grant.as_str()),
+        ))
+    }
+}
+
+/// The tokens of a person's grant (a code, an approved device): an access token, a
+/// refresh-token family for clients registered for refresh tokens, and the response with
+/// the ID token. The family exists from the start: its access tokens, this one included,
+/// go with it, and a replay of the code finds the family through this token. A code's
+/// token is saved only if the code was not replayed meanwhile.
+async fn issue_for_person(
+    provider: &Provider,
+    client: &Client,
+    identity: &Identity,
+    scope: &str,
+    facts: &SignInFacts<'_>,
+    code_hash: Option<&str>,
+    now: UnixTime,
+) -> Result<TokenResponse, OAuthError> {
+    let access_token = mint_access_token(provider, client, Some((identity, facts)), scope, now)?;
+    let family_id = client
+        .allows_grant(GrantType::RefreshToken)
+        .then(|| uuid::Uuid::new_v4().to_string());
+    let record = AccessToken {
+        token_hash: token::digest(&access_token),
+        client_id: client.client_id.clone(),
+        identity_id: Some(identity.id.clone()),
+        session_id: facts.session_id.map(str::to_string),
+        code_hash: code_hash.map(str::to_string),
+        scope: scope.to_string(),
+        created_at: now,
+        expires_at: now + provider.settings.access_token_lifetime.as_secs() as i64,
+        revoked_at: None,
+        family_id: family_id.clone(),
+        claims: facts.claims.cloned(),
+    };
+    match code_hash {
+        Some(code_hash) => {
+            if !provider
+                .store
+                .save_access_token_for_code(code_hash, record)
+                .await?
+            {
+                return Err(OAuthError::invalid_grant(
+                    "the authorization code was already used",
+                ));
+            }
+        }
+        None => provider.store.save_access_token(record).await?,
+    }
+    let refresh_token = match family_id {
+        Some(family_id) => Some(
+            start_refresh_family(
+                provider,
+                client,
+                identity,
+                (scope, &family_id),
+                facts,
+                facts.session_id,
+                now,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    respond(
+        provider,
+        client,
+        identity,
+        scope,
+        facts,
+        access_token,
+        refresh_token,
+        now,
+    )
 }
 
 /// Opens a refresh-token family for a sign-in; returns the token to hand out.

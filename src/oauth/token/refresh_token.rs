@@ -16,12 +16,7 @@ pub async fn handle(
     client: &Client,
     request: &TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.allows_grant(GrantType::RefreshToken) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the refresh_token grant",
-        ));
-    }
+    super::require_grant(client, GrantType::RefreshToken)?;
     let presented = request.require("refresh_token")?;
     let now = provider.now();
     // The requested scope is checked before the token is spent: a refused narrowing must

@@ -1,4 +1,4 @@
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::header as header_value;
@@ -6,17 +6,43 @@ use crate::oauth::{token, OAuthError};
 use crate::web::{error, AppState};
 
 pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let form = match parse_form(&req, &body) {
+    let authorization = header_value(&req, "authorization");
+    // Browser apps call the token endpoint directly: CORS, and never cached (§5.1).
+    form_endpoint(&req, &body, StatusCode::OK, true, |form| {
+        token::handle(&state.provider, form, authorization)
+    })
+    .await
+}
+
+/// A form-encoded endpoint answering JSON: the form parsed, `handle` run, its answer
+/// with `status` and `Cache-Control: no-store`; every error as an OAuth JSON error.
+async fn form_endpoint<T, F, Fut>(
+    req: &HttpRequest,
+    body: &[u8],
+    status: StatusCode,
+    cors: bool,
+    handle: F,
+) -> HttpResponse
+where
+    T: serde::Serialize,
+    F: FnOnce(Vec<(String, String)>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, OAuthError>>,
+{
+    let form = match parse_form(req, body) {
         Ok(form) => form,
         Err(e) => return error::oauth_json(&e),
     };
-    let authorization = header_value(&req, "authorization");
-    match token::handle(&state.provider, form, authorization).await {
-        Ok(response) => HttpResponse::Ok()
-            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"))
-            .json(response),
+    match handle(form).await {
+        Ok(answer) => {
+            let mut response = HttpResponse::build(status);
+            response
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((header::PRAGMA, "no-cache"));
+            if cors {
+                response.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+            }
+            response.json(answer)
+        }
         Err(e) => error::oauth_json(&e),
     }
 }
@@ -41,18 +67,11 @@ pub async fn pushed_authorization_request(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = match parse_form(&req, &body) {
-        Ok(form) => form,
-        Err(e) => return error::oauth_json(&e),
-    };
-    match crate::oauth::par::handle(&state.provider, form, header_value(&req, "authorization"))
-        .await
-    {
-        Ok(pushed) => HttpResponse::Created()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(pushed),
-        Err(e) => error::oauth_json(&e),
-    }
+    let authorization = header_value(&req, "authorization");
+    form_endpoint(&req, &body, StatusCode::CREATED, false, |form| {
+        crate::oauth::par::handle(&state.provider, form, authorization)
+    })
+    .await
 }
 
 /// RFC 8628 §3.1–3.2.
@@ -61,46 +80,24 @@ pub async fn device_authorization(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = match parse_form(&req, &body) {
-        Ok(form) => form,
-        Err(e) => return error::oauth_json(&e),
-    };
-    match crate::oauth::device::authorize_device(
-        &state.provider,
-        form,
-        header_value(&req, "authorization"),
-    )
+    let authorization = header_value(&req, "authorization");
+    form_endpoint(&req, &body, StatusCode::OK, false, |form| {
+        crate::oauth::device::authorize_device(&state.provider, form, authorization)
+    })
     .await
-    {
-        Ok(answer) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(answer),
-        Err(e) => error::oauth_json(&e),
-    }
 }
 
-/// RFC 7662.
+/// RFC 7662: for resource servers, so no CORS.
 pub async fn introspect(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = match parse_form(&req, &body) {
-        Ok(form) => form,
-        Err(e) => return error::oauth_json(&e),
-    };
-    match crate::oauth::introspect::handle(
-        &state.provider,
-        form,
-        header_value(&req, "authorization"),
-    )
+    let authorization = header_value(&req, "authorization");
+    form_endpoint(&req, &body, StatusCode::OK, false, |form| {
+        crate::oauth::introspect::handle(&state.provider, form, authorization)
+    })
     .await
-    {
-        Ok(answer) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(answer),
-        Err(e) => error::oauth_json(&e),
-    }
 }
 
 /// RFC 7009.
