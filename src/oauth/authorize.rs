@@ -109,6 +109,8 @@ pub struct ValidRequest {
     prompt: Prompt,
     /// The subject of a valid `id_token_hint`: only that person's session may answer.
     hinted_subject: Option<String>,
+    /// The `sub` value of the `claims` parameter: the same, checked on its own.
+    claimed_subject: Option<String>,
     /// Claims asked for by name (`claims`, OIDC Core §5.5).
     pub claims: Option<RequestedClaims>,
     /// Authentication context classes asked for (`acr_values`, or `acr` in `claims`).
@@ -433,7 +435,8 @@ fn check_request(
         code_challenge,
         max_age,
         prompt,
-        hinted_subject: claimed_subject,
+        hinted_subject: None,
+        claimed_subject,
         claims,
         acr,
     })
@@ -599,11 +602,15 @@ fn require_sign_in(
     if !identity.can_sign_in() {
         return None;
     }
-    // OIDC Core §3.1.2.1: the hint names who the relying party expects; another person's
-    // session must not answer (with prompt=none this becomes login_required).
-    if request.hinted_subject.as_ref().is_some_and(|subject| {
-        *subject != super::subject::for_client(provider, &request.client, &identity)
-    }) {
+    // OIDC Core §3.1.2.1 and §5.5.1: the hint, and a `sub` asked for with a value, name
+    // who the relying party expects; another person's session must not answer (with
+    // prompt=none this becomes login_required).
+    let subject = super::subject::for_client(provider, &request.client, &identity);
+    if [&request.hinted_subject, &request.claimed_subject]
+        .into_iter()
+        .flatten()
+        .any(|expected| *expected != subject)
+    {
         return None;
     }
     if interaction != Interaction::SignedIn {

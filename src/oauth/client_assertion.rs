@@ -133,19 +133,50 @@ pub async fn verify(
     }
 }
 
+/// The MAC is checked here, in constant time (josekit compares MACs with `!=`, which
+/// leaks timing to a client that may retry the same payload without limit).
 fn verify_hmac(assertion: &str, alg: &str, secret: &[u8]) -> Result<Map<String, Value>, Rejected> {
-    let verifier = match alg {
-        "HS256" => jws::HS256.verifier_from_bytes(secret),
-        "HS384" => jws::HS384.verifier_from_bytes(secret),
-        "HS512" => jws::HS512.verifier_from_bytes(secret),
+    use hmac::{Hmac, Mac};
+    use sha2::{Sha256, Sha384, Sha512};
+    fn check<M: Mac + hmac::digest::KeyInit>(
+        secret: &[u8],
+        signed: &str,
+        signature: &[u8],
+    ) -> bool {
+        let Ok(mut mac) = <M as Mac>::new_from_slice(secret) else {
+            return false;
+        };
+        mac.update(signed.as_bytes());
+        mac.verify_slice(signature).is_ok()
+    }
+    let mut parts = assertion.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Rejected::Signature);
+    };
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| Rejected::Signature)?;
+    let signed = format!("{header}.{payload}");
+    let valid = match alg {
+        "HS256" => check::<Hmac<Sha256>>(secret, &signed, &signature),
+        "HS384" => check::<Hmac<Sha384>>(secret, &signed, &signature),
+        "HS512" => check::<Hmac<Sha512>>(secret, &signed, &signature),
         _ => {
             return Err(Rejected::Claims(
                 "client_secret_jwt takes HS256, HS384 or HS512",
             ))
         }
+    };
+    if !valid {
+        return Err(Rejected::Signature);
     }
-    .map_err(|e| Rejected::Keys(e.to_string()))?;
-    decode(assertion, &verifier)
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| Rejected::Signature)?;
+    serde_json::from_slice(&payload)
+        .map_err(|_| Rejected::Claims("the payload is not a JSON object"))
 }
 
 fn verify_with_jwks(
@@ -214,12 +245,13 @@ fn check_claims(
     if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
         return Err(Rejected::Claims("iss and sub must be the client_id"));
     }
+    // One audience, and ours: an array naming other parties as well is refused, so an
+    // assertion made for another server cannot be played here (audience injection).
     let audience_ok = match claims.get("aud") {
         Some(Value::String(aud)) => audiences.contains(aud),
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|aud| audiences.iter().any(|a| a == aud)),
+        Some(Value::Array(list)) if list.len() == 1 => list[0]
+            .as_str()
+            .is_some_and(|aud| audiences.iter().any(|a| a == aud)),
         _ => false,
     };
     if !audience_ok {
@@ -315,15 +347,15 @@ impl ClientKeyCache {
         if !response.status().is_success() {
             return Err(failed(&response.status()));
         }
-        if response
-            .content_length()
-            .is_some_and(|len| len as usize > MAX_JWKS_BYTES)
-        {
-            return Err(failed(&"the JWK Set is too large"));
-        }
-        let body = response.bytes().await.map_err(|e| failed(&e))?;
-        if body.len() > MAX_JWKS_BYTES {
-            return Err(failed(&"the JWK Set is too large"));
+        // Read chunk by chunk, stopping past the limit: a chunked answer has no length to
+        // check first, and must not fill the memory.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| failed(&e))? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(failed(&"the JWK Set is too large"));
+            }
+            body.extend_from_slice(&chunk);
         }
         JwkSet::from_bytes(&body).map_err(|e| failed(&e))
     }
@@ -371,8 +403,11 @@ mod tests {
             assert!(check_claims(&claims(bad), "c1", &audiences, 1_000).is_err());
         }
         let mut listed = good();
-        listed["aud"] = json!(["x", AUD]);
+        listed["aud"] = json!([AUD]);
         assert!(check_claims(&claims(listed), "c1", &audiences, 1_000).is_ok());
+        let mut injected = good();
+        injected["aud"] = json!(["https://other.example", AUD]);
+        assert!(check_claims(&claims(injected), "c1", &audiences, 1_000).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub async fn handle(
     // Access tokens first: they are what resource servers see; the hint only orders look-ups.
     if let Some(found) = provider.store.find_access_token_in_context(&hash).await? {
         let access = &found.token;
-        if !access.is_usable(now) {
+        if !access.is_usable(now) || !may_introspect(&client, &access.client_id) {
             return Ok(inactive());
         }
         let mut answer = json!({
@@ -43,7 +43,9 @@ pub async fn handle(
                     // The `sub` the token's own client sees (pairwise clients differ).
                     let sector = found.pairwise_sector.as_deref();
                     answer["sub"] = json!(super::subject::for_sector(provider, sector, identity));
-                    answer["username"] = json!(identity.number.as_str());
+                    if releases_number(&client, &access.scope) {
+                        answer["username"] = json!(identity.number.as_str());
+                    }
                 }
                 _ => return Ok(inactive()),
             }
@@ -72,11 +74,31 @@ pub async fn handle(
             "exp": refresh.idle_expires_at,
             "iss": provider.settings.issuer(),
             "sub": super::subject::for_client(provider, &client, &identity),
-            "username": identity.number.as_str(),
         });
-        return Ok(answer.as_object().cloned().unwrap_or_default());
+        let mut answer = answer.as_object().cloned().unwrap_or_default();
+        if releases_number(&client, &refresh.scope) {
+            answer.insert("username".into(), json!(identity.number.as_str()));
+        }
+        return Ok(answer);
     }
     Ok(inactive())
+}
+
+/// Resource servers registered by an administrator (the IMAP server) introspect any
+/// token; a dynamically registered client, whoever registered it, only its own: it must
+/// not learn about tokens of other relying parties.
+fn may_introspect(caller: &Client, token_client_id: &str) -> bool {
+    caller.registration_token_hash.is_none() || caller.client_id == token_client_id
+}
+
+/// `username` is the student number: an administrator's resource server needs it to match
+/// a login; a dynamically registered client gets it only if the person let it see the
+/// number (`profile` or `etupass`), never through introspection of a narrower token.
+fn releases_number(caller: &Client, scope: &str) -> bool {
+    let scope = crate::domain::scope::Scope::parse_supported(scope);
+    caller.registration_token_hash.is_none()
+        || scope.contains(crate::domain::scope::PROFILE)
+        || scope.contains(crate::domain::scope::ETUPASS)
 }
 
 /// RFC 7662 §2.2: an inactive token says nothing more.

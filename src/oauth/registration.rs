@@ -138,18 +138,12 @@ impl ClientMetadata {
                     )))
                 }
             },
-            jwks_uri: self
-                .jwks_uri
-                .as_deref()
-                .map(RedirectUri::parse_web)
-                .transpose()
-                .map_err(|e| invalid_metadata(e.to_string()))?,
+            jwks_uri: self.jwks_uri.as_deref().map(outbound_uri).transpose()?,
             backchannel_logout_uri: self
                 .backchannel_logout_uri
                 .as_deref()
-                .map(RedirectUri::parse_web)
-                .transpose()
-                .map_err(|e| invalid_metadata(e.to_string()))?,
+                .map(outbound_uri)
+                .transpose()?,
             jwks: self.jwks,
             require_par: self.require_pushed_authorization_requests,
             grant_types,
@@ -164,8 +158,63 @@ impl ClientMetadata {
         };
         new.validate()
             .map_err(|e| invalid_metadata(e.to_string()))?;
+        // A pairwise sector is the redirect URIs' host, which a registrant need not own:
+        // without a redirect to deliver through, a client naming another's host would
+        // receive that relying party's subjects. So pairwise means the code flow only.
+        if new.pairwise
+            && new
+                .grant_types
+                .iter()
+                .any(|g| !matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken))
+        {
+            return Err(invalid_metadata(
+                "a pairwise client registered here may use only authorization_code and refresh_token",
+            ));
+        }
         Ok(new)
     }
+}
+
+/// A URI Etupass itself will call for a registrant (its JWKS, its back-channel logout):
+/// https, and not a name or address of this machine or of a private network, so that
+/// registering cannot turn Etupass into a probe of the university's internal services.
+/// (A name that resolves to such an address is not caught here; administrators who
+/// register clients by hand are not limited.)
+fn outbound_uri(raw: &str) -> Result<RedirectUri, OAuthError> {
+    let refuse = |why: &str| invalid_metadata(format!("'{raw}': {why}"));
+    let uri = RedirectUri::parse_web(raw).map_err(|e| invalid_metadata(e.to_string()))?;
+    let url = url::Url::parse(raw).map_err(|_| refuse("not a URL"))?;
+    if url.scheme() != "https" {
+        return Err(refuse("must be https"));
+    }
+    let internal = match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost") || !name.contains('.')
+        }
+        Some(url::Host::Ipv4(ip)) => {
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1])
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some()
+        }
+        None => true,
+    };
+    if internal {
+        return Err(refuse(
+            "must not point at this machine or a private network",
+        ));
+    }
+    Ok(uri)
 }
 
 /// The registration response (RFC 7591 §3.2.1) or read response (RFC 7592 §3).
@@ -421,5 +470,30 @@ mod tests {
         assert_eq!(method.unwrap_err().code, ErrorCode::InvalidClientMetadata);
         let public = metadata(json!({"redirect_uris": ["https://rp.example/cb"], "token_endpoint_auth_method": "none"})).unwrap();
         assert!(public.public && !public.first_party);
+        let pairwise_device = metadata(
+            json!({"redirect_uris": ["https://rp.example/cb"], "subject_type": "pairwise", "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"]}),
+        );
+        assert_eq!(
+            pairwise_device.unwrap_err().code,
+            ErrorCode::InvalidClientMetadata
+        );
+    }
+
+    #[test]
+    fn uris_etupass_calls_must_be_public_https() {
+        for internal in [
+            "http://rp.example/jwks",
+            "https://localhost/jwks",
+            "https://127.0.0.1/jwks",
+            "https://10.1.2.3/jwks",
+            "https://192.168.0.1/jwks",
+            "https://169.254.169.254/latest",
+            "https://[::1]/jwks",
+            "https://[fd00::1]/jwks",
+            "https://intranet/jwks",
+        ] {
+            assert!(outbound_uri(internal).is_err(), "{internal}");
+        }
+        assert!(outbound_uri("https://lms.univ.example/jwks.json").is_ok());
     }
 }

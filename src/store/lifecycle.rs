@@ -126,6 +126,14 @@ fn revoke_everything(
     )
     .set(authorization_codes::consumed_at.eq(Some(now)))
     .execute(conn)?;
+    // A device approved by this person but not yet polled gets nothing now.
+    diesel::update(
+        super::schema::device_grants::table
+            .filter(super::schema::device_grants::identity_id.eq(Some(identity_id)))
+            .filter(super::schema::device_grants::status.eq("approved")),
+    )
+    .set(super::schema::device_grants::status.eq("denied"))
+    .execute(conn)?;
     Ok(())
 }
 

@@ -237,3 +237,43 @@ async fn device_requests_are_checked() {
         .page();
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn decisions_count_as_guesses_and_gates_come_first() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900001").await;
+    let browser = Browser::new();
+    let sign_in = browser.open(&app.url("/device")).await;
+    let landing = browser.sign_in(&app, &sign_in, "21900001", PASSWORD).await;
+    let mut page = browser.open(landing.redirect().location.as_str()).await;
+    // Posting a decision with a made-up code is a guess like any other.
+    for _ in 0..8 {
+        page = browser
+            .submit(
+                &app,
+                &page,
+                "/device",
+                &[("user_code", "BCDF-GHJK"), ("decision", "allow")],
+            )
+            .await
+            .page()
+            .1;
+    }
+    assert!(page.contains("Trop de tentatives"), "{page}");
+
+    // A new charter comes before any device, as before any relying party.
+    app.store
+        .publish_charter(
+            "Charte v3".into(),
+            etupass::domain::clock::Clock::now(&app.clock),
+        )
+        .await
+        .unwrap();
+    let gate = browser.open(&app.url("/device?user_code=BCDF-GHJK")).await;
+    assert!(gate.contains("Charte v3"), "{gate}");
+    assert_eq!(
+        form_field(&gate, "request").as_deref(),
+        Some("device_user_code=BCDF-GHJK"),
+        "accepting comes back to the device page"
+    );
+}

@@ -305,3 +305,72 @@ async fn a_registered_client_signs_people_in_and_manages_itself() {
     let output = etupass(&app, &["audit", "--event", "client_registered"], None);
     assert!(String::from_utf8_lossy(&output.stdout).contains("LMS pilot"));
 }
+
+#[tokio::test]
+async fn a_registered_client_introspects_only_its_own_tokens() {
+    let app = TestApp::spawn().await;
+    let token = initial_access_token(&app);
+    let metadata = json!({
+        "client_name": "Curious",
+        "grant_types": ["client_credentials"],
+        "response_types": []
+    });
+    let (status, registered, _) = call(
+        reqwest::Method::POST,
+        &app.url("/register"),
+        Some(&token),
+        Some(metadata),
+    )
+    .await;
+    assert_eq!(status, 201, "{registered}");
+    let id = registered["client_id"].as_str().unwrap();
+    let secret = registered["client_secret"].as_str().unwrap();
+    let service = app
+        .add_client(crate::helpers::ClientOptions {
+            grant_types: vec![etupass::domain::client::GrantType::ClientCredentials],
+            ..crate::helpers::ClientOptions::default()
+        })
+        .await;
+    let http = reqwest::Client::new();
+    let token_of = |client_id: String, secret: String| {
+        let http = http.clone();
+        let url = app.url("/token");
+        async move {
+            let body: Value = http
+                .post(url)
+                .basic_auth(client_id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let others = token_of(
+        service.client_id.clone(),
+        service.client_secret.clone().unwrap(),
+    )
+    .await;
+    let own = token_of(id.to_string(), secret.to_string()).await;
+    let introspect = |token: String| {
+        let http = http.clone();
+        let url = app.url("/introspect");
+        let (id, secret) = (id.to_string(), secret.to_string());
+        async move {
+            http.post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(introspect(others).await, json!({"active": false}));
+    assert_eq!(introspect(own).await["active"], true);
+}

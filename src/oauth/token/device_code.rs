@@ -61,6 +61,16 @@ pub async fn handle(
         .await?
         .filter(|identity| identity.can_sign_in())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
+    // A required password change or a new charter since the approval: no tokens until
+    // the person has met that page.
+    if crate::account::gates::pending(provider, &identity)
+        .await?
+        .is_some()
+    {
+        return Err(OAuthError::invalid_grant(
+            "the user must sign in again: an Etupass page awaits them",
+        ));
+    }
     let facts = SignInFacts {
         auth_time: approval.auth_time,
         acr: &approval.acr,

@@ -374,7 +374,7 @@ fn server_error(
 }
 
 /// The page of a pending gate, carrying the authorization request on.
-fn gate_page(
+pub fn gate_page(
     state: &AppState,
     req: &HttpRequest,
     lang: &'static str,

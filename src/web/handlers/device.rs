@@ -6,8 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::authorize::{current_session, page_lang, sign_in_to_continue};
+use super::authorize::{current_session, gate_page, page_lang, sign_in_to_continue};
 use super::request_context;
+use crate::account::gates;
 use crate::account::throttle::{self, Action};
 use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
@@ -78,6 +79,11 @@ pub async fn submit(
         "allow" => true,
         _ => false,
     };
+    // A decision names a code too: it is throttled like a look-up, or codes could be
+    // tried by posting decisions.
+    if let Some(wait) = throttled(&state, &req, lang, &signed_in.1, &form.user_code).await {
+        return wait;
+    }
     match device::decide(&state.provider, &form.user_code, &signed_in, approve).await {
         Ok(true) => {
             let done = if approve {
@@ -88,14 +94,7 @@ pub async fn submit(
             let page = Page::new("device", "device.title").with("done", done);
             pages::render(&state, lang, page, Vec::new())
         }
-        Ok(false) => entry_page(
-            &state,
-            &req,
-            lang,
-            &form.user_code,
-            Some("device.unknown_code"),
-            None,
-        ),
+        Ok(false) => wrong_code(&state, &req, lang, &signed_in.1, &form.user_code).await,
         Err(error) => {
             tracing::error!(%error, "device approval failed");
             pages::error(
@@ -114,12 +113,16 @@ async fn signed_in_or_sign_in(
     lang: &'static str,
     user_code: &str,
 ) -> Result<(Session, Identity), HttpResponse> {
+    let carried = RawRequest(vec![(CONTINUE.to_string(), user_code.to_string())]);
     match current_session(state, req).await? {
-        Some(signed_in) => Ok(signed_in),
-        None => {
-            let carried = RawRequest(vec![(CONTINUE.to_string(), user_code.to_string())]);
-            Err(sign_in_to_continue(state, req, lang, &carried).await)
-        }
+        // A page the person must see first (a required password change, a new charter)
+        // comes before any device, as before any relying party; it comes back here.
+        Some((session, identity)) => match gates::pending(&state.provider, &identity).await {
+            Ok(None) => Ok((session, identity)),
+            Ok(Some(gate)) => Err(gate_page(state, req, lang, &carried, gate, Vec::new())),
+            Err(error) => Err(server_error(state, lang, &error)),
+        },
+        None => Err(sign_in_to_continue(state, req, lang, &carried).await),
     }
 }
 
@@ -132,32 +135,10 @@ async fn look_up(
     (_, identity): &(Session, Identity),
     user_code: &str,
 ) -> HttpResponse {
-    let provider = &state.provider;
-    let context = request_context(req);
-    let account = Some(identity.number.as_str());
-    let server_error = |error: &dyn std::fmt::Display| {
-        tracing::error!(%error, "device look-up failed");
-        pages::error(
-            state,
-            lang,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "error.server",
-        )
-    };
-    match throttle::check(provider, Action::DeviceCode, context.ip.as_deref(), account).await {
-        Ok(Some(wait)) => {
-            return entry_page(
-                state,
-                req,
-                lang,
-                user_code,
-                Some("login.throttled"),
-                Some(wait.0),
-            )
-        }
-        Ok(None) => {}
-        Err(error) => return server_error(&error),
+    if let Some(wait) = throttled(state, req, lang, identity, user_code).await {
+        return wait;
     }
+    let provider = &state.provider;
     match device::pending(provider, user_code).await {
         Ok(Some((grant, client))) => {
             let (csrf_token, cookie) = csrf::issue(req, provider.settings.issuer_is_https());
@@ -174,23 +155,72 @@ async fn look_up(
                 .with("user_name", identity.display_name());
             pages::render(state, lang, page, cookie.into_iter().collect())
         }
-        Ok(None) => {
-            if let Err(error) =
-                throttle::count(provider, Action::DeviceCode, context.ip.as_deref(), account).await
-            {
-                return server_error(&error);
-            }
-            entry_page(
-                state,
-                req,
-                lang,
-                user_code,
-                Some("device.unknown_code"),
-                None,
-            )
-        }
-        Err(error) => server_error(&error),
+        Ok(None) => wrong_code(state, req, lang, identity, user_code).await,
+        Err(error) => server_error(state, lang, &error),
     }
+}
+
+fn server_error(
+    state: &AppState,
+    lang: &'static str,
+    error: &dyn std::fmt::Display,
+) -> HttpResponse {
+    tracing::error!(%error, "device page failed");
+    pages::error(
+        state,
+        lang,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "error.server",
+    )
+}
+
+/// The form with a wait, when this person or address typed too many wrong codes.
+async fn throttled(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    identity: &Identity,
+    user_code: &str,
+) -> Option<HttpResponse> {
+    let ip = request_context(req).ip;
+    let account = Some(identity.number.as_str());
+    match throttle::check(&state.provider, Action::DeviceCode, ip.as_deref(), account).await {
+        Ok(Some(wait)) => Some(entry_page(
+            state,
+            req,
+            lang,
+            user_code,
+            Some("login.throttled"),
+            Some(wait.0),
+        )),
+        Ok(None) => None,
+        Err(error) => Some(server_error(state, lang, &error)),
+    }
+}
+
+/// Counts a wrong code and shows the form again.
+async fn wrong_code(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    identity: &Identity,
+    user_code: &str,
+) -> HttpResponse {
+    let ip = request_context(req).ip;
+    let account = Some(identity.number.as_str());
+    if let Err(error) =
+        throttle::count(&state.provider, Action::DeviceCode, ip.as_deref(), account).await
+    {
+        return server_error(state, lang, &error);
+    }
+    entry_page(
+        state,
+        req,
+        lang,
+        user_code,
+        Some("device.unknown_code"),
+        None,
+    )
 }
 
 fn entry_page(
