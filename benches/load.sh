@@ -43,7 +43,10 @@ cleanup() {
 trap cleanup EXIT
 
 REDIRECT="http://127.0.0.1:9/cb"
-CLIENT_JSON="$("$BIN" client add --name bench --redirect-uri "$REDIRECT" --first-party)"
+CLIENT_JSON="$("$BIN" client add --name bench --redirect-uri "$REDIRECT" --first-party \
+    --grant-type authorization_code --grant-type client_credentials)"
+DEVICE_JSON="$("$BIN" client add --name kiosk --public --grant-type device_code)"
+DEVICE_CLIENT_ID="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$DEVICE_JSON")"
 CLIENT_ID="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$CLIENT_JSON")"
 CLIENT_SECRET="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$CLIENT_JSON")"
 echo "bench password 123" | "$BIN" identity add --number 20000001 --family-name Bench --given-name Load \
@@ -86,6 +89,24 @@ for endpoint in "/.well-known/openid-configuration" "/jwks"; do
 done
 echo "== GET /userinfo (bearer)"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" "$ISSUER/userinfo" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
+
+# Token requests: one HTTP Basic check, one random token, one insert; a pushed request
+# (RFC 9126) is a validation and one insert; a device authorization two digests and an insert.
+post_lua() { # body, authorization header (or empty)
+    printf 'wrk.method = "POST"\nwrk.body = "%s"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n' "$1"
+    [[ -n "$2" ]] && printf 'wrk.headers["Authorization"] = "%s"\n' "$2"
+    return 0
+}
+BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+post_lua "grant_type=client_credentials" "$BASIC" >"$WORK/cc.lua"
+post_lua "response_type=code&redirect_uri=$REDIRECT&scope=openid%20profile&state=s" "$BASIC" >"$WORK/par.lua"
+post_lua "client_id=$DEVICE_CLIENT_ID&scope=openid" "" >"$WORK/device.lua"
+for run in "POST /token (client_credentials):/token:cc" "POST /par:/par:par" "POST /device_authorization:/device_authorization:device"; do
+    IFS=: read -r title path script <<<"$run"
+    echo "== $title"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/$script.lua" "$ISSUER$path" \
+        | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
+done
 
 echo "== whole sign-in flow (GET /authorize + POST /login + POST /token; cheap argon2), wrk -t$FLOW_CONNECTIONS -c$FLOW_CONNECTIONS"
 FLOW_VERIFIER="dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
