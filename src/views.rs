@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 pub const LANGUAGES: [&str; 2] = ["fr", "en"];
 
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 16] = [
     (
         "logout_confirm",
         include_str!("../templates/pages/logout_confirm.hbs"),
@@ -43,6 +43,7 @@ const TEMPLATES: [(&str, &str); 15] = [
     ("login", include_str!("../templates/pages/login.hbs")),
     ("consent", include_str!("../templates/pages/consent.hbs")),
     ("device", include_str!("../templates/pages/device.hbs")),
+    ("account", include_str!("../templates/pages/account.hbs")),
     ("error", include_str!("../templates/pages/error.hbs")),
     ("home", include_str!("../templates/pages/home.hbs")),
 ];

@@ -9,6 +9,7 @@ pub mod passwords;
 pub mod provisioning;
 pub mod recovery;
 pub mod sign_in;
+pub mod space;
 pub mod theft;
 pub mod throttle;
 

@@ -155,7 +155,10 @@ async fn admin(
 ) -> anyhow::Result<()> {
     let number = StudentNumber::parse(number)?;
     // The whole provider: ending sessions signs logout tokens for the relying parties.
-    let provider = Provider::open(settings.clone(), Arc::new(SystemClock)).await?;
+    // One connection is plenty for one command (the server keeps its own pool).
+    let mut settings = settings.clone();
+    settings.database_pool_size = 1;
+    let provider = Provider::open(settings, Arc::new(SystemClock)).await?;
     let identity = provider
         .store
         .find_identity_by_number(&number)

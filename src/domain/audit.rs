@@ -32,6 +32,7 @@ pub mod events {
     pub const CLIENT_REGISTERED: &str = "client_registered";
     pub const CLIENT_UPDATED: &str = "client_updated";
     pub const CLIENT_DELETED: &str = "client_deleted";
+    pub const APP_DISCONNECTED: &str = "app_disconnected";
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -67,3 +67,90 @@ impl Store {
         }
     }
 }
+
+/// A relying party the person let in, as the personal space lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectedApp {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub granted_at: UnixTime,
+}
+
+impl Store {
+    pub async fn connected_apps(&self, identity_id: &str) -> StoreResult<Vec<ConnectedApp>> {
+        use super::schema::clients;
+        let identity_id = identity_id.to_string();
+        self.run(move |conn| {
+            let rows: Vec<(String, String, String, i64)> = consents::table
+                .inner_join(clients::table)
+                .filter(consents::identity_id.eq(identity_id))
+                .order(consents::granted_at.desc())
+                .select((
+                    clients::id,
+                    clients::name,
+                    consents::scope,
+                    consents::granted_at,
+                ))
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(client_id, name, scope, granted_at)| ConnectedApp {
+                    client_id,
+                    name,
+                    scopes: Scope::parse_supported(&scope)
+                        .iter()
+                        .map(str::to_string)
+                        .collect(),
+                    granted_at,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Withdraws a consent and revokes what the client holds for the person: its access
+    /// and refresh tokens and unused codes. `false` if there was no such consent.
+    pub async fn withdraw_consent(
+        &self,
+        identity_id: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        use super::schema::{access_tokens, authorization_codes, refresh_tokens};
+        let (identity_id, client_id) = (identity_id.to_string(), client_id.to_string());
+        self.write(move |conn| {
+            let removed =
+                diesel::delete(consents::table.find((&identity_id, &client_id))).execute(conn)?;
+            if removed == 0 {
+                return Ok(false);
+            }
+            diesel::update(
+                access_tokens::table
+                    .filter(access_tokens::identity_id.eq(Some(&identity_id)))
+                    .filter(access_tokens::client_id.eq(&client_id))
+                    .filter(access_tokens::revoked_at.is_null()),
+            )
+            .set(access_tokens::revoked_at.eq(Some(now)))
+            .execute(conn)?;
+            diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::identity_id.eq(&identity_id))
+                    .filter(refresh_tokens::client_id.eq(&client_id))
+                    .filter(refresh_tokens::revoked_at.is_null()),
+            )
+            .set(refresh_tokens::revoked_at.eq(Some(now)))
+            .execute(conn)?;
+            diesel::update(
+                authorization_codes::table
+                    .filter(authorization_codes::identity_id.eq(&identity_id))
+                    .filter(authorization_codes::client_id.eq(&client_id))
+                    .filter(authorization_codes::consumed_at.is_null()),
+            )
+            .set(authorization_codes::consumed_at.eq(Some(now)))
+            .execute(conn)?;
+            Ok(true)
+        })
+        .await
+    }
+}

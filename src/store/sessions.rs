@@ -163,3 +163,78 @@ impl Store {
         .await
     }
 }
+
+/// A live session as its owner sees it in the personal space.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionSummary {
+    pub id: String,
+    pub created_at: UnixTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Store {
+    /// The live sessions of an identity, newest first.
+    pub async fn live_sessions(
+        &self,
+        identity_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<SessionSummary>> {
+        let identity_id = identity_id.to_string();
+        self.run(move |conn| {
+            let rows: Vec<(String, i64, Option<String>, Option<String>)> = sessions::table
+                .filter(sessions::identity_id.eq(identity_id))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .order(sessions::created_at.desc())
+                .select((
+                    sessions::id,
+                    sessions::created_at,
+                    sessions::ip,
+                    sessions::user_agent,
+                ))
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, created_at, ip, user_agent)| SessionSummary {
+                    id,
+                    created_at,
+                    ip,
+                    user_agent,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Ends sessions of `identity_id` only (a person ends their own sessions, never
+    /// another's): `which` names one, or `None` means all but `keep`. Returns the ids
+    /// ended, for back-channel logout.
+    pub async fn end_own_sessions(
+        &self,
+        identity_id: &str,
+        which: Option<String>,
+        keep: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<String>> {
+        let (identity_id, keep) = (identity_id.to_string(), keep.to_string());
+        self.write(move |conn| {
+            let mut query = sessions::table
+                .filter(sessions::identity_id.eq(&identity_id))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::id.ne(&keep))
+                .into_boxed();
+            if let Some(id) = &which {
+                query = query.filter(sessions::id.eq(id));
+            }
+            let ended: Vec<String> = query.select(sessions::id).load(conn)?;
+            if !ended.is_empty() {
+                diesel::update(sessions::table.filter(sessions::id.eq_any(&ended)))
+                    .set(sessions::revoked_at.eq(Some(now)))
+                    .execute(conn)?;
+            }
+            Ok(ended)
+        })
+        .await
+    }
+}

@@ -5,7 +5,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
 use super::handlers::{
-    account, authorize, device, health, home, metadata, registration, token, userinfo,
+    account, authorize, device, health, home, metadata, registration, space, token, userinfo,
 };
 use crate::oauth::discovery::{
     AUTHORIZATION_PATH, DEVICE_AUTHORIZATION_PATH, DEVICE_VERIFICATION_PATH, END_SESSION_PATH,
@@ -104,6 +104,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(authorize::change_password),
     )
     .route("/charter/accept", web::post().to(authorize::accept_charter))
+    .route("/account", web::get().to(space::show))
+    .route(
+        "/account/apps/disconnect",
+        web::post().to(space::disconnect_app),
+    )
+    .route("/account/sessions/end", web::post().to(space::end_sessions))
+    .route("/account/password", web::post().to(space::change_password))
     .route("/", web::get().to(home::home))
     .default_service(web::to(home::not_found));
 }

@@ -273,7 +273,7 @@ async fn decisions_count_as_guesses_and_gates_come_first() {
     assert!(gate.contains("Charte v3"), "{gate}");
     assert_eq!(
         form_field(&gate, "request").as_deref(),
-        Some("device_user_code=BCDF-GHJK"),
+        Some("continue_to=%2Fdevice%3Fuser_code%3DBCDF-GHJK"),
         "accepting comes back to the device page"
     );
 }

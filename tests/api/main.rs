@@ -19,4 +19,5 @@ mod logout;
 mod oauth_requests;
 mod registration;
 mod sessions;
+mod space;
 mod tokens;

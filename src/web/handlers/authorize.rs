@@ -193,16 +193,8 @@ async fn run(
             Err(error) => return server_error(state, lang, &error),
         }
     }
-    if let Some(user_code) = raw
-        .0
-        .iter()
-        .find(|(name, _)| name == super::device::CONTINUE)
-        .map(|(_, code)| code)
-    {
-        // Signed in on the way to approving a device.
-        let location = url::form_urlencoded::Serializer::new("/device?".to_string())
-            .append_pair("user_code", user_code)
-            .finish();
+    if let Some(location) = super::continuation(&raw) {
+        // Signed in on the way to an Etupass page (the personal space, a device).
         return HttpResponse::SeeOther()
             .insert_header((header::LOCATION, location))
             .finish();

@@ -13,14 +13,10 @@ use crate::account::throttle::{self, Action};
 use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
 use crate::domain::session::Session;
-use crate::oauth::authorize::RawRequest;
 use crate::oauth::device;
 use crate::web::csrf;
 use crate::web::pages::{self, Page};
 use crate::web::AppState;
-
-/// The parameter the sign-in form carries to come back here.
-pub const CONTINUE: &str = "device_user_code";
 
 #[derive(Debug, Deserialize)]
 pub struct DeviceQuery {
@@ -113,7 +109,10 @@ async fn signed_in_or_sign_in(
     lang: &'static str,
     user_code: &str,
 ) -> Result<(Session, Identity), HttpResponse> {
-    let carried = RawRequest(vec![(CONTINUE.to_string(), user_code.to_string())]);
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("user_code", user_code)
+        .finish();
+    let carried = super::come_back_to(format!("/device?{query}"));
     match current_session(state, req).await? {
         // A page the person must see first (a required password change, a new charter)
         // comes before any device, as before any relying party; it comes back here.

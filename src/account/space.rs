@@ -1,0 +1,143 @@
+//! The personal space (`/account`): what a signed-in person sees of their own account and
+//! the few things they change themselves. Every action here acts on the person's own
+//! account only, named by the session, never by a form field.
+
+use super::throttle::{self, Action};
+use super::AccountError;
+use crate::domain::audit::{events, AuditEvent, RequestContext};
+use crate::domain::identity::Identity;
+use crate::domain::session::Session;
+use crate::provider::Provider;
+use crate::store::audit::AuditFilter;
+use crate::store::consents::ConnectedApp;
+use crate::store::sessions::SessionSummary;
+use crate::store::StoreError;
+
+/// Everything the overview shows.
+#[derive(Debug)]
+pub struct Overview {
+    /// The charter version accepted, and when.
+    pub charter: Option<(i64, i64)>,
+    /// The latest sign-ins, failed ones included: a stranger's attempts show here.
+    pub recent_sign_ins: Vec<AuditEvent>,
+    pub sessions: Vec<SessionSummary>,
+    pub apps: Vec<ConnectedApp>,
+}
+
+const RECENT_SIGN_INS: usize = 10;
+
+pub async fn overview(provider: &Provider, identity: &Identity) -> Result<Overview, StoreError> {
+    let store = &provider.store;
+    let events = store
+        .list_audit(AuditFilter {
+            identity_id: Some(identity.id.clone()),
+            event: None,
+            since: None,
+            limit: 200,
+        })
+        .await?;
+    let recent_sign_ins = events
+        .into_iter()
+        .filter(|e| e.event == events::SIGN_IN || e.event == events::SIGN_IN_FAILED)
+        .take(RECENT_SIGN_INS)
+        .collect();
+    Ok(Overview {
+        charter: store.accepted_charter(&identity.id).await?,
+        recent_sign_ins,
+        sessions: store.live_sessions(&identity.id, provider.now()).await?,
+        apps: store.connected_apps(&identity.id).await?,
+    })
+}
+
+/// Withdraws the consent given to a relying party and revokes its tokens; the next
+/// sign-in to it asks again. `false` if there was nothing to withdraw.
+pub async fn disconnect_app(
+    provider: &Provider,
+    identity: &Identity,
+    client_id: &str,
+    context: &RequestContext,
+) -> Result<bool, StoreError> {
+    let now = provider.now();
+    let withdrawn = provider
+        .store
+        .withdraw_consent(&identity.id, client_id, now)
+        .await?;
+    if withdrawn {
+        let audit = AuditEvent::new(events::APP_DISCONNECTED, now, context)
+            .identity(identity)
+            .detail(format!("client {client_id}"));
+        provider.store.record_audit(audit).await?;
+    }
+    Ok(withdrawn)
+}
+
+/// Ends one other session (`Some(id)`) or all the others (`None`), never the current
+/// one (signing out does that); their relying parties hear of it on the back channel.
+pub async fn end_sessions(
+    provider: &Provider,
+    identity: &Identity,
+    current: &Session,
+    which: Option<String>,
+) -> Result<usize, StoreError> {
+    let ended = provider
+        .store
+        .end_own_sessions(&identity.id, which, &current.id, provider.now())
+        .await?;
+    let count = ended.len();
+    super::sign_in::tell_relying_parties(provider, identity, ended).await;
+    Ok(count)
+}
+
+/// A password change the person asks for: the current password first (a session left
+/// open on a lab computer must not let anyone choose a new one), then the policy. Other
+/// sessions end and the personal address is told (as in the forced change).
+#[allow(clippy::too_many_arguments)]
+pub async fn change_password(
+    provider: &Provider,
+    identity: &Identity,
+    session: &Session,
+    current: &str,
+    password: &str,
+    confirmation: &str,
+    lang: &str,
+    context: &RequestContext,
+) -> Result<Vec<&'static str>, AccountError> {
+    let ip = context.ip.as_deref();
+    let account = Some(identity.number.as_str());
+    if throttle::check(provider, Action::SignIn, ip, account)
+        .await?
+        .is_some()
+    {
+        return Ok(vec!["login.throttled"]);
+    }
+    let verified = provider
+        .passwords
+        .verify(identity.password_hash.as_deref(), current)
+        .await?;
+    if !verified.matches {
+        // Guessing the current password here counts like a failed sign-in.
+        throttle::count(provider, Action::SignIn, ip, account).await?;
+        return Ok(vec!["account.wrong_current_password"]);
+    }
+    let others: Vec<String> = provider
+        .store
+        .live_session_ids(&identity.id, provider.now())
+        .await?
+        .into_iter()
+        .filter(|id| *id != session.id)
+        .collect();
+    let refused = super::gates::change_password(
+        provider,
+        identity,
+        session,
+        password,
+        confirmation,
+        lang,
+        context,
+    )
+    .await?;
+    if refused.is_empty() {
+        super::sign_in::tell_relying_parties(provider, identity, others).await;
+    }
+    Ok(refused)
+}

@@ -1,0 +1,309 @@
+//! `/account`, the personal space: one page with the overview, the connected
+//! applications, the sessions and the password change, and the small forms that act on
+//! them. Signed-in only; every form carries a CSRF token.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::authorize::{current_session, page_lang, sign_in_to_continue};
+use super::{come_back_to, request_context};
+use crate::account::space;
+use crate::domain::identity::Identity;
+use crate::domain::session::Session;
+use crate::web::csrf;
+use crate::web::pages::{self, Page};
+use crate::web::AppState;
+
+pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    match signed_in(&state, &req, lang).await {
+        Ok(signed_in) => page(&state, &req, lang, &signed_in, Outcome::default()).await,
+        Err(response) => response,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AppForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    client_id: String,
+}
+
+pub async fn disconnect_app(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<AppForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let signed_in = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    match space::disconnect_app(
+        &state.provider,
+        &signed_in.1,
+        &form.client_id,
+        &request_context(&req),
+    )
+    .await
+    {
+        Ok(_) => back_to_account("apps"),
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionForm {
+    #[serde(default)]
+    csrf_token: String,
+    /// One session, or empty for all the others.
+    #[serde(default)]
+    session_id: String,
+}
+
+pub async fn end_sessions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<SessionForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let (session, identity) = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    let which = (!form.session_id.is_empty()).then(|| form.session_id.clone());
+    match space::end_sessions(&state.provider, &identity, &session, which).await {
+        Ok(_) => back_to_account("sessions"),
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirmation: String,
+}
+
+pub async fn change_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<PasswordForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let signed_in = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    let result = space::change_password(
+        &state.provider,
+        &signed_in.1,
+        &signed_in.0,
+        &form.current_password,
+        &form.password,
+        &form.confirmation,
+        lang,
+        &request_context(&req),
+    )
+    .await;
+    match result {
+        Ok(refused) if refused.is_empty() => {
+            let outcome = Outcome {
+                notice: Some("account.password_changed"),
+                ..Outcome::default()
+            };
+            page(&state, &req, lang, &signed_in, outcome).await
+        }
+        Ok(refused) => {
+            let outcome = Outcome {
+                password_errors: refused,
+                status: StatusCode::BAD_REQUEST,
+                ..Outcome::default()
+            };
+            page(&state, &req, lang, &signed_in, outcome).await
+        }
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+/// What the last action left to say on the page.
+struct Outcome {
+    notice: Option<&'static str>,
+    password_errors: Vec<&'static str>,
+    status: StatusCode,
+}
+
+impl Default for Outcome {
+    fn default() -> Self {
+        Outcome {
+            notice: None,
+            password_errors: Vec::new(),
+            status: StatusCode::OK,
+        }
+    }
+}
+
+async fn signed_in(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+) -> Result<(Session, Identity), HttpResponse> {
+    match current_session(state, req).await? {
+        Some(signed_in) => Ok(signed_in),
+        None => Err(sign_in_to_continue(state, req, lang, &come_back_to("/account".into())).await),
+    }
+}
+
+/// Signed in, and the form is the one this browser was given.
+async fn checked(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    csrf_token: &str,
+) -> Result<(Session, Identity), HttpResponse> {
+    let signed_in = signed_in(state, req, lang).await?;
+    if !state.csrf_ok(req, csrf_token) {
+        return Err(pages::error(
+            state,
+            lang,
+            StatusCode::BAD_REQUEST,
+            "error.expired_form",
+        ));
+    }
+    Ok(signed_in)
+}
+
+/// After an action: back to the page (POST, redirect, GET), at the part acted on.
+fn back_to_account(anchor: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/account#{anchor}")))
+        .finish()
+}
+
+fn server_error(
+    state: &AppState,
+    lang: &'static str,
+    error: &dyn std::fmt::Display,
+) -> HttpResponse {
+    tracing::error!(%error, "personal space failed");
+    pages::error(
+        state,
+        lang,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "error.server",
+    )
+}
+
+/// UTC, to the minute (`2026-11-25 12:00 UTC`): the page says the same to everyone.
+fn when(at: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64);
+    let rfc3339 = humantime::format_rfc3339_seconds(time).to_string();
+    format!("{} UTC", rfc3339[..16].replace('T', " "))
+}
+
+async fn page(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    (session, identity): &(Session, Identity),
+    outcome: Outcome,
+) -> HttpResponse {
+    let overview = match space::overview(&state.provider, identity).await {
+        Ok(overview) => overview,
+        Err(error) => return server_error(state, lang, &error),
+    };
+    let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
+    let affiliations: Vec<&str> = identity.affiliations.iter().map(|a| a.as_str()).collect();
+    let sign_ins: Vec<Value> = overview
+        .recent_sign_ins
+        .iter()
+        .map(|e| {
+            json!({
+                "when": when(e.at),
+                "failed": e.event != crate::domain::audit::events::SIGN_IN,
+                "ip": e.ip,
+                "device": e.user_agent,
+            })
+        })
+        .collect();
+    let sessions: Vec<Value> = overview
+        .sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "when": when(s.created_at),
+                "ip": s.ip,
+                "device": s.user_agent,
+                "current": s.id == session.id,
+            })
+        })
+        .collect();
+    let apps: Vec<Value> = overview
+        .apps
+        .iter()
+        .map(|a| {
+            json!({
+                "client_id": a.client_id,
+                "name": a.name,
+                "when": when(a.granted_at),
+                "scopes": a.scopes.iter().filter(|s| *s != "openid").collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let page = Page::new("account", "account.title")
+        .status(outcome.status)
+        .with("csrf_token", csrf_token)
+        .with("user_name", identity.display_name())
+        .with("number", identity.number.as_str())
+        .with("institutional_email", json!(identity.institutional_email))
+        .with("personal_email", json!(identity.personal_email))
+        .with("phone", json!(identity.phone))
+        .with("affiliations", affiliations.join(", "))
+        .with(
+            "status",
+            format!("account.status.{}", identity.status.as_str()),
+        )
+        .with(
+            "charter",
+            overview
+                .charter
+                .map(|(version, at)| json!({ "version": version, "when": when(at) }))
+                .unwrap_or(Value::Null),
+        )
+        .with("sign_ins", sign_ins)
+        .with("sessions", sessions)
+        .with("other_sessions", overview.sessions.len() > 1)
+        .with("apps", apps)
+        .with(
+            "notice",
+            outcome.notice.map(Value::from).unwrap_or(Value::Null),
+        )
+        .with(
+            "password_errors",
+            outcome
+                .password_errors
+                .iter()
+                .map(|e| Value::from(*e))
+                .collect::<Vec<_>>(),
+        );
+    pages::render(state, lang, page, cookie.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(super::when(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::when(1_795_608_000), "2026-11-25 12:00 UTC");
+        assert_eq!(super::when(951_782_400), "2000-02-29 00:00 UTC");
+    }
+}

@@ -1,0 +1,213 @@
+//! The personal space (`/account`): the overview with recent sign-ins, connected
+//! applications, sessions, and the password change.
+
+use crate::helpers::{ClientOptions, TestApp, PASSWORD};
+use crate::rp::{self, form_field, Browser, Landing};
+
+const NUMBER: &str = "21900400";
+const STRONG: &str = "Seven violet lanterns drift over the quiet harbour";
+
+/// Signs in through /account and returns the page.
+async fn open_account(app: &TestApp, browser: &Browser, password: &str) -> String {
+    let sign_in = browser.open(&app.url("/account")).await;
+    assert!(
+        sign_in.contains("name=\"password\""),
+        "signing in comes first"
+    );
+    let back = browser
+        .sign_in(app, &sign_in, NUMBER, password)
+        .await
+        .redirect();
+    assert_eq!(back.location.path(), "/account");
+    browser.open(back.location.as_str()).await
+}
+
+#[tokio::test]
+async fn the_overview_shows_the_account_and_every_recent_sign_in() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let browser = Browser::new();
+    let sign_in = browser.open(&app.url("/account")).await;
+    let (status, again) = browser
+        .sign_in(&app, &sign_in, NUMBER, "not my password")
+        .await
+        .page();
+    assert_eq!(status, 401);
+    let back = browser
+        .sign_in(&app, &again, NUMBER, PASSWORD)
+        .await
+        .redirect();
+    let page = browser.open(back.location.as_str()).await;
+    assert!(page.contains(NUMBER));
+    assert!(page.contains("21900400@personal.example"));
+    assert!(page.contains("student"));
+    assert!(page.contains("actif"));
+    assert!(
+        page.contains("mot de passe erroné"),
+        "the failed attempt is listed"
+    );
+    assert!(page.contains("127.0.0.1"));
+    assert!(
+        page.contains("ce navigateur"),
+        "the current session is marked"
+    );
+    // Without a session, the page is the sign-in form, never the data.
+    let stranger = Browser::new().open(&app.url("/account")).await;
+    assert!(!stranger.contains("21900400@personal.example"));
+}
+
+#[tokio::test]
+async fn disconnecting_an_application_revokes_its_tokens_and_consent() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let client = app.add_client(ClientOptions::default()).await;
+    let browser = Browser::new();
+    let oidc = rp::oidc_client(&app, &client).await;
+    let auth = rp::authorization(&oidc, &["profile"], true);
+    let redirect = browser.authorize(&app, &auth.url, NUMBER, PASSWORD).await;
+    let signed_in = rp::exchange(&oidc, &client, auth, &redirect).await;
+    let access_token = rp::access_token(&signed_in.tokens).secret().clone();
+
+    let page = browser.open(&app.url("/account")).await;
+    assert!(page.contains("Test RP"), "{page}");
+    let back = browser
+        .submit(
+            &app,
+            &page,
+            "/account/apps/disconnect",
+            &[("client_id", &client.client_id)],
+        )
+        .await
+        .redirect();
+    assert_eq!(back.location.path(), "/account");
+    let page = browser.open(&app.url("/account")).await;
+    assert!(!page.contains("Test RP"));
+    let userinfo = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status().as_u16(), 401, "the token was revoked");
+    // The next sign-in to it asks for consent again.
+    let auth = rp::authorization(&oidc, &["profile"], true);
+    let (_, html) = browser.get(auth.url.as_str()).await.page();
+    assert!(html.contains("name=\"decision\""));
+}
+
+#[tokio::test]
+async fn other_sessions_can_be_ended_but_not_someone_elses() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    app.add_identity("21900401").await;
+    let (laptop, phone) = (Browser::new(), Browser::new());
+    open_account(&app, &phone, PASSWORD).await;
+    let page = open_account(&app, &laptop, PASSWORD).await;
+    // Someone else's session, named in the form, is left alone.
+    let other_person = Browser::new();
+    let sign_in = other_person.open(&app.url("/account")).await;
+    other_person
+        .sign_in(&app, &sign_in, "21900401", PASSWORD)
+        .await;
+    let theirs = app
+        .store
+        .live_session_ids(
+            &app.store
+                .find_identity_by_number(
+                    &etupass::domain::identity::StudentNumber::parse("21900401").unwrap(),
+                )
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            etupass::domain::clock::Clock::now(&app.clock),
+        )
+        .await
+        .unwrap();
+    laptop
+        .submit(
+            &app,
+            &page,
+            "/account/sessions/end",
+            &[("session_id", &theirs[0])],
+        )
+        .await;
+    assert!(other_person
+        .open(&app.url("/account"))
+        .await
+        .contains("21900401"));
+
+    assert!(page.contains("Fermer toutes les autres sessions"));
+    let landing = laptop
+        .submit(&app, &page, "/account/sessions/end", &[])
+        .await;
+    assert!(matches!(landing, Landing::Redirect(_)));
+    let phone_page = phone.open(&app.url("/account")).await;
+    assert!(
+        phone_page.contains("name=\"password\""),
+        "the phone is signed out"
+    );
+    let laptop_page = laptop.open(&app.url("/account")).await;
+    assert!(laptop_page.contains(NUMBER), "this browser stays signed in");
+    // A form without its CSRF token does nothing.
+    let (status, _) = laptop
+        .post_form(
+            &app.url("/account/sessions/end"),
+            &[("csrf_token", "forged")],
+        )
+        .await
+        .page();
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_password_changes_with_the_current_one_and_the_policy() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let (laptop, phone) = (Browser::new(), Browser::new());
+    open_account(&app, &phone, PASSWORD).await;
+    let page = open_account(&app, &laptop, PASSWORD).await;
+    let change = |current: &'static str, new: &'static str| {
+        let laptop = &laptop;
+        let app = &app;
+        let page = page.clone();
+        async move {
+            laptop
+                .submit(
+                    app,
+                    &page,
+                    "/account/password",
+                    &[
+                        ("current_password", current),
+                        ("password", new),
+                        ("confirmation", new),
+                    ],
+                )
+                .await
+                .page()
+        }
+    };
+    let (status, html) = change("wrong current password", STRONG).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("le mot de passe actuel est erroné"), "{html}");
+    let (status, html) = change(PASSWORD, "short").await;
+    assert_eq!(status, 400);
+    assert!(html.contains("trop court"), "{html}");
+    let (status, html) = change(PASSWORD, STRONG).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Votre mot de passe a été changé"));
+    app.mailbox
+        .wait_for("21900400@personal.example", "mot de passe")
+        .await;
+    assert!(phone
+        .open(&app.url("/account"))
+        .await
+        .contains("name=\"password\""));
+    // The new password signs in; the old one no longer does.
+    let fresh = Browser::new();
+    let sign_in = fresh.open(&app.url("/account")).await;
+    let (status, again) = fresh.sign_in(&app, &sign_in, NUMBER, PASSWORD).await.page();
+    assert_eq!(status, 401);
+    assert!(form_field(&again, "csrf_token").is_some());
+    fresh.sign_in(&app, &again, NUMBER, STRONG).await.redirect();
+}
