@@ -8,6 +8,32 @@ use crate::provider::Provider;
 use crate::store::lifecycle::AdminAction;
 use crate::store::StoreError;
 
+/// `etupass identity graduate`: the person becomes an alumnus (see
+/// `Affiliation::graduated`). `false` if they already were.
+pub async fn graduate(provider: &Provider, identity: &Identity) -> Result<bool, StoreError> {
+    use crate::domain::audit::{events, RequestContext};
+    use crate::domain::identity::Affiliation;
+    let after = Affiliation::graduated(&identity.affiliations);
+    if after == identity.affiliations {
+        return Ok(false);
+    }
+    let now = provider.now();
+    let audit = AuditEvent::new(events::GRADUATED, now, &RequestContext::default())
+        .identity(identity)
+        .detail(format!("affiliations: {}", Affiliation::join(&after)));
+    provider
+        .store
+        .graduate(
+            &identity.id,
+            Affiliation::join(&after),
+            after == [Affiliation::Alumni],
+            audit,
+            now,
+        )
+        .await?;
+    Ok(true)
+}
+
 pub async fn act(
     provider: &Provider,
     identity: &Identity,

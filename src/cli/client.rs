@@ -81,6 +81,9 @@ pub struct AddClient {
     /// How long an unused refresh token of this client lives (default: the configured one).
     #[arg(long, value_parser = humantime::parse_duration, requires = "refresh_absolute_lifetime")]
     pub refresh_idle_lifetime: Option<std::time::Duration>,
+    /// Alumni may sign in to this relying party (others are closed to them).
+    #[arg(long)]
+    pub open_to_alumni: bool,
     /// How long a refresh-token family of this client lives at most.
     #[arg(long, value_parser = humantime::parse_duration, requires = "refresh_idle_lifetime")]
     pub refresh_absolute_lifetime: Option<std::time::Duration>,
@@ -140,6 +143,7 @@ impl AddClient {
                 .map(RedirectUri::parse_web)
                 .transpose()?,
             require_par: self.require_par,
+            open_to_alumni: self.open_to_alumni,
             refresh_lifetimes: match (self.refresh_idle_lifetime, self.refresh_absolute_lifetime) {
                 (Some(idle), Some(absolute)) => Some(RefreshLifetimes {
                     idle: idle.as_secs(),

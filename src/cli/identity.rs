@@ -28,6 +28,15 @@ pub enum IdentityCommand {
         #[arg(long)]
         strict: bool,
     },
+    /// Move identities to alumni: `student` becomes `alumni`, the personal address is
+    /// kept, and access narrows to the relying parties open to alumni.
+    Graduate {
+        /// Numbers to graduate.
+        numbers: Vec<String>,
+        /// A CSV file with a `number` column (the registrar's list of graduates).
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
     /// Suspend an account and revoke its sessions and tokens.
     Lock { number: String },
     /// Reactivate a suspended account; the next sign-in asks for a new password.
@@ -99,6 +108,9 @@ pub async fn run(settings: Settings, command: IdentityCommand) -> anyhow::Result
             super::print_json(&identity)
         }
         IdentityCommand::Import { file, strict } => import(&store, &settings, &file, strict).await,
+        IdentityCommand::Graduate { numbers, file } => {
+            graduate(&settings, numbers, file.as_deref()).await
+        }
         IdentityCommand::Lock { number } => {
             admin(&settings, &number, AdminAction::Lock, events::LOCKED).await
         }
@@ -139,6 +151,89 @@ pub async fn run(settings: Settings, command: IdentityCommand) -> anyhow::Result
             }
         }
     }
+}
+
+/// The numbers of a graduates file: the `number` column (`numero`, `student_number`),
+/// comma- or semicolon-separated, with the line of each.
+fn graduates_file(path: &std::path::Path) -> anyhow::Result<Vec<(u64, String)>> {
+    let input = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let first_line = input.split(|b| *b == b'\n').next().unwrap_or_default();
+    let separator = if first_line.iter().filter(|b| **b == b';').count()
+        > first_line.iter().filter(|b| **b == b',').count()
+    {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(separator)
+        .flexible(true)
+        .from_reader(
+            input
+                .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+                .unwrap_or(&input),
+        );
+    let headers = reader.headers()?.clone();
+    let column = headers
+        .iter()
+        .position(|h| {
+            ["number", "numero", "numero_etudiant", "student_number"]
+                .contains(&crate::domain::enrollment::fold_header(h).as_str())
+        })
+        .ok_or_else(|| anyhow::anyhow!("{}: no number column in the header", path.display()))?;
+    let mut numbers = Vec::new();
+    for record in reader.records() {
+        let record = record?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if let Some(number) = record.get(column).map(str::trim).filter(|n| !n.is_empty()) {
+            numbers.push((line, number.to_string()));
+        }
+    }
+    Ok(numbers)
+}
+
+async fn graduate(
+    settings: &Settings,
+    numbers: Vec<String>,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let mut wanted: Vec<(Option<u64>, String)> = numbers.into_iter().map(|n| (None, n)).collect();
+    if let Some(file) = file {
+        wanted.extend(graduates_file(file)?.into_iter().map(|(l, n)| (Some(l), n)));
+    }
+    if wanted.is_empty() {
+        anyhow::bail!("name the graduates: numbers, or --file FILE");
+    }
+    let mut settings = settings.clone();
+    settings.database_pool_size = 1;
+    let provider = Provider::open(settings, Arc::new(SystemClock)).await?;
+    let (mut graduated, mut already, mut rejected) = (0, 0, 0);
+    for (line, raw) in wanted {
+        let place = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+        let identity = match StudentNumber::parse(&raw) {
+            Ok(number) => provider.store.find_identity_by_number(&number).await?,
+            Err(e) => {
+                eprintln!("{place}{e}");
+                rejected += 1;
+                continue;
+            }
+        };
+        match identity {
+            Some(identity) => {
+                if crate::account::administration::graduate(&provider, &identity).await? {
+                    graduated += 1;
+                } else {
+                    already += 1;
+                }
+            }
+            None => {
+                eprintln!("{place}no identity has number {raw}");
+                rejected += 1;
+            }
+        }
+    }
+    println!("{graduated} graduated, {already} already alumni, {rejected} rejected");
+    Ok(())
 }
 
 fn read_password() -> anyhow::Result<Secret> {

@@ -33,6 +33,7 @@ pub mod events {
     pub const CLIENT_UPDATED: &str = "client_updated";
     pub const CLIENT_DELETED: &str = "client_deleted";
     pub const APP_DISCONNECTED: &str = "app_disconnected";
+    pub const GRADUATED: &str = "graduated";
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -217,6 +217,8 @@ pub struct Client {
     /// RFC 7592: the digest of the registration access token (dynamic clients only).
     #[serde(skip)]
     pub registration_token_hash: Option<String>,
+    /// Alumni may sign in to it (an administrator's choice, never a registrant's).
+    pub open_to_alumni: bool,
     pub created_at: UnixTime,
 }
 
@@ -230,6 +232,11 @@ pub struct RefreshLifetimes {
 impl Client {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// Whether this person may use this relying party: alumni only those opened to them.
+    pub fn admits(&self, identity: &super::identity::Identity) -> bool {
+        self.open_to_alumni || !identity.is_alumnus_only()
     }
 
     pub fn registered_redirect_uri(&self, candidate: &str) -> Option<&RedirectUri> {
@@ -256,6 +263,7 @@ pub struct NewClient {
     pub jwks_uri: Option<RedirectUri>,
     pub require_par: bool,
     pub refresh_lifetimes: Option<RefreshLifetimes>,
+    pub open_to_alumni: bool,
 }
 
 impl NewClient {
@@ -278,6 +286,7 @@ impl NewClient {
             jwks_uri: None,
             require_par: false,
             refresh_lifetimes: None,
+            open_to_alumni: false,
         }
     }
 

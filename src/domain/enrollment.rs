@@ -197,7 +197,7 @@ impl Column {
 
 /// Header names compare trimmed, lower-cased, without diacritics, with runs of spaces,
 /// '-' and '_' read as one '_' ("Date de naissance" is `date_de_naissance`).
-fn fold_header(raw: &str) -> String {
+pub fn fold_header(raw: &str) -> String {
     let mut folded = String::new();
     let chars = raw
         .trim()

@@ -123,6 +123,20 @@ impl Affiliation {
         Ok(list)
     }
 
+    /// The affiliations after graduation: `student` becomes `alumni`; a tie that remains
+    /// (staff, faculty…) stays.
+    pub fn graduated(list: &[Affiliation]) -> Vec<Affiliation> {
+        let mut after: Vec<Affiliation> = list
+            .iter()
+            .copied()
+            .filter(|a| *a != Affiliation::Student)
+            .collect();
+        if !after.contains(&Affiliation::Alumni) {
+            after.push(Affiliation::Alumni);
+        }
+        after
+    }
+
     pub fn join(list: &[Affiliation]) -> String {
         list.iter()
             .map(|a| a.as_str())
@@ -249,6 +263,12 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// A former student with no other tie to the university: they reach only the
+    /// relying parties opened to alumni.
+    pub fn is_alumnus_only(&self) -> bool {
+        self.affiliations == [Affiliation::Alumni]
+    }
+
     pub fn can_sign_in(&self) -> bool {
         self.status == IdentityStatus::Active
     }

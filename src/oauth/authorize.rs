@@ -190,6 +190,15 @@ pub async fn authorize(
         }
         return Ok(Outcome::SignIn(Box::new(request)));
     };
+    if !request.client.admits(&identity) {
+        return Ok(Outcome::Redirect(request.error_redirect(
+            provider,
+            &OAuthError::new(
+                ErrorCode::AccessDenied,
+                "this application is not open to alumni",
+            ),
+        )));
+    }
     if require_consent(provider, &request, &identity, interaction).await? {
         if request.prompt.none {
             return Ok(Outcome::Redirect(request.error_redirect(

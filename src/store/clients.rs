@@ -33,6 +33,7 @@ struct ClientRow {
     refresh_idle_lifetime: Option<i64>,
     refresh_absolute_lifetime: Option<i64>,
     registration_token_hash: Option<String>,
+    open_to_alumni: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -89,6 +90,7 @@ impl TryFrom<ClientRow> for Client {
                 _ => None,
             },
             registration_token_hash: row.registration_token_hash,
+            open_to_alumni: row.open_to_alumni,
             client_id: row.id,
             name: row.name,
             secret_hash: row.secret_hash,
@@ -154,6 +156,7 @@ impl ClientRow {
             refresh_idle_lifetime: new.refresh_lifetimes.map(|l| l.idle as i64),
             refresh_absolute_lifetime: new.refresh_lifetimes.map(|l| l.absolute as i64),
             registration_token_hash: credentials.registration_token_hash,
+            open_to_alumni: new.open_to_alumni,
         }
     }
 }

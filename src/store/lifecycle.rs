@@ -548,3 +548,60 @@ pub enum AdminAction {
     RequirePasswordChange,
     SetPassword(String),
 }
+
+impl Store {
+    /// Moves an identity to alumni (`affiliations`, already computed). If it keeps no
+    /// other tie, what the relying parties closed to alumni hold for it is revoked: their
+    /// access and refresh tokens and unused codes. Audited in the same transaction.
+    pub async fn graduate(
+        &self,
+        identity_id: &str,
+        affiliations: String,
+        alumnus_only: bool,
+        audit: AuditEvent,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        use super::schema::clients;
+        let identity_id = identity_id.to_string();
+        self.write(move |conn| {
+            diesel::update(identities::table.find(&identity_id))
+                .set((
+                    identities::affiliations.eq(affiliations),
+                    identities::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            if alumnus_only {
+                let closed: Vec<String> = clients::table
+                    .filter(clients::open_to_alumni.eq(false))
+                    .select(clients::id)
+                    .load(conn)?;
+                diesel::update(
+                    access_tokens::table
+                        .filter(access_tokens::identity_id.eq(Some(&identity_id)))
+                        .filter(access_tokens::client_id.eq_any(&closed))
+                        .filter(access_tokens::revoked_at.is_null()),
+                )
+                .set(access_tokens::revoked_at.eq(Some(now)))
+                .execute(conn)?;
+                diesel::update(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::identity_id.eq(&identity_id))
+                        .filter(refresh_tokens::client_id.eq_any(&closed))
+                        .filter(refresh_tokens::revoked_at.is_null()),
+                )
+                .set(refresh_tokens::revoked_at.eq(Some(now)))
+                .execute(conn)?;
+                diesel::update(
+                    authorization_codes::table
+                        .filter(authorization_codes::identity_id.eq(&identity_id))
+                        .filter(authorization_codes::client_id.eq_any(&closed))
+                        .filter(authorization_codes::consumed_at.is_null()),
+                )
+                .set(authorization_codes::consumed_at.eq(Some(now)))
+                .execute(conn)?;
+            }
+            insert_audit(conn, &audit)
+        })
+        .await
+    }
+}

@@ -51,6 +51,7 @@ diesel::table! {
         refresh_idle_lifetime -> Nullable<BigInt>,
         refresh_absolute_lifetime -> Nullable<BigInt>,
         registration_token_hash -> Nullable<Text>,
+        open_to_alumni -> Bool,
     }
 }
 

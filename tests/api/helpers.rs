@@ -59,6 +59,7 @@ pub struct ClientOptions {
     pub jwks_uri: Option<String>,
     pub require_par: bool,
     pub refresh_lifetimes: Option<etupass::domain::client::RefreshLifetimes>,
+    pub open_to_alumni: bool,
 }
 
 impl Default for ClientOptions {
@@ -78,6 +79,7 @@ impl Default for ClientOptions {
             jwks_uri: None,
             require_par: false,
             refresh_lifetimes: None,
+            open_to_alumni: false,
         }
     }
 }
@@ -290,6 +292,7 @@ impl TestApp {
                     .map(|u| RedirectUri::parse(u).unwrap()),
                 require_par: options.require_par,
                 refresh_lifetimes: options.refresh_lifetimes,
+                open_to_alumni: options.open_to_alumni,
             },
             self.clock.now(),
         )

@@ -4,6 +4,7 @@ mod helpers;
 mod rp;
 mod smtp;
 
+mod alumni;
 mod apache;
 mod authorization_code;
 mod cli;

@@ -59,8 +59,8 @@ pub async fn handle(
         .store
         .find_identity(&approval.identity_id)
         .await?
-        .filter(|identity| identity.can_sign_in())
-        .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
+        .filter(|identity| identity.can_sign_in() && client.admits(identity))
+        .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in here"))?;
     // A required password change or a new charter since the approval: no tokens until
     // the person has met that page.
     if crate::account::gates::pending(provider, &identity)

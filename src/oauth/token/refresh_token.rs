@@ -34,8 +34,8 @@ pub async fn handle(
         .store
         .find_identity(&current.identity_id)
         .await?
-        .filter(|identity| identity.can_sign_in())
-        .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
+        .filter(|identity| identity.can_sign_in() && client.admits(identity))
+        .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in here"))?;
     // A new charter to accept or an expired password: the person must meet that page,
     // which only an interactive sign-in shows, so tokens stop flowing around it.
     if gates::pending(provider, &identity).await?.is_some() {
