@@ -141,3 +141,66 @@ pub async fn change_password(
     }
     Ok(refused)
 }
+
+/// What the person typed in the contact form; empty means "none".
+#[derive(Debug, Default)]
+pub struct ContactForm<'a> {
+    pub phone: &'a str,
+    pub postal_address: &'a str,
+    pub keep_in_touch_email: &'a str,
+}
+
+/// Saves the person's phone, postal address and "keep in touch" address, each checked
+/// as the registrar's import checks it. Returns the refusals (nothing is saved then).
+pub async fn update_contact_details(
+    provider: &Provider,
+    identity: &Identity,
+    form: ContactForm<'_>,
+    context: &RequestContext,
+) -> Result<Vec<&'static str>, StoreError> {
+    use crate::domain::enrollment::{parse_address, parse_phone};
+    use crate::domain::identity::parse_email;
+    fn optional<T>(
+        raw: &str,
+        parse: impl Fn(&str) -> Result<T, crate::domain::Invalid>,
+        refusal: &'static str,
+        refused: &mut Vec<&'static str>,
+    ) -> Option<T> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        parse(raw).map_err(|_| refused.push(refusal)).ok()
+    }
+    let mut refused = Vec::new();
+    let details = crate::store::identities::ContactDetails {
+        phone: optional(
+            form.phone,
+            parse_phone,
+            "account.invalid_phone",
+            &mut refused,
+        ),
+        postal_address: optional(
+            &form.postal_address.replace("\r\n", "\n"),
+            parse_address,
+            "account.invalid_address",
+            &mut refused,
+        ),
+        keep_in_touch_email: optional(
+            form.keep_in_touch_email,
+            parse_email,
+            "account.invalid_email",
+            &mut refused,
+        ),
+    };
+    if !refused.is_empty() {
+        return Ok(refused);
+    }
+    let now = provider.now();
+    let audit = AuditEvent::new(events::CONTACT_DETAILS_CHANGED, now, context).identity(identity);
+    provider
+        .store
+        .update_contact_details(&identity.id, details, audit, now)
+        .await?;
+    Ok(Vec::new())
+}

@@ -34,6 +34,7 @@ pub mod events {
     pub const CLIENT_DELETED: &str = "client_deleted";
     pub const APP_DISCONNECTED: &str = "app_disconnected";
     pub const GRADUATED: &str = "graduated";
+    pub const CONTACT_DETAILS_CHANGED: &str = "contact_details_changed";
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -455,7 +455,7 @@ fn is_digits(text: &str, length: RangeInclusive<usize>) -> bool {
 
 /// A postal address: lines separated by newlines or ` / ` (one-line exports), each
 /// trimmed, at most 6 lines of printable text.
-fn parse_address(raw: &str) -> Result<String, Invalid> {
+pub fn parse_address(raw: &str) -> Result<String, Invalid> {
     let lines: Vec<&str> = raw
         .split(['\n', '\r'])
         .flat_map(|line| line.split(" / "))
@@ -498,7 +498,7 @@ fn parse_groups(raw: &str) -> Result<Vec<String>, Invalid> {
 
 /// A phone number as written: digits, spaces and `+ . - ( ) /`; any Unicode space (such as
 /// the no-break space of French number formats) is kept as a plain space.
-fn parse_phone(raw: &str) -> Result<String, Invalid> {
+pub fn parse_phone(raw: &str) -> Result<String, Invalid> {
     let phone: String = raw
         .chars()
         .map(|c| if c.is_whitespace() { ' ' } else { c })

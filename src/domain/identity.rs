@@ -260,6 +260,8 @@ pub struct Identity {
     pub postal_address: Option<String>,
     /// Groups from the registrar or the directory (the `groups` claim).
     pub groups: Vec<String>,
+    /// Where the person wants to hear from the university after their studies.
+    pub keep_in_touch_email: Option<String>,
 }
 
 impl Identity {

@@ -33,6 +33,7 @@ struct IdentityRow {
     activation_sent_at: Option<i64>,
     postal_address: Option<String>,
     group_names: String,
+    keep_in_touch_email: Option<String>,
 }
 
 impl TryFrom<IdentityRow> for Identity {
@@ -63,6 +64,7 @@ impl TryFrom<IdentityRow> for Identity {
             activation_sent_at: row.activation_sent_at,
             groups: super::from_json("group_names", &row.group_names)?,
             postal_address: row.postal_address,
+            keep_in_touch_email: row.keep_in_touch_email,
         })
     }
 }
@@ -108,6 +110,7 @@ impl Store {
             // Given by the registrar's import (`identity import`), not at creation.
             postal_address: None,
             group_names: "[]".into(),
+            keep_in_touch_email: None,
         };
         let number = row.number.clone();
         self.write(move |conn| {
@@ -194,6 +197,39 @@ impl Store {
                 ))
                 .execute(conn)?;
             Ok(())
+        })
+        .await
+    }
+}
+
+/// The contact details a person edits in the personal space (already validated).
+#[derive(Debug, Clone, Default)]
+pub struct ContactDetails {
+    pub phone: Option<String>,
+    pub postal_address: Option<String>,
+    pub keep_in_touch_email: Option<String>,
+}
+
+impl Store {
+    /// Replaces the person's own contact details, audited in the same transaction.
+    pub async fn update_contact_details(
+        &self,
+        identity_id: &str,
+        details: ContactDetails,
+        audit: crate::domain::audit::AuditEvent,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let identity_id = identity_id.to_string();
+        self.write(move |conn| {
+            diesel::update(identities::table.find(&identity_id))
+                .set((
+                    identities::phone.eq(details.phone),
+                    identities::postal_address.eq(details.postal_address),
+                    identities::keep_in_touch_email.eq(details.keep_in_touch_email),
+                    identities::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            super::audit::insert_audit(conn, &audit)
         })
         .await
     }

@@ -24,6 +24,7 @@ diesel::table! {
         activation_sent_at -> Nullable<BigInt>,
         postal_address -> Nullable<Text>,
         group_names -> Text,
+        keep_in_touch_email -> Nullable<Text>,
     }
 }
 

@@ -111,6 +111,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/account/sessions/end", web::post().to(space::end_sessions))
     .route("/account/password", web::post().to(space::change_password))
+    .route(
+        "/account/contact",
+        web::post().to(space::update_contact_details),
+    )
     .route("/", web::get().to(home::home))
     .default_service(web::to(home::not_found));
 }

@@ -211,3 +211,92 @@ async fn the_password_changes_with_the_current_one_and_the_policy() {
     assert!(form_field(&again, "csrf_token").is_some());
     fresh.sign_in(&app, &again, NUMBER, STRONG).await.redirect();
 }
+
+#[tokio::test]
+async fn contact_details_are_checked_then_saved() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let browser = Browser::new();
+    let page = open_account(&app, &browser, PASSWORD).await;
+    let (status, html) = browser
+        .submit(
+            &app,
+            &page,
+            "/account/contact",
+            &[
+                ("phone", "call me maybe"),
+                ("postal_address", "1 rue X"),
+                ("keep_in_touch_email", "alice@"),
+            ],
+        )
+        .await
+        .page();
+    assert_eq!(status, 400);
+    assert!(html.contains("le numéro de téléphone n"), "{html}");
+    assert!(html.contains("garder le contact n"), "{html}");
+    let number = etupass::domain::identity::StudentNumber::parse(NUMBER).unwrap();
+    let before = app
+        .store
+        .find_identity_by_number(&number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        before.postal_address, None,
+        "nothing saved while anything is refused"
+    );
+
+    let back = browser
+        .submit(
+            &app,
+            &page,
+            "/account/contact",
+            &[
+                ("phone", "+33 6 12 34 56 78"),
+                ("postal_address", "12 rue des Écoles\r\n75005 Paris"),
+                ("keep_in_touch_email", "alice.martin@example.org"),
+            ],
+        )
+        .await
+        .redirect();
+    assert_eq!(back.location.path(), "/account");
+    let after = app
+        .store
+        .find_identity_by_number(&number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.phone.as_deref(), Some("+33 6 12 34 56 78"));
+    assert_eq!(
+        after.postal_address.as_deref(),
+        Some("12 rue des Écoles\n75005 Paris")
+    );
+    assert_eq!(
+        after.keep_in_touch_email.as_deref(),
+        Some("alice.martin@example.org")
+    );
+    let page = browser.open(&app.url("/account")).await;
+    assert!(page.contains("alice.martin@example.org"));
+    // Emptying a field removes it.
+    let back = browser
+        .submit(
+            &app,
+            &page,
+            "/account/contact",
+            &[
+                ("phone", ""),
+                ("postal_address", ""),
+                ("keep_in_touch_email", ""),
+            ],
+        )
+        .await
+        .redirect();
+    assert_eq!(back.location.path(), "/account");
+    let cleared = app
+        .store
+        .find_identity_by_number(&number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((cleared.phone, cleared.postal_address), (None, None));
+}

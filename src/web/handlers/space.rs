@@ -82,6 +82,54 @@ pub async fn end_sessions(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct ContactDetailsForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    postal_address: String,
+    #[serde(default)]
+    keep_in_touch_email: String,
+}
+
+pub async fn update_contact_details(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ContactDetailsForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let signed_in = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    let typed = space::ContactForm {
+        phone: &form.phone,
+        postal_address: &form.postal_address,
+        keep_in_touch_email: &form.keep_in_touch_email,
+    };
+    match space::update_contact_details(
+        &state.provider,
+        &signed_in.1,
+        typed,
+        &request_context(&req),
+    )
+    .await
+    {
+        Ok(refused) if refused.is_empty() => back_to_account("contact"),
+        Ok(refused) => {
+            let outcome = Outcome {
+                contact_errors: refused,
+                status: StatusCode::BAD_REQUEST,
+                ..Outcome::default()
+            };
+            page(&state, &req, lang, &signed_in, outcome).await
+        }
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
     csrf_token: String,
@@ -138,6 +186,7 @@ pub async fn change_password(
 struct Outcome {
     notice: Option<&'static str>,
     password_errors: Vec<&'static str>,
+    contact_errors: Vec<&'static str>,
     status: StatusCode,
 }
 
@@ -146,6 +195,7 @@ impl Default for Outcome {
         Outcome {
             notice: None,
             password_errors: Vec::new(),
+            contact_errors: Vec::new(),
             status: StatusCode::OK,
         }
     }
@@ -267,6 +317,16 @@ async fn page(
         .with("institutional_email", json!(identity.institutional_email))
         .with("personal_email", json!(identity.personal_email))
         .with("phone", json!(identity.phone))
+        .with("postal_address", json!(identity.postal_address))
+        .with("keep_in_touch_email", json!(identity.keep_in_touch_email))
+        .with(
+            "contact_errors",
+            outcome
+                .contact_errors
+                .iter()
+                .map(|e| Value::from(*e))
+                .collect::<Vec<_>>(),
+        )
         .with("affiliations", affiliations.join(", "))
         .with(
             "status",

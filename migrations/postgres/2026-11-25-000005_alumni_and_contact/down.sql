@@ -1,0 +1,2 @@
+ALTER TABLE identities DROP COLUMN keep_in_touch_email;
+ALTER TABLE clients DROP COLUMN open_to_alumni;
