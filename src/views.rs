@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 pub const LANGUAGES: [&str; 2] = ["fr", "en"];
 
-const TEMPLATES: [(&str, &str); 16] = [
+const TEMPLATES: [(&str, &str); 17] = [
     (
         "logout_confirm",
         include_str!("../templates/pages/logout_confirm.hbs"),
@@ -44,6 +44,10 @@ const TEMPLATES: [(&str, &str); 16] = [
     ("consent", include_str!("../templates/pages/consent.hbs")),
     ("device", include_str!("../templates/pages/device.hbs")),
     ("account", include_str!("../templates/pages/account.hbs")),
+    (
+        "email_confirm",
+        include_str!("../templates/pages/email_confirm.hbs"),
+    ),
     ("error", include_str!("../templates/pages/error.hbs")),
     ("home", include_str!("../templates/pages/home.hbs")),
 ];

@@ -65,6 +65,7 @@ pub(crate) fn new_link(
         token_hash: token::digest(&secret),
         purpose,
         expires_at: provider.now() + lifetime_secs as i64,
+        payload: None,
     };
     (url, link)
 }

@@ -204,3 +204,91 @@ pub async fn update_contact_details(
         .await?;
     Ok(Vec::new())
 }
+
+/// How long the link to confirm a new personal address lasts.
+const EMAIL_CHANGE_LINK_SECS: u64 = 24 * 3600;
+
+/// Asks to change the personal address: nothing changes until the link mailed to the new
+/// address is followed (so a typo or someone else's address cannot take over recovery
+/// mails), and the old address is told at once. Returns the refusals.
+pub async fn request_email_change(
+    provider: &Provider,
+    identity: &Identity,
+    typed: &str,
+    lang: &str,
+    context: &RequestContext,
+) -> Result<Vec<&'static str>, AccountError> {
+    let Ok(address) = crate::domain::identity::parse_email(typed.trim()) else {
+        return Ok(vec!["account.invalid_new_email"]);
+    };
+    if identity.personal_email.as_deref() == Some(address.as_str()) {
+        return Ok(vec!["account.same_email"]);
+    }
+    let (url, mut link) = super::new_link(
+        provider,
+        crate::domain::link::LinkPurpose::EmailChange,
+        EMAIL_CHANGE_LINK_SECS,
+        "/account/email/confirm",
+    );
+    link.payload = Some(address.clone());
+    let institution = &provider.settings.institution_name;
+    let confirm = crate::mail::MailContent::email_change(url).render(
+        &provider.views,
+        lang,
+        institution,
+        &address,
+    )?;
+    let now = provider.now();
+    let audit = AuditEvent::new(events::EMAIL_CHANGE_REQUESTED, now, context)
+        .identity(identity)
+        .detail(address.clone());
+    provider
+        .store
+        .send_link(&identity.id, link, confirm, Some(audit), now)
+        .await?;
+    if let Some(old) = &identity.personal_email {
+        let notice = crate::mail::MailContent::email_change_notice(&address).render(
+            &provider.views,
+            lang,
+            institution,
+            old,
+        )?;
+        provider.store.queue_mail(notice, now).await?;
+    }
+    Ok(Vec::new())
+}
+
+/// What a presented address-change link is (the page shows a button before acting, so
+/// that a mail scanner following links changes nothing).
+pub async fn inspect_email_change(
+    provider: &Provider,
+    token: &str,
+) -> Result<crate::domain::link::LinkState, StoreError> {
+    provider
+        .store
+        .inspect_link(
+            &crate::crypto::token::digest(token),
+            crate::domain::link::LinkPurpose::EmailChange,
+            provider.now(),
+        )
+        .await
+}
+
+/// Follows the link: the new address is set. `None` if the link is unknown, used or expired.
+pub async fn confirm_email_change(
+    provider: &Provider,
+    token: &str,
+    context: &RequestContext,
+) -> Result<Option<Identity>, StoreError> {
+    let now = provider.now();
+    let audit = AuditEvent::new(events::EMAIL_CHANGED, now, context);
+    match provider
+        .store
+        .change_personal_email(&crate::crypto::token::digest(token), audit, now)
+        .await
+    {
+        Ok(identity) => Ok(Some(identity)),
+        Err(crate::store::lifecycle::LinkError::Invalid) => Ok(None),
+        Err(crate::store::lifecycle::LinkError::Store(error)) => Err(error),
+    }
+}

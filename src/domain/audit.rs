@@ -35,6 +35,8 @@ pub mod events {
     pub const APP_DISCONNECTED: &str = "app_disconnected";
     pub const GRADUATED: &str = "graduated";
     pub const CONTACT_DETAILS_CHANGED: &str = "contact_details_changed";
+    pub const EMAIL_CHANGE_REQUESTED: &str = "email_change_requested";
+    pub const EMAIL_CHANGED: &str = "email_changed";
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,6 +6,8 @@ pub enum LinkPurpose {
     Activation,
     PasswordReset,
     TheftReport,
+    /// Confirms a new personal e-mail address (the link goes to that address).
+    EmailChange,
 }
 
 impl LinkPurpose {
@@ -14,6 +16,7 @@ impl LinkPurpose {
             LinkPurpose::Activation => "activation",
             LinkPurpose::PasswordReset => "password_reset",
             LinkPurpose::TheftReport => "theft_report",
+            LinkPurpose::EmailChange => "email_change",
         }
     }
 }
@@ -24,6 +27,8 @@ pub struct NewLink {
     pub token_hash: String,
     pub purpose: LinkPurpose,
     pub expires_at: i64,
+    /// What the change will set (the new address of an address change).
+    pub payload: Option<String>,
 }
 
 /// What a presented link turns out to be.

@@ -27,6 +27,30 @@ impl MailContent {
         .then("mail.activation.expiry")
     }
 
+    /// To the new personal address: follow the link to confirm it.
+    pub fn email_change(link: String) -> MailContent {
+        MailContent {
+            kind: "email_change",
+            subject: "mail.email_change.subject",
+            paragraphs: vec!["mail.email_change.intro"],
+            value: None,
+            link: Some((link, "mail.email_change.button")),
+        }
+        .then("mail.email_change.ignore")
+    }
+
+    /// To the old personal address: a change to `new_address` was asked for.
+    pub fn email_change_notice(new_address: &str) -> MailContent {
+        MailContent {
+            kind: "email_change_notice",
+            subject: "mail.email_notice.subject",
+            paragraphs: vec!["mail.email_notice.intro"],
+            value: Some(new_address.to_string()),
+            link: None,
+        }
+        .then("mail.changed.not_you")
+    }
+
     pub fn password_reset(link: String) -> MailContent {
         MailContent {
             kind: "password_reset",

@@ -67,6 +67,7 @@ pub async fn send_due_activations(provider: &Provider) -> anyhow::Result<usize> 
             token_hash: token::digest(&secret),
             purpose: LinkPurpose::Activation,
             expires_at: now + provider.settings.activation_link_lifetime.as_secs() as i64,
+            payload: None,
         };
         if provider
             .store

@@ -37,6 +37,7 @@ fn insert_link(
             account_links::token_hash.eq(&link.token_hash),
             account_links::identity_id.eq(identity_id),
             account_links::purpose.eq(link.purpose.as_str()),
+            account_links::payload.eq(&link.payload),
             account_links::created_at.eq(now),
             account_links::expires_at.eq(link.expires_at),
         ))
@@ -303,6 +304,39 @@ impl Store {
                 accepted.event = crate::domain::audit::events::CHARTER_ACCEPTED.to_string();
                 insert_audit(conn, &accepted)?;
             }
+            Ok(Some(identity))
+        })
+        .await
+    }
+
+    /// A new personal address, confirmed by the link mailed to it: set, and audited.
+    pub async fn change_personal_email(
+        &self,
+        token_hash: &str,
+        audit: AuditEvent,
+        now: UnixTime,
+    ) -> Result<Identity, LinkError> {
+        let token_hash = token_hash.to_string();
+        self.through_link(move |conn| {
+            let Some(identity_id) = consume_link(conn, &token_hash, LinkPurpose::EmailChange, now)?
+            else {
+                return Ok(None);
+            };
+            let address: Option<String> = account_links::table
+                .find(&token_hash)
+                .select(account_links::payload)
+                .first(conn)?;
+            let Some(address) = address else {
+                return Ok(None);
+            };
+            diesel::update(identities::table.find(&identity_id))
+                .set((
+                    identities::personal_email.eq(Some(&address)),
+                    identities::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            let identity = load(conn, &identity_id)?;
+            insert_audit(conn, &audit.identity(&identity).detail(address))?;
             Ok(Some(identity))
         })
         .await

@@ -146,6 +146,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+        payload -> Nullable<Text>,
     }
 }
 

@@ -115,6 +115,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/account/contact",
         web::post().to(space::update_contact_details),
     )
+    .route(
+        "/account/email",
+        web::post().to(space::request_email_change),
+    )
+    .route(
+        "/account/email/confirm",
+        web::get().to(account::email_change_form),
+    )
+    .route(
+        "/account/email/confirm",
+        web::post().to(account::confirm_email_change),
+    )
     .route("/", web::get().to(home::home))
     .default_service(web::to(home::not_found));
 }

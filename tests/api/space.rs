@@ -300,3 +300,116 @@ async fn contact_details_are_checked_then_saved() {
         .unwrap();
     assert_eq!((cleared.phone, cleared.postal_address), (None, None));
 }
+
+#[tokio::test]
+async fn a_new_personal_address_counts_once_confirmed_and_the_old_one_is_told() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let browser = Browser::new();
+    let page = open_account(&app, &browser, PASSWORD).await;
+    for (typed, refusal) in [
+        ("not an address", "n&#x27;est pas une adresse"),
+        ("21900400@personal.example", "c&#x27;est déjà votre adresse"),
+    ] {
+        let (status, html) = browser
+            .submit(&app, &page, "/account/email", &[("personal_email", typed)])
+            .await
+            .page();
+        assert_eq!(status, 400, "{typed}");
+        assert!(html.contains(refusal), "{typed}: {html}");
+    }
+    let (status, html) = browser
+        .submit(
+            &app,
+            &page,
+            "/account/email",
+            &[("personal_email", "Alice.New@Example.org")],
+        )
+        .await
+        .page();
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Un lien de confirmation a été envoyé"),
+        "{html}"
+    );
+    let notice = app
+        .mailbox
+        .wait_for("21900400@personal.example", "alice.new@example.org")
+        .await;
+    assert!(
+        notice.link_token("/account/email/confirm").is_none(),
+        "the old address gets no link"
+    );
+    let mail = app
+        .mailbox
+        .wait_for("alice.new@example.org", "/account/email/confirm?token=")
+        .await;
+    let token = mail.link_token("/account/email/confirm").unwrap();
+    let number = etupass::domain::identity::StudentNumber::parse(NUMBER).unwrap();
+    let unchanged = app
+        .store
+        .find_identity_by_number(&number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        unchanged.personal_email.as_deref(),
+        Some("21900400@personal.example")
+    );
+
+    // Following the link shows a button; only the button changes the address.
+    let reader = Browser::new();
+    let confirm = reader
+        .open(&app.url(&format!("/account/email/confirm?token={token}")))
+        .await;
+    let (status, done) = reader
+        .submit(
+            &app,
+            &confirm,
+            "/account/email/confirm",
+            &[("token", &token)],
+        )
+        .await
+        .page();
+    assert_eq!(status, 200);
+    assert!(
+        done.contains("Votre adresse personnelle a été changée"),
+        "{done}"
+    );
+    let changed = app
+        .store
+        .find_identity_by_number(&number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        changed.personal_email.as_deref(),
+        Some("alice.new@example.org")
+    );
+    // Once only.
+    let (status, _) = reader
+        .get(&app.url(&format!("/account/email/confirm?token={token}")))
+        .await
+        .page();
+    assert_eq!(status, 410);
+    let (status, _) = reader
+        .submit(
+            &app,
+            &confirm,
+            "/account/email/confirm",
+            &[("token", &token)],
+        )
+        .await
+        .page();
+    assert_eq!(status, 410);
+    let (status, _) = reader
+        .submit(
+            &app,
+            &confirm,
+            "/account/email/confirm",
+            &[("token", "made-up")],
+        )
+        .await
+        .page();
+    assert_eq!(status, 410);
+}

@@ -645,3 +645,71 @@ pub async fn confirm_theft(
         Err(error) => server_error(&state, lang, &error),
     }
 }
+
+/// `GET /account/email/confirm?token=`: a button, so that following the link changes
+/// nothing by itself (mail scanners open links).
+pub async fn email_change_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    match crate::account::space::inspect_email_change(&state.provider, &query.token).await {
+        Ok(LinkState::Valid(_)) => {
+            let page = Page::new("email_confirm", "account.email_confirm_title")
+                .with("token", query.token.clone());
+            form_page(&state, &req, lang, page)
+        }
+        Ok(other) => link_invalid(
+            &state,
+            &req,
+            lang,
+            link_message(&other),
+            false,
+            StatusCode::GONE,
+        ),
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn confirm_email_change(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<TokenForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    if !state.csrf_ok(&req, &form.csrf_token) {
+        return link_invalid(
+            &state,
+            &req,
+            lang,
+            "login.expired_form",
+            false,
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    match crate::account::space::confirm_email_change(
+        &state.provider,
+        &form.token,
+        &request_context(&req),
+    )
+    .await
+    {
+        Ok(Some(_)) => notice(
+            &state,
+            lang,
+            "account.email_confirm_title",
+            "account.email_changed",
+        ),
+        Ok(None) => link_invalid(&state, &req, lang, "link.used", false, StatusCode::GONE),
+        Err(error) => server_error(&state, lang, &error),
+    }
+}

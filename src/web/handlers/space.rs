@@ -130,6 +130,47 @@ pub async fn update_contact_details(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    personal_email: String,
+}
+
+pub async fn request_email_change(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<EmailForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let signed_in = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    let result = space::request_email_change(
+        &state.provider,
+        &signed_in.1,
+        &form.personal_email,
+        lang,
+        &request_context(&req),
+    )
+    .await;
+    let outcome = match result {
+        Ok(refused) if refused.is_empty() => Outcome {
+            notice: Some("account.email_link_sent"),
+            ..Outcome::default()
+        },
+        Ok(refused) => Outcome {
+            email_errors: refused,
+            status: StatusCode::BAD_REQUEST,
+            ..Outcome::default()
+        },
+        Err(error) => return server_error(&state, lang, &error),
+    };
+    page(&state, &req, lang, &signed_in, outcome).await
+}
+
+#[derive(Debug, Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
     csrf_token: String,
@@ -187,6 +228,7 @@ struct Outcome {
     notice: Option<&'static str>,
     password_errors: Vec<&'static str>,
     contact_errors: Vec<&'static str>,
+    email_errors: Vec<&'static str>,
     status: StatusCode,
 }
 
@@ -196,6 +238,7 @@ impl Default for Outcome {
             notice: None,
             password_errors: Vec::new(),
             contact_errors: Vec::new(),
+            email_errors: Vec::new(),
             status: StatusCode::OK,
         }
     }
@@ -319,6 +362,14 @@ async fn page(
         .with("phone", json!(identity.phone))
         .with("postal_address", json!(identity.postal_address))
         .with("keep_in_touch_email", json!(identity.keep_in_touch_email))
+        .with(
+            "email_errors",
+            outcome
+                .email_errors
+                .iter()
+                .map(|e| Value::from(*e))
+                .collect::<Vec<_>>(),
+        )
         .with(
             "contact_errors",
             outcome
