@@ -22,6 +22,8 @@ pub struct Overview {
     pub recent_sign_ins: Vec<AuditEvent>,
     pub sessions: Vec<SessionSummary>,
     pub apps: Vec<ConnectedApp>,
+    /// Tiles from other university systems (print credit, results…).
+    pub attributes: Vec<crate::domain::attribute::Attribute>,
 }
 
 const RECENT_SIGN_INS: usize = 10;
@@ -46,6 +48,7 @@ pub async fn overview(provider: &Provider, identity: &Identity) -> Result<Overvi
         recent_sign_ins,
         sessions: store.live_sessions(&identity.id, provider.now()).await?,
         apps: store.connected_apps(&identity.id).await?,
+        attributes: store.attributes(&identity.id).await?,
     })
 }
 

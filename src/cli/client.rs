@@ -84,6 +84,13 @@ pub struct AddClient {
     /// Alumni may sign in to this relying party (others are closed to them).
     #[arg(long)]
     pub open_to_alumni: bool,
+    /// A university system that pushes per-person attributes (client_credentials with
+    /// the etupass:attributes scope).
+    #[arg(long)]
+    pub attribute_writer: bool,
+    /// A pushed attribute this relying party receives as a claim (repeatable).
+    #[arg(long = "release-attribute")]
+    pub released_attributes: Vec<String>,
     /// How long a refresh-token family of this client lives at most.
     #[arg(long, value_parser = humantime::parse_duration, requires = "refresh_idle_lifetime")]
     pub refresh_absolute_lifetime: Option<std::time::Duration>,
@@ -144,6 +151,8 @@ impl AddClient {
                 .transpose()?,
             require_par: self.require_par,
             open_to_alumni: self.open_to_alumni,
+            attribute_writer: self.attribute_writer,
+            released_attributes: self.released_attributes,
             refresh_lifetimes: match (self.refresh_idle_lifetime, self.refresh_absolute_lifetime) {
                 (Some(idle), Some(absolute)) => Some(RefreshLifetimes {
                     idle: idle.as_secs(),

@@ -219,6 +219,10 @@ pub struct Client {
     pub registration_token_hash: Option<String>,
     /// Alumni may sign in to it (an administrator's choice, never a registrant's).
     pub open_to_alumni: bool,
+    /// May obtain `etupass:attributes` tokens and push attributes (administrator's choice).
+    pub attribute_writer: bool,
+    /// The pushed attributes it receives as claims (`etupass_attributes`).
+    pub released_attributes: Vec<String>,
     pub created_at: UnixTime,
 }
 
@@ -264,6 +268,8 @@ pub struct NewClient {
     pub require_par: bool,
     pub refresh_lifetimes: Option<RefreshLifetimes>,
     pub open_to_alumni: bool,
+    pub attribute_writer: bool,
+    pub released_attributes: Vec<String>,
 }
 
 impl NewClient {
@@ -287,6 +293,8 @@ impl NewClient {
             require_par: false,
             refresh_lifetimes: None,
             open_to_alumni: false,
+            attribute_writer: false,
+            released_attributes: Vec::new(),
         }
     }
 
@@ -349,6 +357,9 @@ impl NewClient {
                     "jwks and jwks_uri are only for private_key_jwt clients",
                 ))
             }
+        }
+        for name in &self.released_attributes {
+            super::attribute::check_name(name)?;
         }
         if let Some(lifetimes) = self.refresh_lifetimes {
             if lifetimes.idle == 0 || lifetimes.absolute < lifetimes.idle {

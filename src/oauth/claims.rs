@@ -8,7 +8,7 @@ use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
 
 /// Claims that can appear in userinfo or the ID token.
-pub const SUPPORTED: [&str; 25] = [
+pub const SUPPORTED: [&str; 26] = [
     "phone_number",
     "phone_number_verified",
     "iss",
@@ -34,6 +34,7 @@ pub const SUPPORTED: [&str; 25] = [
     "eduPersonAffiliation",
     "eduPersonPrincipalName",
     "groups",
+    "etupass_attributes",
 ];
 
 /// The scope that releases each claim about the person: what the consent page names

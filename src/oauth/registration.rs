@@ -262,13 +262,6 @@ fn with_secrets(mut body: Value, secret: Option<String>, registration_token: &st
     body
 }
 
-fn bearer(authorization: Option<&str>) -> Option<&str> {
-    authorization
-        .map(str::trim)
-        .filter(|h| h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer "))
-        .map(|h| h[7..].trim())
-}
-
 fn no_access() -> OAuthError {
     OAuthError::invalid_token("a valid initial access token is required to register")
 }
@@ -280,7 +273,7 @@ pub async fn register(
     body: &[u8],
     context: &RequestContext,
 ) -> Result<Value, OAuthError> {
-    let presented = bearer(authorization).ok_or_else(no_access)?;
+    let presented = super::bearer_token(authorization).ok_or_else(no_access)?;
     let now = provider.now();
     let note = provider
         .store
@@ -324,7 +317,7 @@ async fn managed_client(
     authorization: Option<&str>,
 ) -> Result<Client, OAuthError> {
     let refused = || OAuthError::invalid_token("the registration access token is not valid");
-    let presented = bearer(authorization).ok_or_else(refused)?;
+    let presented = super::bearer_token(authorization).ok_or_else(refused)?;
     let client = provider
         .store
         .find_client(client_id)

@@ -66,13 +66,26 @@ pub async fn handle(
         .as_ref()
         .map(|c| c.userinfo.as_slice())
         .unwrap_or_default();
-    Ok(claims::for_scope(
-        identity,
-        &subject,
-        &scope,
-        requested,
-        &provider.settings,
-    ))
+    let mut released = claims::for_scope(identity, &subject, &scope, requested, &provider.settings);
+    // Attributes pushed by other systems, for the clients chosen to receive them, under
+    // the university scope the person agreed to.
+    if scope.contains(scope::ETUPASS) && !found.released_attributes.is_empty() {
+        let attributes: serde_json::Map<String, Value> = provider
+            .store
+            .attributes(&identity.id)
+            .await?
+            .into_iter()
+            .filter(|a| found.released_attributes.contains(&a.name))
+            .map(|a| {
+                (
+                    a.name.clone(),
+                    serde_json::to_value(&a).unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        released.insert("etupass_attributes".into(), Value::Object(attributes));
+    }
+    Ok(released)
 }
 
 fn extract_token<'a>(bearer: &Bearer<'a>) -> Result<&'a str, UserinfoError> {

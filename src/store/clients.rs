@@ -34,6 +34,8 @@ struct ClientRow {
     refresh_absolute_lifetime: Option<i64>,
     registration_token_hash: Option<String>,
     open_to_alumni: bool,
+    attribute_writer: bool,
+    released_attributes: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -91,6 +93,8 @@ impl TryFrom<ClientRow> for Client {
             },
             registration_token_hash: row.registration_token_hash,
             open_to_alumni: row.open_to_alumni,
+            attribute_writer: row.attribute_writer,
+            released_attributes: from_json("released_attributes", &row.released_attributes)?,
             client_id: row.id,
             name: row.name,
             secret_hash: row.secret_hash,
@@ -157,6 +161,8 @@ impl ClientRow {
             refresh_absolute_lifetime: new.refresh_lifetimes.map(|l| l.absolute as i64),
             registration_token_hash: credentials.registration_token_hash,
             open_to_alumni: new.open_to_alumni,
+            attribute_writer: new.attribute_writer,
+            released_attributes: to_json(&new.released_attributes),
         }
     }
 }

@@ -117,6 +117,8 @@ pub(crate) fn claims_from_json(text: Option<&str>) -> StoreResult<Option<Request
 pub struct AccessTokenContext {
     pub token: AccessToken,
     pub pairwise_sector: Option<String>,
+    /// The pushed attributes the token's client receives as claims.
+    pub released_attributes: Vec<String>,
     pub identity: Option<Identity>,
 }
 
@@ -258,17 +260,19 @@ impl Store {
         use super::schema::clients;
         let token_hash = token_hash.to_string();
         self.run(move |conn| {
-            let row: Option<(AccessTokenRow, String, Option<String>)> = access_tokens::table
-                .inner_join(clients::table)
-                .filter(access_tokens::token_hash.eq(token_hash))
-                .select((
-                    AccessTokenRow::as_select(),
-                    clients::subject_type,
-                    clients::sector,
-                ))
-                .first(conn)
-                .optional()?;
-            let Some((token, subject_type, sector)) = row else {
+            let row: Option<(AccessTokenRow, String, Option<String>, String)> =
+                access_tokens::table
+                    .inner_join(clients::table)
+                    .filter(access_tokens::token_hash.eq(token_hash))
+                    .select((
+                        AccessTokenRow::as_select(),
+                        clients::subject_type,
+                        clients::sector,
+                        clients::released_attributes,
+                    ))
+                    .first(conn)
+                    .optional()?;
+            let Some((token, subject_type, sector, released)) = row else {
                 return Ok(None);
             };
             let identity = match &token.identity_id {
@@ -278,6 +282,7 @@ impl Store {
             Ok(Some(AccessTokenContext {
                 token: AccessToken::from(token),
                 pairwise_sector: (subject_type == "pairwise").then(|| sector.unwrap_or_default()),
+                released_attributes: from_json("released_attributes", &released)?,
                 identity,
             }))
         })

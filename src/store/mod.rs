@@ -3,6 +3,7 @@
 //! SQL appears only here, by matching on [`conn::AnyConnection`], with a comment saying why.
 
 pub mod assertions;
+pub mod attributes;
 pub mod audit;
 pub mod charters;
 pub mod clients;

@@ -53,6 +53,8 @@ diesel::table! {
         refresh_absolute_lifetime -> Nullable<BigInt>,
         registration_token_hash -> Nullable<Text>,
         open_to_alumni -> Bool,
+        attribute_writer -> Bool,
+        released_attributes -> Text,
     }
 }
 
@@ -253,6 +255,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    identity_attributes (identity_id, name) {
+        identity_id -> Text,
+        name -> Text,
+        label -> Text,
+        value -> Text,
+        link -> Nullable<Text>,
+        client_id -> Text,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> identities (identity_id));
 diesel::joinable!(account_links -> identities (identity_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
@@ -277,4 +291,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     pushed_requests,
     device_grants,
     initial_access_tokens,
+    identity_attributes,
 );

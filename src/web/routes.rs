@@ -5,7 +5,8 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
 use super::handlers::{
-    account, authorize, device, health, home, metadata, registration, space, token, userinfo,
+    account, attributes, authorize, device, health, home, metadata, registration, space, token,
+    userinfo,
 };
 use crate::oauth::discovery::{
     AUTHORIZATION_PATH, DEVICE_AUTHORIZATION_PATH, DEVICE_VERIFICATION_PATH, END_SESSION_PATH,
@@ -126,6 +127,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/account/email/confirm",
         web::post().to(account::confirm_email_change),
+    )
+    .route(
+        "/api/attributes/{number}/{name}",
+        web::put().to(attributes::put),
+    )
+    .route(
+        "/api/attributes/{number}/{name}",
+        web::delete().to(attributes::delete),
     )
     .route("/", web::get().to(home::home))
     .default_service(web::to(home::not_found));

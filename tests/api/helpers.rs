@@ -60,6 +60,8 @@ pub struct ClientOptions {
     pub require_par: bool,
     pub refresh_lifetimes: Option<etupass::domain::client::RefreshLifetimes>,
     pub open_to_alumni: bool,
+    pub attribute_writer: bool,
+    pub released_attributes: Vec<String>,
 }
 
 impl Default for ClientOptions {
@@ -80,6 +82,8 @@ impl Default for ClientOptions {
             require_par: false,
             refresh_lifetimes: None,
             open_to_alumni: false,
+            attribute_writer: false,
+            released_attributes: Vec::new(),
         }
     }
 }
@@ -293,6 +297,8 @@ impl TestApp {
                 require_par: options.require_par,
                 refresh_lifetimes: options.refresh_lifetimes,
                 open_to_alumni: options.open_to_alumni,
+                attribute_writer: options.attribute_writer,
+                released_attributes: options.released_attributes,
             },
             self.clock.now(),
         )

@@ -413,3 +413,154 @@ async fn a_new_personal_address_counts_once_confirmed_and_the_old_one_is_told() 
         .page();
     assert_eq!(status, 410);
 }
+
+#[tokio::test]
+async fn other_systems_push_attributes_shown_as_tiles_and_released_to_chosen_clients() {
+    use etupass::domain::client::GrantType;
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let printing = app
+        .add_client(ClientOptions {
+            grant_types: vec![GrantType::ClientCredentials],
+            attribute_writer: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let curious = app
+        .add_client(ClientOptions {
+            grant_types: vec![GrantType::ClientCredentials],
+            ..ClientOptions::default()
+        })
+        .await;
+    let http = reqwest::Client::new();
+    let service_token = |client: crate::helpers::TestClient, scope: &'static str| {
+        let http = http.clone();
+        let url = app.url("/token");
+        async move {
+            let response = http
+                .post(url)
+                .basic_auth(&client.client_id, client.client_secret.as_deref())
+                .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, body) = service_token(curious.clone(), "etupass:attributes").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "not a writer"
+    );
+    let (_, plain) = service_token(curious, "").await;
+    let (status, body) = service_token(printing.clone(), "etupass:attributes").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "etupass:attributes");
+    let writer = body["access_token"].as_str().unwrap().to_string();
+
+    let put = |token: String, name: &'static str, body: serde_json::Value| {
+        let http = http.clone();
+        let url = app.url(&format!("/api/attributes/{NUMBER}/{name}"));
+        async move {
+            let response = http
+                .put(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }
+    };
+    let credit = serde_json::json!({"label": "Crédit d'impression", "value": "12,40 €", "link": "https://print.univ.example/"});
+    assert_eq!(
+        put(
+            plain["access_token"].as_str().unwrap().to_string(),
+            "print_credit",
+            credit.clone()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        put("garbage".into(), "print_credit", credit.clone()).await,
+        401
+    );
+    assert_eq!(
+        put(writer.clone(), "Print Credit", credit.clone()).await,
+        400
+    );
+    assert_eq!(
+        put(
+            writer.clone(),
+            "print_credit",
+            serde_json::json!({"label": "x", "value": "y", "link": "javascript:alert(1)"})
+        )
+        .await,
+        400
+    );
+    assert_eq!(put(writer.clone(), "print_credit", credit).await, 200);
+    assert_eq!(
+        put(
+            writer.clone(),
+            "exam_results",
+            serde_json::json!({"label": "Résultats", "value": "S5 publiés"})
+        )
+        .await,
+        200
+    );
+
+    // The person sees them as tiles.
+    let browser = Browser::new();
+    let page = open_account(&app, &browser, PASSWORD).await;
+    assert!(
+        page.contains("12,40 €") && page.contains("S5 publiés"),
+        "{page}"
+    );
+    assert!(page.contains("https://print.univ.example/"));
+
+    // A relying party chosen for print_credit receives it, and only it, under `etupass`.
+    let lms = app
+        .add_client(ClientOptions {
+            first_party: true,
+            released_attributes: vec!["print_credit".into()],
+            ..ClientOptions::default()
+        })
+        .await;
+    let oidc = rp::oidc_client(&app, &lms).await;
+    let auth = rp::authorization(&oidc, &["etupass"], true);
+    let redirect = browser.authorize(&app, &auth.url, NUMBER, PASSWORD).await;
+    let signed_in = rp::exchange(&oidc, &lms, auth, &redirect).await;
+    let info: serde_json::Value = http
+        .get(app.url("/userinfo"))
+        .bearer_auth(rp::access_token(&signed_in.tokens).secret())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        info["etupass_attributes"]["print_credit"]["value"],
+        "12,40 €"
+    );
+    assert!(info["etupass_attributes"].get("exam_results").is_none());
+
+    // Removing one.
+    let gone = http
+        .delete(app.url(&format!("/api/attributes/{NUMBER}/exam_results")))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status().as_u16(), 204);
+    let again = http
+        .delete(app.url(&format!("/api/attributes/{NUMBER}/exam_results")))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 404);
+}

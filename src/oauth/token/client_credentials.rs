@@ -3,9 +3,10 @@
 
 use super::{TokenRequest, TokenResponse};
 use crate::crypto::token;
+use crate::domain::attribute::WRITE_SCOPE;
 use crate::domain::client::{Client, GrantType};
 use crate::domain::grant::AccessToken;
-use crate::domain::scope::{self, Scope};
+use crate::domain::scope;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::provider::Provider;
 
@@ -20,17 +21,31 @@ pub async fn handle(
             "this client may not use the client_credentials grant",
         ));
     }
-    // Scopes about a person make no sense without one.
-    let scope = Scope::parse_supported(request.get("scope").unwrap_or(""));
-    if scope.iter().any(|s| scope::SUPPORTED.contains(&s)) {
+    // Scopes about a person make no sense without one. The one service scope,
+    // etupass:attributes, is for the systems an administrator marked as writers.
+    let requested: Vec<&str> = request
+        .get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if requested.iter().any(|s| scope::SUPPORTED.contains(s)) {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
             "client_credentials tokens carry no user scope",
         ));
     }
+    let writes_attributes = requested.contains(&WRITE_SCOPE);
+    if writes_attributes && !client.attribute_writer {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "this client may not push attributes",
+        ));
+    }
+    let granted = if writes_attributes { WRITE_SCOPE } else { "" };
     let now = provider.now();
     let lifetime = provider.settings.access_token_lifetime.as_secs();
-    let access_token = super::mint_access_token(provider, client, None, "", now)?;
+    let access_token = super::mint_access_token(provider, client, None, granted, now)?;
     provider
         .store
         .save_access_token(AccessToken {
@@ -39,7 +54,7 @@ pub async fn handle(
             identity_id: None,
             session_id: None,
             code_hash: None,
-            scope: String::new(),
+            scope: granted.to_string(),
             created_at: now,
             expires_at: now + lifetime as i64,
             revoked_at: None,
@@ -51,7 +66,7 @@ pub async fn handle(
         access_token,
         token_type: "Bearer",
         expires_in: lifetime,
-        scope: String::new(),
+        scope: granted.to_string(),
         id_token: None,
         refresh_token: None,
     })

@@ -394,6 +394,7 @@ async fn page(
         .with("sessions", sessions)
         .with("other_sessions", overview.sessions.len() > 1)
         .with("apps", apps)
+        .with("tiles", json!(overview.attributes))
         .with(
             "notice",
             outcome.notice.map(Value::from).unwrap_or(Value::Null),
