@@ -117,7 +117,6 @@ impl Store {
         client_id: &str,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        use super::schema::{access_tokens, authorization_codes, refresh_tokens};
         let (identity_id, client_id) = (identity_id.to_string(), client_id.to_string());
         self.write(move |conn| {
             let removed =
@@ -125,30 +124,7 @@ impl Store {
             if removed == 0 {
                 return Ok(false);
             }
-            diesel::update(
-                access_tokens::table
-                    .filter(access_tokens::identity_id.eq(Some(&identity_id)))
-                    .filter(access_tokens::client_id.eq(&client_id))
-                    .filter(access_tokens::revoked_at.is_null()),
-            )
-            .set(access_tokens::revoked_at.eq(Some(now)))
-            .execute(conn)?;
-            diesel::update(
-                refresh_tokens::table
-                    .filter(refresh_tokens::identity_id.eq(&identity_id))
-                    .filter(refresh_tokens::client_id.eq(&client_id))
-                    .filter(refresh_tokens::revoked_at.is_null()),
-            )
-            .set(refresh_tokens::revoked_at.eq(Some(now)))
-            .execute(conn)?;
-            diesel::update(
-                authorization_codes::table
-                    .filter(authorization_codes::identity_id.eq(&identity_id))
-                    .filter(authorization_codes::client_id.eq(&client_id))
-                    .filter(authorization_codes::consumed_at.is_null()),
-            )
-            .set(authorization_codes::consumed_at.eq(Some(now)))
-            .execute(conn)?;
+            super::lifecycle::revoke_client_grants(conn, &identity_id, &[client_id], now)?;
             Ok(true)
         })
         .await

@@ -138,6 +138,41 @@ fn revoke_everything(
     Ok(())
 }
 
+/// Revokes what these clients hold for an identity: access and refresh tokens, unused
+/// codes (a withdrawn consent, a graduation).
+pub(super) fn revoke_client_grants(
+    conn: &mut AnyConnection,
+    identity_id: &str,
+    client_ids: &[String],
+    now: UnixTime,
+) -> StoreResult<()> {
+    diesel::update(
+        access_tokens::table
+            .filter(access_tokens::identity_id.eq(Some(identity_id)))
+            .filter(access_tokens::client_id.eq_any(client_ids))
+            .filter(access_tokens::revoked_at.is_null()),
+    )
+    .set(access_tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::identity_id.eq(identity_id))
+            .filter(refresh_tokens::client_id.eq_any(client_ids))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::identity_id.eq(identity_id))
+            .filter(authorization_codes::client_id.eq_any(client_ids))
+            .filter(authorization_codes::consumed_at.is_null()),
+    )
+    .set(authorization_codes::consumed_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(())
+}
+
 fn set_password(
     conn: &mut AnyConnection,
     identity_id: &str,
@@ -609,30 +644,7 @@ impl Store {
                     .filter(clients::open_to_alumni.eq(false))
                     .select(clients::id)
                     .load(conn)?;
-                diesel::update(
-                    access_tokens::table
-                        .filter(access_tokens::identity_id.eq(Some(&identity_id)))
-                        .filter(access_tokens::client_id.eq_any(&closed))
-                        .filter(access_tokens::revoked_at.is_null()),
-                )
-                .set(access_tokens::revoked_at.eq(Some(now)))
-                .execute(conn)?;
-                diesel::update(
-                    refresh_tokens::table
-                        .filter(refresh_tokens::identity_id.eq(&identity_id))
-                        .filter(refresh_tokens::client_id.eq_any(&closed))
-                        .filter(refresh_tokens::revoked_at.is_null()),
-                )
-                .set(refresh_tokens::revoked_at.eq(Some(now)))
-                .execute(conn)?;
-                diesel::update(
-                    authorization_codes::table
-                        .filter(authorization_codes::identity_id.eq(&identity_id))
-                        .filter(authorization_codes::client_id.eq_any(&closed))
-                        .filter(authorization_codes::consumed_at.is_null()),
-                )
-                .set(authorization_codes::consumed_at.eq(Some(now)))
-                .execute(conn)?;
+                revoke_client_grants(conn, &identity_id, &closed, now)?;
             }
             insert_audit(conn, &audit)
         })
