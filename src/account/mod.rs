@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod administration;
+pub mod app_passwords;
 pub mod enrollment;
 pub mod gates;
 pub mod passwords;

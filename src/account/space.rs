@@ -24,6 +24,7 @@ pub struct Overview {
     pub apps: Vec<ConnectedApp>,
     /// Tiles from other university systems (print credit, results…).
     pub attributes: Vec<crate::domain::attribute::Attribute>,
+    pub app_passwords: Vec<crate::domain::app_password::AppPassword>,
 }
 
 const RECENT_SIGN_INS: usize = 10;
@@ -49,6 +50,7 @@ pub async fn overview(provider: &Provider, identity: &Identity) -> Result<Overvi
         sessions: store.live_sessions(&identity.id, provider.now()).await?,
         apps: store.connected_apps(&identity.id).await?,
         attributes: store.attributes(&identity.id).await?,
+        app_passwords: store.app_passwords(&identity.id).await?,
     })
 }
 

@@ -15,6 +15,8 @@ pub enum Action {
     TheftReport,
     /// Typing user codes at `/device`.
     DeviceCode,
+    /// App passwords checked by the mail or RADIUS server.
+    AppPassword,
 }
 
 impl Action {
@@ -26,6 +28,7 @@ impl Action {
             Action::Activation => "activation",
             Action::TheftReport => "theft_report",
             Action::DeviceCode => "device_code",
+            Action::AppPassword => "app_password",
         }
     }
 }

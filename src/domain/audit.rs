@@ -37,6 +37,8 @@ pub mod events {
     pub const CONTACT_DETAILS_CHANGED: &str = "contact_details_changed";
     pub const EMAIL_CHANGE_REQUESTED: &str = "email_change_requested";
     pub const EMAIL_CHANGED: &str = "email_changed";
+    pub const APP_PASSWORD_CREATED: &str = "app_password_created";
+    pub const APP_PASSWORD_REVOKED: &str = "app_password_revoked";
 }
 
 #[derive(Debug, Clone, Serialize)]

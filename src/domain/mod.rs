@@ -1,5 +1,6 @@
 //! Plain types and rules of the identity provider: no I/O, no HTTP, no SQL.
 
+pub mod app_password;
 pub mod attribute;
 pub mod audit;
 pub mod client;

@@ -2,6 +2,7 @@
 //! signatures use domain types, and every call runs on the blocking pool. Backend-specific
 //! SQL appears only here, by matching on [`conn::AnyConnection`], with a comment saying why.
 
+pub mod app_passwords;
 pub mod assertions;
 pub mod attributes;
 pub mod audit;

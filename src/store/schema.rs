@@ -267,6 +267,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    app_passwords (id) {
+        id -> Text,
+        identity_id -> Text,
+        name -> Text,
+        purpose -> Text,
+        password_hash -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> identities (identity_id));
 diesel::joinable!(account_links -> identities (identity_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
@@ -292,4 +305,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     device_grants,
     initial_access_tokens,
     identity_attributes,
+    app_passwords,
 );

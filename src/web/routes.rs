@@ -5,8 +5,8 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
 use super::handlers::{
-    account, attributes, authorize, device, health, home, metadata, registration, space, token,
-    userinfo,
+    account, app_passwords, attributes, authorize, device, health, home, metadata, registration,
+    space, token, userinfo,
 };
 use crate::oauth::discovery::{
     AUTHORIZATION_PATH, DEVICE_AUTHORIZATION_PATH, DEVICE_VERIFICATION_PATH, END_SESSION_PATH,
@@ -121,6 +121,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(space::request_email_change),
     )
     .route(
+        "/account/app-passwords",
+        web::post().to(space::create_app_password),
+    )
+    .route(
+        "/account/app-passwords/revoke",
+        web::post().to(space::revoke_app_password),
+    )
+    .route(
         "/account/email/confirm",
         web::get().to(account::email_change_form),
     )
@@ -135,6 +143,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/api/attributes/{number}/{name}",
         web::delete().to(attributes::delete),
+    )
+    .route(
+        "/api/app-passwords/{purpose}/check",
+        web::post().to(app_passwords::check),
     )
     .route("/", web::get().to(home::home))
     .default_service(web::to(home::not_found));

@@ -15,9 +15,9 @@ use crate::helpers::{ClientOptions, TestApp, PASSWORD};
 use crate::rp::{self, Browser};
 use etupass::domain::client::GrantType;
 
-struct Dovecot {
+pub(crate) struct Dovecot {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Dovecot {
@@ -39,6 +39,29 @@ async fn start_dovecot(
     introspection_id: &str,
     introspection_secret: &str,
 ) -> Dovecot {
+    let dir = app.dir.path().join("dovecot");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    let issuer = app.issuer.trim_start_matches("http://");
+    std::fs::write(
+        dir.join("oauth2.conf"),
+        format!(
+            "introspection_mode = post\n\
+             introspection_url = http://{introspection_id}:{introspection_secret}@{issuer}/introspect\n\
+             username_attribute = username\n\
+             active_attribute = active\n\
+             active_value = true\n"
+        ),
+    )
+    .unwrap();
+    let passdb = format!(
+        "passdb {{\n  driver = oauth2\n  mechanisms = oauthbearer xoauth2\n  args = {d}/oauth2.conf\n}}\n"
+    );
+    launch_dovecot(app, "oauthbearer xoauth2", &passdb).await
+}
+
+/// A Dovecot on a free loopback port with this passdb, in the app's directory.
+pub(crate) async fn launch_dovecot(app: &TestApp, mechanisms: &str, passdb: &str) -> Dovecot {
     ensure_installed();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -68,27 +91,15 @@ async fn start_dovecot(
         .status()
         .unwrap();
     let d = dir.display();
-    let issuer = app.issuer.trim_start_matches("http://");
-    std::fs::write(
-        dir.join("oauth2.conf"),
-        format!(
-            "introspection_mode = post\n\
-             introspection_url = http://{introspection_id}:{introspection_secret}@{issuer}/introspect\n\
-             username_attribute = username\n\
-             active_attribute = active\n\
-             active_value = true\n"
-        ),
-    )
-    .unwrap();
     std::fs::write(
         dir.join("dovecot.conf"),
         format!(
             "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
              protocols = imap\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
-             auth_mechanisms = oauthbearer xoauth2\nauth_failure_delay = 0\n\
+             auth_mechanisms = {mechanisms}\nauth_failure_delay = 0\n\
              mail_location = maildir:{d}/home/%u/Maildir\nfirst_valid_uid = 1\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
-             passdb {{\n  driver = oauth2\n  mechanisms = oauthbearer xoauth2\n  args = {d}/oauth2.conf\n}}\n\
+             {passdb}\
              userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home={d}/home/%u\n}}\n"
         ),
     )

@@ -6,6 +6,7 @@ mod smtp;
 
 mod alumni;
 mod apache;
+mod app_passwords;
 mod authorization_code;
 mod cli;
 mod client_auth;

@@ -1,6 +1,7 @@
 //! Thin handlers: extract, call one function of `oauth` or `account`, map the result.
 
 pub mod account;
+pub mod app_passwords;
 pub mod attributes;
 pub mod authorize;
 pub mod device;

@@ -171,6 +171,84 @@ pub async fn request_email_change(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct NewAppPasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    purpose: String,
+}
+
+/// Creates an app password and shows it, this once.
+pub async fn create_app_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<NewAppPasswordForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let signed_in = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    let Ok(purpose) = form.purpose.parse() else {
+        return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.bad_request");
+    };
+    let created = crate::account::app_passwords::create(
+        &state.provider,
+        &signed_in.1,
+        &form.name,
+        purpose,
+        &request_context(&req),
+    )
+    .await;
+    let outcome = match created {
+        Ok(Ok(password)) => Outcome {
+            new_app_password: Some(password),
+            ..Outcome::default()
+        },
+        Ok(Err(refusal)) => Outcome {
+            app_password_errors: vec![refusal],
+            status: StatusCode::BAD_REQUEST,
+            ..Outcome::default()
+        },
+        Err(error) => return server_error(&state, lang, &error),
+    };
+    page(&state, &req, lang, &signed_in, outcome).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeAppPasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    id: String,
+}
+
+pub async fn revoke_app_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<RevokeAppPasswordForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let signed_in = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    match crate::account::app_passwords::revoke(
+        &state.provider,
+        &signed_in.1,
+        &form.id,
+        &request_context(&req),
+    )
+    .await
+    {
+        Ok(_) => back_to_account("app-passwords"),
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
     csrf_token: String,
@@ -229,6 +307,9 @@ struct Outcome {
     password_errors: Vec<&'static str>,
     contact_errors: Vec<&'static str>,
     email_errors: Vec<&'static str>,
+    app_password_errors: Vec<&'static str>,
+    /// A new app password, shown this once.
+    new_app_password: Option<String>,
     status: StatusCode,
 }
 
@@ -239,6 +320,8 @@ impl Default for Outcome {
             password_errors: Vec::new(),
             contact_errors: Vec::new(),
             email_errors: Vec::new(),
+            app_password_errors: Vec::new(),
+            new_app_password: None,
             status: StatusCode::OK,
         }
     }
@@ -395,6 +478,31 @@ async fn page(
         .with("other_sessions", overview.sessions.len() > 1)
         .with("apps", apps)
         .with("tiles", json!(overview.attributes))
+        .with(
+            "app_passwords",
+            overview
+                .app_passwords
+                .iter()
+                .map(|p| {
+                    json!({
+                        "id": p.id,
+                        "name": p.name,
+                        "purpose": format!("account.purpose.{}", p.purpose.as_str()),
+                        "when": when(p.created_at),
+                        "used": p.last_used_at.map(when),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .with("new_app_password", json!(outcome.new_app_password))
+        .with(
+            "app_password_errors",
+            outcome
+                .app_password_errors
+                .iter()
+                .map(|e| Value::from(*e))
+                .collect::<Vec<_>>(),
+        )
         .with(
             "notice",
             outcome.notice.map(Value::from).unwrap_or(Value::Null),

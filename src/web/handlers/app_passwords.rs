@@ -1,0 +1,71 @@
+//! `POST /api/app-passwords/{mail|wifi}/check`: for the mail server and the RADIUS server,
+//! authenticated as clients of Etupass (confidential, registered for client_credentials).
+//! The form is `username` and `password` (form-encoded: FreeRADIUS's rest module
+//! escapes it properly, which its JSON templates do not). 200 accepts, 401 rejects.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::token::parse_form;
+use super::{header, request_context};
+use crate::account::app_passwords;
+use crate::domain::app_password::Purpose;
+use crate::domain::client::GrantType;
+use crate::oauth::client_auth::{self, FormCredentials};
+use crate::oauth::OAuthError;
+use crate::web::{error, AppState};
+
+pub async fn check(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Ok(purpose) = path.parse::<Purpose>() else {
+        return error::oauth_json(&OAuthError::invalid_request("the purpose is mail or wifi"));
+    };
+    let form = match parse_form(&req, &body) {
+        Ok(form) => form,
+        Err(e) => return error::oauth_json(&e),
+    };
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let client = match client_auth::authenticate_request(
+        &state.provider,
+        header(&req, "authorization"),
+        FormCredentials::read(field),
+        &format!("/api/app-passwords/{}/check", purpose.as_str()),
+    )
+    .await
+    {
+        Ok(client) => client,
+        Err(e) => return error::oauth_json(&e),
+    };
+    if client.public || !client.allows_grant(GrantType::ClientCredentials) {
+        return error::oauth_json(&OAuthError::invalid_client(
+            "only a service registered for client_credentials may check app passwords",
+        ));
+    }
+    let (Some(username), Some(password)) = (field("username"), field("password")) else {
+        return error::oauth_json(&OAuthError::invalid_request(
+            "username and password are required",
+        ));
+    };
+    match app_passwords::check(
+        &state.provider,
+        purpose,
+        username,
+        password,
+        &request_context(&req),
+    )
+    .await
+    {
+        Ok(true) => HttpResponse::Ok().json(json!({ "result": "accept" })),
+        Ok(false) => HttpResponse::Unauthorized().json(json!({ "result": "reject" })),
+        Err(error) => error::oauth_json(&OAuthError::server(&error)),
+    }
+}

@@ -1,0 +1,244 @@
+//! App passwords: created in the personal space, checked by a service over
+//! `/api/app-passwords/{purpose}/check`, and by a real Dovecot through its
+//! `checkpassword` passdb (a script calling that endpoint) with an IMAP LOGIN.
+
+use etupass::domain::client::GrantType;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::helpers::{etupass, ClientOptions, TestApp, TestClient, PASSWORD};
+use crate::rp::{form_field, Browser};
+
+const NUMBER: &str = "21900600";
+
+/// Signs in to /account and creates an app password; returns it and the page.
+async fn create(app: &TestApp, browser: &Browser, name: &str, purpose: &str) -> String {
+    let mut page = browser.open(&app.url("/account")).await;
+    if page.contains("name=\"username\"") {
+        let back = browser
+            .sign_in(app, &page, NUMBER, PASSWORD)
+            .await
+            .redirect();
+        page = browser.open(back.location.as_str()).await;
+    }
+    let (status, html) = browser
+        .submit(
+            app,
+            &page,
+            "/account/app-passwords",
+            &[("name", name), ("purpose", purpose)],
+        )
+        .await
+        .page();
+    assert_eq!(status, 200, "{html}");
+    let start = html.find("id=\"new-app-password\">").expect("shown once") + 22;
+    html[start..start + 24].to_string()
+}
+
+async fn check(
+    app: &TestApp,
+    service: &TestClient,
+    purpose: &str,
+    user: &str,
+    password: &str,
+) -> u16 {
+    reqwest::Client::new()
+        .post(app.url(&format!("/api/app-passwords/{purpose}/check")))
+        .basic_auth(&service.client_id, service.client_secret.as_deref())
+        .form(&[("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn service() -> ClientOptions {
+    ClientOptions {
+        grant_types: vec![GrantType::ClientCredentials],
+        ..ClientOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn app_passwords_work_once_per_purpose_and_never_the_account_password() {
+    // Many refusals on one name below: throttling is tested at the end, not on the way.
+    let app = TestApp::builder()
+        .with_config(|s| s.throttle_account_free_attempts = 20)
+        .spawn()
+        .await;
+    app.add_identity(NUMBER).await;
+    let radius = app.add_client(service()).await;
+    let browser = Browser::new();
+    let wifi = create(&app, &browser, "Laptop wifi", "wifi").await;
+    let mail = create(&app, &browser, "Phone mail", "mail").await;
+    assert_ne!(wifi, mail);
+
+    assert_eq!(check(&app, &radius, "wifi", NUMBER, &wifi).await, 200);
+    // Typed without dashes, in capitals, with the institutional address: still it.
+    let identity = app
+        .store
+        .find_identity_by_number(&etupass::domain::identity::StudentNumber::parse(NUMBER).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let email = identity.institutional_email.clone().unwrap();
+    assert_eq!(
+        check(
+            &app,
+            &radius,
+            "wifi",
+            &email,
+            &wifi.replace('-', "").to_uppercase()
+        )
+        .await,
+        200
+    );
+    for (purpose, password, why) in [
+        ("wifi", mail.as_str(), "a mail password"),
+        ("wifi", PASSWORD, "the account password"),
+        ("wifi", "abcd-efgh-jkmn-pqrs-tuvw", "a wrong one"),
+        ("mail", wifi.as_str(), "a wifi password"),
+    ] {
+        assert_eq!(
+            check(&app, &radius, purpose, NUMBER, password).await,
+            401,
+            "{why}"
+        );
+    }
+    assert_eq!(check(&app, &radius, "mail", NUMBER, &mail).await, 200);
+    // The page says when each was last used.
+    let page = browser.open(&app.url("/account")).await;
+    assert!(page.contains("dernière utilisation"), "{page}");
+
+    // Only an authenticated service may ask.
+    let stranger = TestClient {
+        client_secret: Some("guess".into()),
+        ..radius.clone()
+    };
+    assert_eq!(check(&app, &stranger, "wifi", NUMBER, &wifi).await, 401);
+    let public_app = app
+        .add_client(ClientOptions {
+            public: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    assert_eq!(check(&app, &public_app, "wifi", NUMBER, &wifi).await, 401);
+
+    // Revoked: refused.
+    let page = browser.open(&app.url("/account")).await;
+    let id_start = page.find("name=\"id\" value=\"").unwrap() + 17;
+    let id = &page[id_start..id_start + 36];
+    browser
+        .submit(&app, &page, "/account/app-passwords/revoke", &[("id", id)])
+        .await
+        .redirect();
+    let revoked_count = [
+        check(&app, &radius, "wifi", NUMBER, &wifi).await,
+        check(&app, &radius, "mail", NUMBER, &mail).await,
+    ];
+    assert!(
+        revoked_count.contains(&401),
+        "the revoked one is refused: {revoked_count:?}"
+    );
+
+    // A suspended account: every app password refused.
+    let wifi_again = create(&app, &browser, "Tablet wifi", "wifi").await;
+    assert_eq!(check(&app, &radius, "wifi", NUMBER, &wifi_again).await, 200);
+    assert!(etupass(&app, &["identity", "lock", NUMBER], None)
+        .status
+        .success());
+    assert_eq!(check(&app, &radius, "wifi", NUMBER, &wifi_again).await, 401);
+    // Guessing is slowed down: past the free attempts, even the right one waits.
+    assert!(etupass(&app, &["identity", "unlock", NUMBER], None)
+        .status
+        .success());
+    for _ in 0..25 {
+        check(&app, &radius, "wifi", NUMBER, "abcd-efgh-jkmn-pqrs-tuvw").await;
+    }
+    assert_eq!(
+        check(&app, &radius, "wifi", NUMBER, &wifi_again).await,
+        401,
+        "throttled"
+    );
+    assert!(form_field(&browser.open(&app.url("/account")).await, "csrf_token").is_some());
+}
+
+/// `a LOGIN user password` from the loopback address 127.0.0.<source>; true when logged in.
+async fn imap_plain_login(port: u16, source: u8, user: &str, password: &str) -> bool {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, source], 0).into()).unwrap();
+    let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut line = String::new();
+    lines.read_line(&mut line).await.unwrap();
+    write
+        .write_all(format!("a LOGIN \"{user}\" \"{password}\"\r\n").as_bytes())
+        .await
+        .unwrap();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await.unwrap() == 0 {
+            return false;
+        }
+        if line.starts_with("a ") {
+            let _ = write.write_all(b"b LOGOUT\r\n").await;
+            return line.starts_with("a OK");
+        }
+    }
+}
+
+#[tokio::test]
+async fn dovecot_accepts_a_mail_app_password_with_imap_login() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let dovecot_client = app.add_client(service()).await;
+    let dir = app.dir.path().join("dovecot");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Dovecot's checkpassword protocol: "user\0password\0" on fd 3, exec the next program
+    // on success. The script asks Etupass, authenticated as the Dovecot client.
+    let script = dir.join("etupass-checkpassword");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/bash\n\
+             {{ IFS= read -r -d '' user; IFS= read -r -d '' pass; }} <&3\n\
+             curl -sf -o /dev/null -u '{}:{}' --data-urlencode \"username=$user\" --data-urlencode \"password=$pass\" '{}' || exit 1\n\
+             exec \"$@\"\n",
+            dovecot_client.client_id,
+            dovecot_client.client_secret.as_deref().unwrap(),
+            app.url("/api/app-passwords/mail/check"),
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let passdb = format!(
+        "passdb {{\n  driver = checkpassword\n  args = {}\n}}\n",
+        script.display()
+    );
+    let dovecot = crate::dovecot::launch_dovecot(&app, "plain login", &passdb).await;
+
+    let browser = Browser::new();
+    let mail = create(&app, &browser, "Phone mail", "mail").await;
+    let wifi = create(&app, &browser, "Laptop wifi", "wifi").await;
+    assert!(
+        imap_plain_login(dovecot.port, 2, NUMBER, &mail).await,
+        "the mail app password"
+    );
+    assert!(
+        !imap_plain_login(dovecot.port, 3, NUMBER, &wifi).await,
+        "a wifi app password"
+    );
+    assert!(
+        !imap_plain_login(dovecot.port, 4, NUMBER, PASSWORD).await,
+        "the account password"
+    );
+    assert!(
+        !imap_plain_login(dovecot.port, 5, "21999999", &mail).await,
+        "someone else"
+    );
+}
