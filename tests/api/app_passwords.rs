@@ -3,7 +3,6 @@
 //! `checkpassword` passdb (a script calling that endpoint) with an IMAP LOGIN.
 
 use etupass::domain::client::GrantType;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::helpers::{etupass, ClientOptions, TestApp, TestClient, PASSWORD};
 use crate::rp::{form_field, Browser};
@@ -165,27 +164,7 @@ async fn app_passwords_work_once_per_purpose_and_never_the_account_password() {
 
 /// `a LOGIN user password` from the loopback address 127.0.0.<source>; true when logged in.
 async fn imap_plain_login(port: u16, source: u8, user: &str, password: &str) -> bool {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind(([127, 0, 0, source], 0).into()).unwrap();
-    let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    let mut line = String::new();
-    lines.read_line(&mut line).await.unwrap();
-    write
-        .write_all(format!("a LOGIN \"{user}\" \"{password}\"\r\n").as_bytes())
-        .await
-        .unwrap();
-    loop {
-        line.clear();
-        if lines.read_line(&mut line).await.unwrap() == 0 {
-            return false;
-        }
-        if line.starts_with("a ") {
-            let _ = write.write_all(b"b LOGOUT\r\n").await;
-            return line.starts_with("a OK");
-        }
-    }
+    crate::dovecot::imap_try(port, source, &format!("a LOGIN \"{user}\" \"{password}\"")).await
 }
 
 #[tokio::test]

@@ -130,10 +130,21 @@ pub(crate) async fn launch_dovecot(app: &TestApp, mechanisms: &str, passdb: &str
     );
 }
 
-/// One IMAP connection from the loopback address `127.0.0.<source>`: Dovecot slows down
-/// an address after failed logins, so each refusal is tried from its own address.
 /// AUTHENTICATE with an initial response; true when logged in.
 async fn imap_login(port: u16, source: u8, mechanism: &str, initial: &[u8]) -> bool {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(initial);
+    imap_try(
+        port,
+        source,
+        &format!("a AUTHENTICATE {mechanism} {encoded}"),
+    )
+    .await
+}
+
+/// One IMAP connection from the loopback address `127.0.0.<source>` (Dovecot slows down
+/// an address after failed logins, so each refusal is tried from its own address): sends
+/// the command tagged `a`, answers a server challenge with an empty line; true on `a OK`.
+pub(crate) async fn imap_try(port: u16, source: u8, command: &str) -> bool {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(([127, 0, 0, source], 0).into()).unwrap();
     let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
@@ -142,14 +153,15 @@ async fn imap_login(port: u16, source: u8, mechanism: &str, initial: &[u8]) -> b
     let mut line = String::new();
     lines.read_line(&mut line).await.unwrap();
     assert!(line.starts_with("* OK"), "{line}");
-    let encoded = base64::engine::general_purpose::STANDARD.encode(initial);
     write
-        .write_all(format!("a AUTHENTICATE {mechanism} {encoded}\r\n").as_bytes())
+        .write_all(format!("{command}\r\n").as_bytes())
         .await
         .unwrap();
     loop {
         line.clear();
-        lines.read_line(&mut line).await.unwrap();
+        if lines.read_line(&mut line).await.unwrap() == 0 {
+            return false;
+        }
         if line.starts_with('+') {
             // The server's error challenge (RFC 7628 §3.2.3): answer with an empty line.
             write.write_all(b"\r\n").await.unwrap();
