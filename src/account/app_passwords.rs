@@ -63,12 +63,15 @@ pub async fn revoke(
 /// against the name and the caller's address, as sign-in failures do.
 pub async fn check(
     provider: &Provider,
+    service: &crate::domain::client::Client,
     purpose: Purpose,
     username: &str,
     password: &str,
-    context: &RequestContext,
 ) -> Result<bool, StoreError> {
-    let ip = context.ip.as_deref();
+    // Per account only: the caller is the mail or RADIUS server, the same address for
+    // everyone, which a per-address count would block for all. The secrets carry about
+    // 90 bits; the per-account delay is there against a leaked list, not guessing.
+    let ip = None;
     let name = username.trim();
     if throttle::check(provider, Action::AppPassword, ip, Some(name))
         .await?
@@ -82,7 +85,15 @@ pub async fn check(
     } else {
         provider.store.find_identity_by_sign_in_name(name).await?
     };
-    let accepted = match identity.filter(|i| i.can_sign_in()) {
+    // As at sign-in: an alumnus reaches only services open to alumni, and a pending page
+    // (a new charter, a required password change) must be met in a browser first.
+    let usable = match identity.filter(|i| i.can_sign_in() && service.admits(i)) {
+        Some(identity) if super::gates::pending(provider, &identity).await?.is_none() => {
+            Some(identity)
+        }
+        _ => None,
+    };
+    let accepted = match usable {
         Some(identity) => {
             provider
                 .store

@@ -107,22 +107,8 @@ pub async fn change_password(
     lang: &str,
     context: &RequestContext,
 ) -> Result<Vec<&'static str>, AccountError> {
-    let ip = context.ip.as_deref();
-    let account = Some(identity.number.as_str());
-    if throttle::check(provider, Action::SignIn, ip, account)
-        .await?
-        .is_some()
-    {
-        return Ok(vec!["login.throttled"]);
-    }
-    let verified = provider
-        .passwords
-        .verify(identity.password_hash.as_deref(), current)
-        .await?;
-    if !verified.matches {
-        // Guessing the current password here counts like a failed sign-in.
-        throttle::count(provider, Action::SignIn, ip, account).await?;
-        return Ok(vec!["account.wrong_current_password"]);
+    if let Some(refusal) = check_current_password(provider, identity, current, context).await? {
+        return Ok(vec![refusal]);
     }
     let others: Vec<String> = provider
         .store
@@ -210,6 +196,39 @@ pub async fn update_contact_details(
     Ok(Vec::new())
 }
 
+/// The current password, before a change that could take the account over (a session
+/// left open on a lab computer must not be enough): throttled like sign-in, and checked
+/// again after the hash so that parallel guesses learn nothing past the limit.
+async fn check_current_password(
+    provider: &Provider,
+    identity: &Identity,
+    current: &str,
+    context: &RequestContext,
+) -> Result<Option<&'static str>, AccountError> {
+    let ip = context.ip.as_deref();
+    let account = Some(identity.number.as_str());
+    let throttled = || async {
+        throttle::check(provider, Action::SignIn, ip, account)
+            .await
+            .map(|wait| wait.is_some())
+    };
+    if throttled().await? {
+        return Ok(Some("login.throttled"));
+    }
+    let verified = provider
+        .passwords
+        .verify(identity.password_hash.as_deref(), current)
+        .await?;
+    if !verified.matches {
+        throttle::count(provider, Action::SignIn, ip, account).await?;
+        return Ok(Some("account.wrong_current_password"));
+    }
+    if throttled().await? {
+        return Ok(Some("login.throttled"));
+    }
+    Ok(None)
+}
+
 /// How long the link to confirm a new personal address lasts.
 const EMAIL_CHANGE_LINK_SECS: u64 = 24 * 3600;
 
@@ -219,10 +238,16 @@ const EMAIL_CHANGE_LINK_SECS: u64 = 24 * 3600;
 pub async fn request_email_change(
     provider: &Provider,
     identity: &Identity,
+    current_password: &str,
     typed: &str,
     lang: &str,
     context: &RequestContext,
 ) -> Result<Vec<&'static str>, AccountError> {
+    if let Some(refusal) =
+        check_current_password(provider, identity, current_password, context).await?
+    {
+        return Ok(vec![refusal]);
+    }
     let Ok(address) = crate::domain::identity::parse_email(typed.trim()) else {
         return Ok(vec!["account.invalid_new_email"]);
     };

@@ -76,7 +76,7 @@ pub async fn put(
         .check()
         .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let identity = person(provider, number).await?;
-    provider
+    if !provider
         .store
         .put_attribute(
             &identity.id,
@@ -84,7 +84,12 @@ pub async fn put(
             &client.client_id,
             provider.now(),
         )
-        .await?;
+        .await?
+    {
+        return Err(OAuthError::invalid_request(
+            "another system owns this attribute: choose a name of your own",
+        ));
+    }
     Ok(attribute)
 }
 
@@ -95,7 +100,10 @@ pub async fn delete(
     number: &str,
     name: &str,
 ) -> Result<bool, OAuthError> {
-    writer(provider, authorization).await?;
+    let client = writer(provider, authorization).await?;
     let identity = person(provider, number).await?;
-    Ok(provider.store.delete_attribute(&identity.id, name).await?)
+    Ok(provider
+        .store
+        .delete_attribute(&identity.id, name, &client.client_id)
+        .await?)
 }

@@ -127,6 +127,14 @@ fn revoke_everything(
     )
     .set(authorization_codes::consumed_at.eq(Some(now)))
     .execute(conn)?;
+    // App passwords too: a thief may have made some before the owner took the account back.
+    diesel::update(
+        super::schema::app_passwords::table
+            .filter(super::schema::app_passwords::identity_id.eq(identity_id))
+            .filter(super::schema::app_passwords::revoked_at.is_null()),
+    )
+    .set(super::schema::app_passwords::revoked_at.eq(Some(now)))
+    .execute(conn)?;
     // A device approved by this person but not yet polled gets nothing now.
     diesel::update(
         super::schema::device_grants::table
@@ -445,6 +453,15 @@ impl Store {
             others
                 .set(sessions::revoked_at.eq(Some(now)))
                 .execute(conn)?;
+            // A pending change of the personal address asked from an old session dies.
+            diesel::update(
+                account_links::table
+                    .filter(account_links::identity_id.eq(&identity_id))
+                    .filter(account_links::purpose.eq(LinkPurpose::EmailChange.as_str()))
+                    .filter(account_links::used_at.is_null()),
+            )
+            .set(account_links::used_at.eq(Some(now)))
+            .execute(conn)?;
             if let Some(mail) = mail {
                 insert_mail(conn, &mail, now)?;
             }

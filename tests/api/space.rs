@@ -312,7 +312,12 @@ async fn a_new_personal_address_counts_once_confirmed_and_the_old_one_is_told() 
         ("21900400@personal.example", "c&#x27;est déjà votre adresse"),
     ] {
         let (status, html) = browser
-            .submit(&app, &page, "/account/email", &[("personal_email", typed)])
+            .submit(
+                &app,
+                &page,
+                "/account/email",
+                &[("current_password", PASSWORD), ("personal_email", typed)],
+            )
             .await
             .page();
         assert_eq!(status, 400, "{typed}");
@@ -323,7 +328,24 @@ async fn a_new_personal_address_counts_once_confirmed_and_the_old_one_is_told() 
             &app,
             &page,
             "/account/email",
-            &[("personal_email", "Alice.New@Example.org")],
+            &[
+                ("current_password", "not my password"),
+                ("personal_email", "alice@evil.example"),
+            ],
+        )
+        .await
+        .page();
+    assert_eq!(status, 400, "the current password is required");
+    assert!(html.contains("le mot de passe actuel est erroné"));
+    let (status, html) = browser
+        .submit(
+            &app,
+            &page,
+            "/account/email",
+            &[
+                ("current_password", PASSWORD),
+                ("personal_email", "Alice.New@Example.org"),
+            ],
         )
         .await
         .page();

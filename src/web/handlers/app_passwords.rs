@@ -6,8 +6,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::header;
 use super::token::parse_form;
-use super::{header, request_context};
 use crate::account::app_passwords;
 use crate::domain::app_password::Purpose;
 use crate::domain::client::GrantType;
@@ -55,15 +55,7 @@ pub async fn check(
             "username and password are required",
         ));
     };
-    match app_passwords::check(
-        &state.provider,
-        purpose,
-        username,
-        password,
-        &request_context(&req),
-    )
-    .await
-    {
+    match app_passwords::check(&state.provider, &client, purpose, username, password).await {
         Ok(true) => HttpResponse::Ok().json(json!({ "result": "accept" })),
         Ok(false) => HttpResponse::Unauthorized().json(json!({ "result": "reject" })),
         Err(error) => error::oauth_json(&OAuthError::server(&error)),

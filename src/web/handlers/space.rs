@@ -7,8 +7,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::authorize::{current_session, page_lang, sign_in_to_continue};
+use super::authorize::{current_session, gate_page, page_lang, sign_in_to_continue};
 use super::{come_back_to, request_context};
+use crate::account::gates;
 use crate::account::space;
 use crate::domain::identity::Identity;
 use crate::domain::session::Session;
@@ -134,6 +135,8 @@ pub struct EmailForm {
     #[serde(default)]
     csrf_token: String,
     #[serde(default)]
+    current_password: String,
+    #[serde(default)]
     personal_email: String,
 }
 
@@ -150,6 +153,7 @@ pub async fn request_email_change(
     let result = space::request_email_change(
         &state.provider,
         &signed_in.1,
+        &form.current_password,
         &form.personal_email,
         lang,
         &request_context(&req),
@@ -332,9 +336,16 @@ async fn signed_in(
     req: &HttpRequest,
     lang: &'static str,
 ) -> Result<(Session, Identity), HttpResponse> {
+    let carried = come_back_to("/account".into());
     match current_session(state, req).await? {
-        Some(signed_in) => Ok(signed_in),
-        None => Err(sign_in_to_continue(state, req, lang, &come_back_to("/account".into())).await),
+        // A page the person must see first (a new charter, a required password change)
+        // comes before the personal space too, and comes back here.
+        Some((session, identity)) => match gates::pending(&state.provider, &identity).await {
+            Ok(None) => Ok((session, identity)),
+            Ok(Some(gate)) => Err(gate_page(state, req, lang, &carried, gate, Vec::new())),
+            Err(error) => Err(server_error(state, lang, &error)),
+        },
+        None => Err(sign_in_to_continue(state, req, lang, &carried).await),
     }
 }
 
