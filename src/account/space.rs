@@ -254,6 +254,17 @@ pub async fn request_email_change(
     if identity.personal_email.as_deref() == Some(address.as_str()) {
         return Ok(vec!["account.same_email"]);
     }
+    // Each request mails two addresses: a few are free, then they are spaced out, so the
+    // form cannot be used to flood mailboxes.
+    let ip = context.ip.as_deref();
+    let account = Some(identity.number.as_str());
+    if throttle::check(provider, Action::EmailChange, ip, account)
+        .await?
+        .is_some()
+    {
+        return Ok(vec!["login.throttled"]);
+    }
+    throttle::count(provider, Action::EmailChange, ip, account).await?;
     let (url, mut link) = super::new_link(
         provider,
         crate::domain::link::LinkPurpose::EmailChange,

@@ -17,6 +17,8 @@ pub enum Action {
     DeviceCode,
     /// App passwords checked by the mail or RADIUS server.
     AppPassword,
+    /// Changes of the personal address asked for (each sends two mails).
+    EmailChange,
 }
 
 impl Action {
@@ -29,6 +31,7 @@ impl Action {
             Action::TheftReport => "theft_report",
             Action::DeviceCode => "device_code",
             Action::AppPassword => "app_password",
+            Action::EmailChange => "email_change",
         }
     }
 }

@@ -586,3 +586,27 @@ async fn other_systems_push_attributes_shown_as_tiles_and_released_to_chosen_cli
         .unwrap();
     assert_eq!(again.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn address_change_mails_cannot_flood_mailboxes() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let browser = Browser::new();
+    let page = open_account(&app, &browser, PASSWORD).await;
+    let mut statuses = Vec::new();
+    for n in 0..8 {
+        let address = format!("target{n}@example.org");
+        let (status, html) = browser
+            .submit(
+                &app,
+                &page,
+                "/account/email",
+                &[("current_password", PASSWORD), ("personal_email", &address)],
+            )
+            .await
+            .page();
+        statuses.push((status, html.contains("Trop de tentatives")));
+    }
+    assert_eq!(statuses[0], (200, false));
+    assert_eq!(statuses[7], (400, true), "{statuses:?}");
+}
