@@ -276,6 +276,25 @@ impl<'a> SignInView<'a> {
     }
 }
 
+/// The signed-in person for an Etupass page (the personal space, `/device`): without a
+/// session, the sign-in page; with a pending gate (a new charter, a required password
+/// change), that page first, as before any relying party. Both come back to `carried`.
+pub async fn signed_in_past_gates(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    carried: &RawRequest,
+) -> Result<(Session, Identity), HttpResponse> {
+    match current_session(state, req).await? {
+        Some((session, identity)) => match gates::pending(&state.provider, &identity).await {
+            Ok(None) => Ok((session, identity)),
+            Ok(Some(gate)) => Err(gate_page(state, req, lang, carried, gate, Vec::new())),
+            Err(error) => Err(server_error(state, lang, &error)),
+        },
+        None => Err(sign_in_to_continue(state, req, lang, carried).await),
+    }
+}
+
 /// The sign-in page, coming back to `carried` once signed in.
 pub async fn sign_in_to_continue(
     state: &AppState,
@@ -366,7 +385,7 @@ fn server_error(
 }
 
 /// The page of a pending gate, carrying the authorization request on.
-pub fn gate_page(
+fn gate_page(
     state: &AppState,
     req: &HttpRequest,
     lang: &'static str,

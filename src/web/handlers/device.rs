@@ -6,9 +6,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::authorize::{current_session, gate_page, page_lang, sign_in_to_continue};
+use super::authorize::{page_lang, signed_in_past_gates};
 use super::request_context;
-use crate::account::gates;
 use crate::account::throttle::{self, Action};
 use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
@@ -113,16 +112,7 @@ async fn signed_in_or_sign_in(
         .append_pair("user_code", user_code)
         .finish();
     let carried = super::come_back_to(format!("/device?{query}"));
-    match current_session(state, req).await? {
-        // A page the person must see first (a required password change, a new charter)
-        // comes before any device, as before any relying party; it comes back here.
-        Some((session, identity)) => match gates::pending(&state.provider, &identity).await {
-            Ok(None) => Ok((session, identity)),
-            Ok(Some(gate)) => Err(gate_page(state, req, lang, &carried, gate, Vec::new())),
-            Err(error) => Err(server_error(state, lang, &error)),
-        },
-        None => Err(sign_in_to_continue(state, req, lang, &carried).await),
-    }
+    signed_in_past_gates(state, req, lang, &carried).await
 }
 
 /// The confirmation page of the device a code names, or the form again. Wrong codes

@@ -7,9 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::authorize::{current_session, gate_page, page_lang, sign_in_to_continue};
+use super::authorize::{page_lang, signed_in_past_gates};
 use super::{come_back_to, request_context};
-use crate::account::gates;
 use crate::account::space;
 use crate::domain::identity::Identity;
 use crate::domain::session::Session;
@@ -336,17 +335,7 @@ async fn signed_in(
     req: &HttpRequest,
     lang: &'static str,
 ) -> Result<(Session, Identity), HttpResponse> {
-    let carried = come_back_to("/account".into());
-    match current_session(state, req).await? {
-        // A page the person must see first (a new charter, a required password change)
-        // comes before the personal space too, and comes back here.
-        Some((session, identity)) => match gates::pending(&state.provider, &identity).await {
-            Ok(None) => Ok((session, identity)),
-            Ok(Some(gate)) => Err(gate_page(state, req, lang, &carried, gate, Vec::new())),
-            Err(error) => Err(server_error(state, lang, &error)),
-        },
-        None => Err(sign_in_to_continue(state, req, lang, &carried).await),
-    }
+    signed_in_past_gates(state, req, lang, &come_back_to("/account".into())).await
 }
 
 /// Signed in, and the form is the one this browser was given.
