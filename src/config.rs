@@ -114,6 +114,11 @@ pub struct Settings {
     #[serde(with = "humantime_serde")]
     pub password_max_age: Option<Duration>,
 
+    // --- Second factor ---
+    /// People with any of these affiliations must set up two-factor sign-in before they
+    /// reach a relying party (or their personal space).
+    pub second_factor_required_for: Vec<crate::domain::identity::Affiliation>,
+
     // --- Throttling ---
     /// Failures per sign-in name (or account) before delays start.
     pub throttle_account_free_attempts: u32,
@@ -171,6 +176,7 @@ impl Default for Settings {
             password_max_length: 128,
             password_min_strength: 3,
             password_max_age: None,
+            second_factor_required_for: Vec::new(),
             throttle_account_free_attempts: 5,
             throttle_ip_free_attempts: 50,
             throttle_base_delay: Duration::from_secs(1),

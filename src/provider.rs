@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::crypto::keys::SigningKeys;
 use crate::crypto::password::PasswordHasher;
+use crate::crypto::sealed::Sealer;
 use crate::domain::clock::{Clock, UnixTime};
 use crate::oauth::client_assertion::ClientKeyCache;
 use crate::oauth::discovery;
@@ -24,6 +25,8 @@ pub struct Provider {
     pub views: Arc<Views>,
     /// Derives refresh-token successors (the concurrent-refresh grace window).
     pub token_secret: Vec<u8>,
+    /// Seals the authenticator keys of the second factor.
+    pub sealer: Sealer,
     /// Public keys of `private_key_jwt` clients that publish them at a `jwks_uri`.
     pub client_keys: ClientKeyCache,
 }
@@ -43,6 +46,10 @@ impl Provider {
         let keys = SigningKeys::load_or_generate(&settings.keys_dir)?;
         let token_secret =
             crate::crypto::keys::load_or_create_secret(&settings.keys_dir, "token-secret.key")?;
+        let sealer = Sealer::new(&crate::crypto::keys::load_or_create_secret(
+            &settings.keys_dir,
+            "second-factor.key",
+        )?)?;
         let store = Store::connect(settings.database_url.expose(), settings.database_pool_size)?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
@@ -57,6 +64,7 @@ impl Provider {
         let views = Arc::new(Views::new()?);
         Ok(Provider {
             token_secret,
+            sealer,
             views,
             settings,
             store,

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 pub const LANGUAGES: [&str; 2] = ["fr", "en"];
 
-const TEMPLATES: [(&str, &str); 17] = [
+const TEMPLATES: [(&str, &str); 20] = [
     (
         "logout_confirm",
         include_str!("../templates/pages/logout_confirm.hbs"),
@@ -47,6 +47,18 @@ const TEMPLATES: [(&str, &str); 17] = [
     (
         "email_confirm",
         include_str!("../templates/pages/email_confirm.hbs"),
+    ),
+    (
+        "second_factor",
+        include_str!("../templates/pages/second_factor.hbs"),
+    ),
+    (
+        "second_factor_setup",
+        include_str!("../templates/pages/second_factor_setup.hbs"),
+    ),
+    (
+        "recovery_codes",
+        include_str!("../templates/pages/recovery_codes.hbs"),
     ),
     ("error", include_str!("../templates/pages/error.hbs")),
     ("home", include_str!("../templates/pages/home.hbs")),

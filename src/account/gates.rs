@@ -1,7 +1,9 @@
-//! What stands between a signed-in person and the relying party: a password change the
-//! administrator (or the password age policy) requires, and a new IT charter version.
+//! What stands between a signed-in person and the relying party: the second step of a
+//! two-factor sign-in, a password change the administrator (or the password age policy)
+//! requires, a new IT charter version, and setting up a second factor when the person's
+//! affiliation or the relying party requires one.
 
-use super::{passwords, AccountError};
+use super::{passwords, second_factor, AccountError};
 use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::domain::identity::Identity;
 use crate::domain::session::Session;
@@ -12,10 +14,39 @@ use crate::store::StoreError;
 
 #[derive(Debug)]
 pub enum Gate {
+    /// The password was right; the code from the authenticator app comes next.
+    SecondFactor,
     ChangePassword,
     AcceptCharter(Charter),
+    /// A second factor is required (by affiliation, or by the relying party's `acr`) and
+    /// the person has none yet.
+    SetUpSecondFactor,
 }
 
+/// The gate before this session may be used, the second step first: until then the
+/// session proves only the password, and may do nothing else (not even a required
+/// password change). `second_factor_asked`: the relying party asks for two factors.
+pub async fn pending_for_session(
+    provider: &Provider,
+    identity: &Identity,
+    session: &Session,
+    second_factor_asked: bool,
+) -> Result<Option<Gate>, StoreError> {
+    let enabled = second_factor::is_enabled(provider, identity).await?;
+    if enabled && !session.has_second_factor() {
+        return Ok(Some(Gate::SecondFactor));
+    }
+    if let Some(gate) = pending(provider, identity).await? {
+        return Ok(Some(gate));
+    }
+    if second_factor_asked && !enabled {
+        return Ok(Some(Gate::SetUpSecondFactor));
+    }
+    Ok(None)
+}
+
+/// The gates of the identity alone, whatever the session (also checked before refresh
+/// tokens, device codes and app passwords are honoured).
 pub async fn pending(provider: &Provider, identity: &Identity) -> Result<Option<Gate>, StoreError> {
     let too_old = match (
         provider.settings.password_max_age,
@@ -32,6 +63,11 @@ pub async fn pending(provider: &Provider, identity: &Identity) -> Result<Option<
         if accepted.is_none_or(|(version, _)| version < charter.version) {
             return Ok(Some(Gate::AcceptCharter(charter)));
         }
+    }
+    if second_factor::required_by_affiliation(provider, identity)
+        && !second_factor::is_enabled(provider, identity).await?
+    {
+        return Ok(Some(Gate::SetUpSecondFactor));
     }
     Ok(None)
 }

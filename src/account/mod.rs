@@ -9,6 +9,7 @@ pub mod gates;
 pub mod passwords;
 pub mod provisioning;
 pub mod recovery;
+pub mod second_factor;
 pub mod sign_in;
 pub mod space;
 pub mod theft;

@@ -6,7 +6,7 @@ use crate::crypto::password::PasswordError;
 use crate::crypto::token;
 use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::domain::identity::{Identity, IdentityStatus};
-use crate::domain::session::{Session, ACR_PASSWORD};
+use crate::domain::session::{amr_for, Session, ACR_PASSWORD};
 use crate::provider::Provider;
 use crate::store::sessions::NewSession;
 use crate::store::StoreError;
@@ -111,7 +111,7 @@ pub async fn start_session(
                 identity_id: identity.id.clone(),
                 token_hash: token::digest(&secret),
                 acr: ACR_PASSWORD.to_string(),
-                amr: vec!["pwd".to_string()],
+                amr: amr_for(ACR_PASSWORD),
                 ip: context.ip.clone(),
                 user_agent: context.user_agent.clone(),
                 expires_at: now + provider.settings.session_lifetime.as_secs() as i64,

@@ -199,7 +199,7 @@ pub async fn update_contact_details(
 /// The current password, before a change that could take the account over (a session
 /// left open on a lab computer must not be enough): throttled like sign-in, and checked
 /// again after the hash so that parallel guesses learn nothing past the limit.
-async fn check_current_password(
+pub(crate) async fn check_current_password(
     provider: &Provider,
     identity: &Identity,
     current: &str,

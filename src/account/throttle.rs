@@ -19,6 +19,8 @@ pub enum Action {
     AppPassword,
     /// Changes of the personal address asked for (each sends two mails).
     EmailChange,
+    /// Wrong second-factor codes (six digits must not be guessable at leisure).
+    SecondFactor,
 }
 
 impl Action {
@@ -32,6 +34,7 @@ impl Action {
             Action::DeviceCode => "device_code",
             Action::AppPassword => "app_password",
             Action::EmailChange => "email_change",
+            Action::SecondFactor => "second_factor",
         }
     }
 }

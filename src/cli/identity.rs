@@ -43,6 +43,10 @@ pub enum IdentityCommand {
     Unlock { number: String },
     /// Ask for a new password at the next sign-in.
     RequirePasswordChange { number: String },
+    /// Turn two-factor sign-in off (a lost phone and no recovery code left, after the
+    /// help desk checked who is asking). Where it is required, the next sign-in sets it up
+    /// again.
+    RemoveSecondFactor { number: String },
     /// Set a password (first line of standard input); it must be changed at next sign-in.
     SetPassword {
         number: String,
@@ -116,6 +120,26 @@ pub async fn run(settings: Settings, command: IdentityCommand) -> anyhow::Result
         }
         IdentityCommand::Unlock { number } => {
             admin(&settings, &number, AdminAction::Unlock, events::UNLOCKED).await
+        }
+        IdentityCommand::RemoveSecondFactor { number } => {
+            let number = StudentNumber::parse(&number)?;
+            let identity = store
+                .find_identity_by_number(&number)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no identity has number {number}"))?;
+            let audit = AuditEvent::new(
+                events::SECOND_FACTOR_REMOVED,
+                SystemClock.now(),
+                &RequestContext::default(),
+            )
+            .identity(&identity)
+            .detail("administrator");
+            if store.remove_second_factor(&identity.id, audit).await? {
+                println!("{number}: two-factor sign-in removed");
+                Ok(())
+            } else {
+                anyhow::bail!("{number} has no two-factor sign-in")
+            }
         }
         IdentityCommand::RequirePasswordChange { number } => {
             admin(

@@ -3,9 +3,18 @@
 pub mod jwt;
 pub mod keys;
 pub mod password;
+pub mod sealed;
 pub mod token;
 
 use std::fmt;
+
+/// Initialises OpenSSL before anything else may, without its exit-time cleanup. libpq links
+/// the same OpenSSL; whichever initialises it first decides whether `exit` frees it, and
+/// freeing it under a thread still using a pooled connection crashes the process on exit
+/// (diesel-rs/diesel#3441). Cheap and idempotent: called where the process starts its work.
+pub fn init() {
+    openssl::init();
+}
 
 /// A secret string whose `Debug` and `Display` never show the value, so it cannot reach a
 /// log line by accident.

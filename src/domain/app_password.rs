@@ -46,8 +46,14 @@ const LENGTH: usize = 20;
 
 /// A new app password, shown as `abcd-efgh-jkmn-pqrs-tuvw`; the dashes are not part of it.
 pub fn generate() -> String {
+    typeable_secret(LENGTH)
+}
+
+/// `length` random letters of [`ALPHABET`] in groups of four, read back by [`normalize`]
+/// (also the form of the second factor's recovery codes).
+pub fn typeable_secret(length: usize) -> String {
     let mut rng = rand::rngs::OsRng;
-    let letters: Vec<char> = (0..LENGTH)
+    let letters: Vec<char> = (0..length)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect();
     letters

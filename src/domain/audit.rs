@@ -39,6 +39,10 @@ pub mod events {
     pub const EMAIL_CHANGED: &str = "email_changed";
     pub const APP_PASSWORD_CREATED: &str = "app_password_created";
     pub const APP_PASSWORD_REVOKED: &str = "app_password_revoked";
+    pub const SECOND_FACTOR_ENABLED: &str = "second_factor_enabled";
+    pub const SECOND_FACTOR_USED: &str = "second_factor_used";
+    pub const SECOND_FACTOR_DISABLED: &str = "second_factor_disabled";
+    pub const SECOND_FACTOR_REMOVED: &str = "second_factor_removed";
 }
 
 #[derive(Debug, Clone, Serialize)]

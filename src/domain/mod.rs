@@ -14,6 +14,7 @@ pub mod mail;
 pub mod password_policy;
 pub mod redirect_uri;
 pub mod scope;
+pub mod second_factor;
 pub mod session;
 
 /// A value that failed to parse, with a sentence a person can act on.

@@ -72,6 +72,28 @@ impl MailContent {
         }
     }
 
+    /// To the personal address: two-factor sign-in was turned on.
+    pub fn second_factor_enabled() -> MailContent {
+        MailContent {
+            kind: "second_factor_enabled",
+            subject: "mail.second_factor_on.subject",
+            paragraphs: vec!["mail.second_factor_on.intro", "mail.changed.not_you"],
+            value: None,
+            link: None,
+        }
+    }
+
+    /// To the personal address: two-factor sign-in was turned off.
+    pub fn second_factor_disabled() -> MailContent {
+        MailContent {
+            kind: "second_factor_disabled",
+            subject: "mail.second_factor_off.subject",
+            paragraphs: vec!["mail.second_factor_off.intro", "mail.changed.not_you"],
+            value: None,
+            link: None,
+        }
+    }
+
     pub fn number_reminder(number: &str) -> MailContent {
         MailContent {
             kind: "number_reminder",

@@ -14,7 +14,7 @@ use crate::domain::client::{Client, GrantType};
 use crate::domain::grant::{AuthorizationCode, RequestedClaims};
 use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
-use crate::domain::session::{Session, ACR_VALUES_SUPPORTED};
+use crate::domain::session::{acr_meets, Session, ACR_MFA, ACR_PASSWORD, ACR_VALUES_SUPPORTED};
 use crate::provider::Provider;
 
 /// The request parameters as received, in order, duplicates kept (RFC 6749 §3.1 forbids
@@ -122,6 +122,38 @@ pub struct ValidRequest {
 struct AcrRequest {
     values: Vec<String>,
     essential: bool,
+}
+
+impl AcrRequest {
+    /// `acr_values`, unless the `claims` parameter asked for an `acr` (which wins).
+    fn from_request(raw: &RawRequest, from_claims: Option<AcrRequest>) -> Option<AcrRequest> {
+        from_claims.or_else(|| {
+            raw.get("acr_values").map(|values| AcrRequest {
+                values: values
+                    .split(' ')
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                essential: false,
+            })
+        })
+    }
+
+    fn met_by(&self, session: &Session) -> bool {
+        self.values.iter().any(|v| acr_meets(&session.acr, v))
+    }
+
+    /// The second factor is asked for, and a password alone is not offered as enough.
+    fn needs_second_factor(&self) -> bool {
+        self.values.iter().any(|v| v == ACR_MFA) && !self.values.iter().any(|v| v == ACR_PASSWORD)
+    }
+}
+
+/// Whether the request (its `acr_values`, or an `acr` in `claims`) asks for the second
+/// factor: a person without one is then asked to set it up before going on.
+pub fn asks_for_second_factor(raw: &RawRequest) -> bool {
+    let from_claims = parse_claims(raw.get("claims")).ok().and_then(|c| c.acr);
+    AcrRequest::from_request(raw, from_claims).is_some_and(|acr| acr.needs_second_factor())
 }
 
 /// What just happened before this pass through the endpoint.
@@ -411,16 +443,7 @@ fn check_request(
         acr: essential_acr,
         subject: claimed_subject,
     } = parse_claims(raw.get("claims"))?;
-    let acr = essential_acr.or_else(|| {
-        raw.get("acr_values").map(|values| AcrRequest {
-            values: values
-                .split(' ')
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-                .collect(),
-            essential: false,
-        })
-    });
+    let acr = AcrRequest::from_request(&raw, essential_acr);
     let nonce = raw.get("nonce").map(str::to_string);
     if nonce
         .as_ref()
@@ -626,10 +649,9 @@ fn require_sign_in(
         if request.prompt.login {
             return None;
         }
-        // A voluntary acr the session does not meet, but a fresh sign-in could: ask
-        // again. (Every sign-in is a password today; the second factor will add a level.)
+        // An acr the session does not meet, but a fresh sign-in could: ask again.
         if request.acr.as_ref().is_some_and(|acr| {
-            !acr.values.contains(&session.acr)
+            !acr.met_by(&session)
                 && acr
                     .values
                     .iter()
@@ -690,7 +712,7 @@ async fn issue_code(
     let now = provider.now();
     // An essential acr the sign-in does not meet is a failed authentication (§5.5.1.1).
     if let Some(acr) = request.acr.as_ref().filter(|acr| acr.essential) {
-        if !acr.values.contains(&session.acr) {
+        if !acr.met_by(session) {
             return Ok(Outcome::Redirect(request.error_redirect(
                 provider,
                 &OAuthError::new(

@@ -418,6 +418,12 @@ impl Store {
                     .execute(conn)?;
             }
             revoke_everything(conn, &identity_id, now)?;
+            // The way back for someone who lost their authenticator and recovery codes:
+            // the personal address proves who they are, as for a forgotten password.
+            let mut audit = audit;
+            if super::second_factor::delete_second_factor(conn, &identity_id)? {
+                audit = audit.detail("second factor removed");
+            }
             let identity = load(conn, &identity_id)?;
             if let Some(mail) = notice(&identity) {
                 insert_mail(conn, &mail, now)?;

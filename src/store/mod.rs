@@ -21,6 +21,7 @@ pub mod pushed;
 pub mod refresh;
 pub mod registration;
 pub mod schema;
+pub mod second_factor;
 pub mod sessions;
 pub mod throttles;
 
@@ -84,6 +85,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Builds the pool (and checks one connection) for the backend the URL selects.
     pub fn connect(database_url: &str, pool_size: u32) -> StoreResult<Store> {
+        crate::crypto::init();
         let target = Target::parse(database_url);
         let backend = target.backend_name();
         let pool = Pool::builder()

@@ -280,6 +280,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    second_factors (identity_id) {
+        identity_id -> Text,
+        secret_sealed -> Text,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        last_used_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        identity_id -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> identities (identity_id));
 diesel::joinable!(account_links -> identities (identity_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
@@ -306,4 +325,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     initial_access_tokens,
     identity_attributes,
     app_passwords,
+    second_factors,
+    recovery_codes,
 );

@@ -6,7 +6,7 @@ use actix_web::web;
 
 use super::handlers::{
     account, app_passwords, attributes, authorize, device, health, home, metadata, registration,
-    space, token, userinfo,
+    second_factor, space, token, userinfo,
 };
 use crate::oauth::discovery::{
     AUTHORIZATION_PATH, DEVICE_AUTHORIZATION_PATH, DEVICE_VERIFICATION_PATH, END_SESSION_PATH,
@@ -105,6 +105,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(authorize::change_password),
     )
     .route("/charter/accept", web::post().to(authorize::accept_charter))
+    .route(
+        "/login/second-factor",
+        web::post().to(second_factor::second_step),
+    )
+    .route(
+        "/account/second-factor",
+        web::get().to(second_factor::setup_form),
+    )
+    .route(
+        "/account/second-factor",
+        web::post().to(second_factor::enable),
+    )
+    .route(
+        "/account/second-factor/continue",
+        web::post().to(second_factor::continue_after_codes),
+    )
+    .route(
+        "/account/second-factor/disable",
+        web::post().to(space::disable_second_factor),
+    )
     .route("/account", web::get().to(space::show))
     .route(
         "/account/apps/disconnect",

@@ -235,6 +235,24 @@ impl TestApp {
         given: &str,
         password: Option<&str>,
     ) -> Identity {
+        self.add_identity_full(number, family, given, password, "student")
+            .await
+    }
+
+    /// An identity with the test password and these affiliations (`staff`, say).
+    pub async fn add_identity_affiliated(&self, number: &str, affiliations: &str) -> Identity {
+        self.add_identity_full(number, "Dupont", "Élodie", Some(PASSWORD), affiliations)
+            .await
+    }
+
+    async fn add_identity_full(
+        &self,
+        number: &str,
+        family: &str,
+        given: &str,
+        password: Option<&str>,
+        affiliations: &str,
+    ) -> Identity {
         provisioning::add_identity(
             &self.store,
             &self.hasher,
@@ -244,7 +262,7 @@ impl TestApp {
                 family_name: family.into(),
                 given_names: given.into(),
                 birth_date: "2004-05-17".into(),
-                affiliations: "student".into(),
+                affiliations: affiliations.into(),
                 personal_email: Some(format!("{number}@personal.example")),
                 institutional_email: None,
                 password: password.map(Secret::new),
@@ -358,6 +376,8 @@ impl Drop for TestDatabase {
 }
 
 fn init_logs() {
+    // Before any test thread touches OpenSSL (josekit, libpq): see `crypto::init`.
+    etupass::crypto::init();
     if std::env::var("TEST_LOG").is_ok() {
         etupass::telemetry::init("text", "debug");
     }

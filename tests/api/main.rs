@@ -20,6 +20,7 @@ mod lifecycle_rules;
 mod logout;
 mod oauth_requests;
 mod registration;
+mod second_factor;
 mod sessions;
 mod space;
 mod tokens;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::account::{new_password_page, NewPasswordView};
 use super::header as header_value;
 use super::request_context;
+use super::second_factor::{self, CodeProblem};
 use crate::account::gates::{self, Gate};
 use crate::account::sign_in::{self, SignInError};
 use crate::domain::identity::Identity;
@@ -153,8 +154,8 @@ pub async fn consent_post(
     }
 }
 
-/// One pass through the authorization endpoint, from any of the three forms.
-async fn run(
+/// One pass through the authorization endpoint, from any of its forms.
+pub(super) async fn run(
     state: &AppState,
     req: &HttpRequest,
     raw: RawRequest,
@@ -176,8 +177,9 @@ async fn run(
         },
     };
     // Before any relying party: a required password change, a new charter version.
-    if let Some((_, identity)) = &session {
-        match gates::pending(&state.provider, identity).await {
+    if let Some((signed_in, identity)) = &session {
+        let asks = authorize::asks_for_second_factor(&params);
+        match gates::pending_for_session(&state.provider, identity, signed_in, asks).await {
             Ok(Some(_))
                 if params
                     .get("prompt")
@@ -188,7 +190,9 @@ async fn run(
                     Err(error) => server_error(state, lang, &error),
                 };
             }
-            Ok(Some(gate)) => return gate_page(state, req, lang, &raw, gate, Vec::new()),
+            Ok(Some(gate)) => {
+                return gate_page(state, req, lang, &raw, identity, gate, Vec::new()).await
+            }
             Ok(None) => {}
             Err(error) => return server_error(state, lang, &error),
         }
@@ -286,11 +290,15 @@ pub async fn signed_in_past_gates(
     carried: &RawRequest,
 ) -> Result<(Session, Identity), HttpResponse> {
     match current_session(state, req).await? {
-        Some((session, identity)) => match gates::pending(&state.provider, &identity).await {
-            Ok(None) => Ok((session, identity)),
-            Ok(Some(gate)) => Err(gate_page(state, req, lang, carried, gate, Vec::new())),
-            Err(error) => Err(server_error(state, lang, &error)),
-        },
+        Some((session, identity)) => {
+            match gates::pending_for_session(&state.provider, &identity, &session, false).await {
+                Ok(None) => Ok((session, identity)),
+                Ok(Some(gate)) => {
+                    Err(gate_page(state, req, lang, carried, &identity, gate, Vec::new()).await)
+                }
+                Err(error) => Err(server_error(state, lang, &error)),
+            }
+        }
         None => Err(sign_in_to_continue(state, req, lang, carried).await),
     }
 }
@@ -336,7 +344,7 @@ async fn sign_in_page(
 }
 
 /// The live session, or the sign-in page (carrying the request on) when there is none.
-async fn signed_in_or_sign_in_page(
+pub(super) async fn signed_in_or_sign_in_page(
     state: &AppState,
     req: &HttpRequest,
     lang: &'static str,
@@ -370,7 +378,7 @@ pub fn page_lang(state: &AppState, req: &HttpRequest, raw: Option<&RawRequest>) 
     )
 }
 
-fn server_error(
+pub(super) fn server_error(
     state: &AppState,
     lang: &'static str,
     error: &dyn std::fmt::Display,
@@ -385,15 +393,24 @@ fn server_error(
 }
 
 /// The page of a pending gate, carrying the authorization request on.
-fn gate_page(
+pub(super) async fn gate_page(
     state: &AppState,
     req: &HttpRequest,
     lang: &'static str,
     raw: &RawRequest,
+    identity: &Identity,
     gate: Gate,
     reasons: Vec<&'static str>,
 ) -> HttpResponse {
+    let error = reasons.first().copied();
     match gate {
+        Gate::SecondFactor => {
+            second_factor::second_step_page(state, req, lang, raw, CodeProblem::from(error))
+        }
+        Gate::SetUpSecondFactor => {
+            second_factor::setup_page(state, req, lang, raw, identity, CodeProblem::from(error))
+                .await
+        }
         Gate::ChangePassword => new_password_page(
             state,
             req,
@@ -433,7 +450,7 @@ fn gate_page(
 }
 
 /// After a gate, the sign-in still counts as fresh for `prompt=login` if it just happened.
-fn interaction_after_gate(state: &AppState, session: &Session) -> Interaction {
+pub(super) fn interaction_after_gate(state: &AppState, session: &Session) -> Interaction {
     if state.provider.now() - session.auth_time < 600 {
         Interaction::SignedIn
     } else {
@@ -471,13 +488,16 @@ pub async fn change_password(
             &req,
             lang,
             &raw,
+            &identity,
             Gate::ChangePassword,
             vec!["login.expired_form"],
-        );
+        )
+        .await;
     }
     // Only a required change is made here, without the current password: a session
-    // left open on a lab computer must not let anyone pick a new password.
-    match gates::pending(&state.provider, &identity).await {
+    // left open on a lab computer must not let anyone pick a new password (nor one
+    // still waiting for its second factor).
+    match gates::pending_for_session(&state.provider, &identity, &session, false).await {
         Ok(Some(Gate::ChangePassword)) => {}
         Ok(_) => return run(&state, &req, raw, Interaction::Fresh, None).await,
         Err(error) => return server_error(&state, lang, &error),
@@ -498,7 +518,18 @@ pub async fn change_password(
             let interaction = interaction_after_gate(&state, &session);
             run(&state, &req, raw, interaction, None).await
         }
-        Ok(reasons) => gate_page(&state, &req, lang, &raw, Gate::ChangePassword, reasons),
+        Ok(reasons) => {
+            gate_page(
+                &state,
+                &req,
+                lang,
+                &raw,
+                &identity,
+                Gate::ChangePassword,
+                reasons,
+            )
+            .await
+        }
         Err(error) => server_error(&state, lang, &error),
     }
 }
@@ -530,20 +561,17 @@ pub async fn accept_charter(
     if !state.csrf_ok(&req, &form.csrf_token) {
         return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.expired_form");
     }
-    let latest = match state.provider.store.latest_charter().await {
-        Ok(latest) => latest,
-        Err(error) => return server_error(&state, lang, &error),
-    };
-    let Some(charter) = latest else {
-        return run(
-            &state,
-            &req,
-            raw,
-            interaction_after_gate(&state, &session),
-            None,
-        )
-        .await;
-    };
+    // Only when the charter is the gate now (a session still waiting for its second
+    // factor accepts nothing).
+    let charter =
+        match gates::pending_for_session(&state.provider, &identity, &session, false).await {
+            Ok(Some(Gate::AcceptCharter(charter))) => charter,
+            Ok(_) => {
+                let interaction = interaction_after_gate(&state, &session);
+                return run(&state, &req, raw, interaction, None).await;
+            }
+            Err(error) => return server_error(&state, lang, &error),
+        };
     // Accepting needs the box ticked, on the version shown (not an older one).
     if form.accept_charter.as_deref() != Some("yes") || form.version != charter.version {
         return gate_page(
@@ -551,9 +579,11 @@ pub async fn accept_charter(
             &req,
             lang,
             &raw,
+            &identity,
             Gate::AcceptCharter(charter),
             vec!["charter.must_accept"],
-        );
+        )
+        .await;
     }
     if let Err(error) = gates::accept_charter(
         &state.provider,

@@ -9,6 +9,7 @@ pub mod health;
 pub mod home;
 pub mod metadata;
 pub mod registration;
+pub mod second_factor;
 pub mod space;
 pub mod token;
 pub mod userinfo;
@@ -37,7 +38,7 @@ pub fn come_back_to(path: String) -> crate::oauth::authorize::RawRequest {
 /// pages: a path of the personal space or the device page, never another site.
 pub fn continuation(raw: &crate::oauth::authorize::RawRequest) -> Option<String> {
     let (name, path) = raw.0.first()?;
-    let ours = ["/account", "/device"]
+    let ours = ["/account", "/account/second-factor", "/device"]
         .iter()
         .any(|page| path == page || path.starts_with(&format!("{page}?")));
     (raw.0.len() == 1 && name == CONTINUE_TO && ours && !path.contains(['\\', '\r', '\n']))

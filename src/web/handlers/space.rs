@@ -304,6 +304,57 @@ pub async fn change_password(
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub struct DisableSecondFactorForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Turning two-factor sign-in off: the current password and a code.
+pub async fn disable_second_factor(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<DisableSecondFactorForm>,
+) -> HttpResponse {
+    use crate::account::second_factor::{self, CodeOutcome};
+    let lang = page_lang(&state, &req, None);
+    let signed_in = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    let result = second_factor::disable(
+        &state.provider,
+        &signed_in.1,
+        &form.current_password,
+        &form.code,
+        lang,
+        &request_context(&req),
+    )
+    .await;
+    let outcome = match result {
+        Ok(CodeOutcome::Accepted(())) => Outcome {
+            notice: Some("second_factor.disabled"),
+            ..Outcome::default()
+        },
+        Ok(CodeOutcome::Refused(key)) => Outcome {
+            second_factor_errors: vec![key],
+            status: StatusCode::BAD_REQUEST,
+            ..Outcome::default()
+        },
+        Ok(CodeOutcome::Throttled(_)) => Outcome {
+            second_factor_errors: vec!["login.throttled"],
+            status: StatusCode::TOO_MANY_REQUESTS,
+            ..Outcome::default()
+        },
+        Err(error) => return server_error(&state, lang, &error),
+    };
+    page(&state, &req, lang, &signed_in, outcome).await
+}
+
 /// What the last action left to say on the page.
 struct Outcome {
     notice: Option<&'static str>,
@@ -311,6 +362,7 @@ struct Outcome {
     contact_errors: Vec<&'static str>,
     email_errors: Vec<&'static str>,
     app_password_errors: Vec<&'static str>,
+    second_factor_errors: Vec<&'static str>,
     /// A new app password, shown this once.
     new_app_password: Option<String>,
     status: StatusCode,
@@ -324,6 +376,7 @@ impl Default for Outcome {
             contact_errors: Vec::new(),
             email_errors: Vec::new(),
             app_password_errors: Vec::new(),
+            second_factor_errors: Vec::new(),
             new_app_password: None,
             status: StatusCode::OK,
         }
@@ -394,6 +447,11 @@ async fn page(
 ) -> HttpResponse {
     let overview = match space::overview(&state.provider, identity).await {
         Ok(overview) => overview,
+        Err(error) => return server_error(state, lang, &error),
+    };
+    let second_factor = match crate::account::second_factor::status(&state.provider, identity).await
+    {
+        Ok(status) => status,
         Err(error) => return server_error(state, lang, &error),
     };
     let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
@@ -495,6 +553,22 @@ async fn page(
                 .collect::<Vec<_>>(),
         )
         .with("new_app_password", json!(outcome.new_app_password))
+        .with(
+            "second_factor",
+            json!({
+                "enabled": second_factor.enabled,
+                "required": second_factor.required,
+                "recovery_codes_left": second_factor.recovery_codes_left,
+            }),
+        )
+        .with(
+            "second_factor_errors",
+            outcome
+                .second_factor_errors
+                .iter()
+                .map(|e| Value::from(*e))
+                .collect::<Vec<_>>(),
+        )
         .with(
             "app_password_errors",
             outcome
