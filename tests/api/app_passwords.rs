@@ -7,10 +7,10 @@ use etupass::domain::client::GrantType;
 use crate::helpers::{etupass, ClientOptions, TestApp, TestClient, PASSWORD};
 use crate::rp::{form_field, Browser};
 
-const NUMBER: &str = "21900600";
+pub(crate) const NUMBER: &str = "21900600";
 
-/// Signs in to /account and creates an app password; returns it and the page.
-async fn create(app: &TestApp, browser: &Browser, name: &str, purpose: &str) -> String {
+/// Signs in to /account (as `NUMBER`) and creates an app password; returns it.
+pub(crate) async fn create(app: &TestApp, browser: &Browser, name: &str, purpose: &str) -> String {
     let mut page = browser.open(&app.url("/account")).await;
     if page.contains("name=\"username\"") {
         let back = browser

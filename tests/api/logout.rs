@@ -148,52 +148,6 @@ async fn without_proof_the_person_confirms() {
     assert!(asks_for_password(&app, &client, &browser).await);
 }
 
-/// A relying party's back-channel endpoint: a real HTTP listener that keeps each body.
-async fn backchannel_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/backchannel", listener.local_addr().unwrap());
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = bodies.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let kept = kept.clone();
-            tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let n = stream.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buffer.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buffer).to_string();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text[..end]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if buffer.len() >= end + 4 + length {
-                            kept.lock()
-                                .unwrap()
-                                .push(text[end + 4..end + 4 + length].to_string());
-                            let _ = stream
-                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                                .await;
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (url, bodies)
-}
-
 async fn next_logout_token(
     bodies: &std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     seen: usize,
@@ -215,7 +169,7 @@ async fn relying_parties_hear_of_the_end_of_a_session_on_their_back_channel() {
     use etupass::crypto::{jwt, keys::SigningKeys};
     let app = TestApp::spawn().await;
     app.add_identity("21900300").await;
-    let (receiver, bodies) = backchannel_receiver().await;
+    let (receiver, bodies) = crate::helpers::http_recorder("/backchannel").await;
     let client = app
         .add_client(ClientOptions {
             first_party: true,
