@@ -93,6 +93,7 @@ pub async fn reset(
             &crate::crypto::token::digest(secret),
             hash,
             move |_| notice,
+            provider.settings.second_factor_required_for.clone(),
             audit,
             provider.now(),
         )

@@ -83,23 +83,46 @@ pub async fn enrolment(
     provider: &Provider,
     identity: &Identity,
 ) -> Result<Option<Enrolment>, AccountError> {
+    let now = provider.now();
     let key = match provider.store.second_factor(&identity.id).await? {
         Some(stored) if stored.confirmed_at.is_some() => return Ok(None),
-        Some(stored) => open_key(provider, identity, &stored.secret_sealed)?,
-        None => {
+        // Reloading the page shows the same key for a while; an old one is not reused
+        // (whoever saw it then might not be the person who confirms it now).
+        Some(stored) if now - stored.created_at < UNCONFIRMED_KEY_SECS => {
+            open_key(provider, identity, &stored.secret_sealed)?
+        }
+        _ => {
             let mut key = vec![0u8; second_factor::KEY_BYTES];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
             let sealed = seal_key(provider, identity, &key)?;
             if !provider
                 .store
-                .begin_second_factor(&identity.id, sealed, provider.now())
+                .begin_second_factor(&identity.id, sealed, now)
                 .await?
             {
-                return Ok(None);
+                // Confirmed meanwhile, or another tab began at the same moment: use theirs.
+                return match provider.store.second_factor(&identity.id).await? {
+                    Some(stored) if stored.confirmed_at.is_none() => {
+                        let key = open_key(provider, identity, &stored.secret_sealed)?;
+                        Ok(Some(present(provider, identity, key)?))
+                    }
+                    _ => Ok(None),
+                };
             }
             key
         }
     };
+    Ok(Some(present(provider, identity, key)?))
+}
+
+/// How long an unconfirmed key is shown again.
+const UNCONFIRMED_KEY_SECS: i64 = 10 * 60;
+
+fn present(
+    provider: &Provider,
+    identity: &Identity,
+    key: Vec<u8>,
+) -> Result<Enrolment, AccountError> {
     let totp = authenticator(provider, identity, key)?;
     let uri = totp.get_url();
     let qr_svg = QrCode::new(uri.as_bytes())
@@ -108,19 +131,21 @@ pub async fn enrolment(
         .min_dimensions(200, 200)
         .quiet_zone(true)
         .build();
-    Ok(Some(Enrolment {
+    Ok(Enrolment {
         key: second_factor::display_key(&totp.get_secret_base32()),
         uri,
         qr_svg: strip_xml_declaration(qr_svg),
-    }))
+    })
 }
 
-/// Turns the second factor on with the first code from the app. Returns the ten
-/// recovery codes, to be shown once. The session becomes a two-factor one.
+/// Turns the second factor on with the current password (a session left open must not
+/// let someone else register their phone) and the first code from the app. Returns the
+/// ten recovery codes, to be shown once. The session becomes a two-factor one.
 pub async fn enable(
     provider: &Provider,
     identity: &Identity,
     session: &Session,
+    current_password: &str,
     typed: &str,
     lang: &str,
     context: &RequestContext,
@@ -131,7 +156,12 @@ pub async fn enable(
     if stored.confirmed_at.is_some() {
         return Ok(CodeOutcome::Refused("second_factor.already_on"));
     }
-    if let Some(wait) = throttled(provider, identity).await? {
+    if let Some(refusal) =
+        super::space::check_current_password(provider, identity, current_password, context).await?
+    {
+        return Ok(CodeOutcome::Refused(refusal));
+    }
+    if let Some(wait) = attempt(provider, identity).await? {
         return Ok(CodeOutcome::Throttled(wait));
     }
     let key = open_key(provider, identity, &stored.secret_sealed)?;
@@ -140,7 +170,6 @@ pub async fn enable(
         _ => None,
     };
     let Some(step) = step else {
-        count_failure(provider, identity).await?;
         return Ok(CodeOutcome::Refused("second_factor.wrong_code"));
     };
     let codes = second_factor::new_recovery_codes();
@@ -248,7 +277,7 @@ async fn check(
     else {
         return Ok(CodeOutcome::Refused("second_factor.not_on"));
     };
-    if let Some(wait) = throttled(provider, identity).await? {
+    if let Some(wait) = attempt(provider, identity).await? {
         return Ok(CodeOutcome::Throttled(wait));
     }
     let found = match TypedCode::parse(typed) {
@@ -263,15 +292,12 @@ async fn check(
     };
     match found {
         Some(found) => Ok(CodeOutcome::Accepted(found)),
-        None => {
-            count_failure(provider, identity).await?;
-            Ok(CodeOutcome::Refused("second_factor.wrong_code"))
-        }
+        None => Ok(CodeOutcome::Refused("second_factor.wrong_code")),
     }
 }
 
 /// Spends the proof; a code used before (a replay, or a recovery code that is unknown or
-/// spent) is refused and counted like a wrong one.
+/// spent) is refused like a wrong one (the attempt was counted already).
 async fn spend(
     provider: &Provider,
     identity: &Identity,
@@ -286,7 +312,6 @@ async fn spend(
         throttle::clear(provider, Action::SecondFactor, &identity.id).await?;
         Ok(CodeOutcome::Accepted(()))
     } else {
-        count_failure(provider, identity).await?;
         Ok(CodeOutcome::Refused("second_factor.wrong_code"))
     }
 }
@@ -351,17 +376,20 @@ fn open_key(
         .map_err(|e| internal(e.to_string()))
 }
 
-async fn throttled(provider: &Provider, identity: &Identity) -> Result<Option<i64>, StoreError> {
-    Ok(
-        throttle::check(provider, Action::SecondFactor, None, Some(&identity.id))
-            .await?
-            .map(|wait| wait.0),
-    )
-}
-
-async fn count_failure(provider: &Provider, identity: &Identity) -> Result<(), StoreError> {
-    tracing::info!(event = "second_factor_failed", subject = %identity.subject, "wrong second factor");
-    throttle::count(provider, Action::SecondFactor, None, Some(&identity.id)).await
+/// Counts this attempt *before* checking the code, then says how long to wait, if at all.
+/// Counting first means a burst of parallel guesses cannot all slip past the check before
+/// any of them is counted; a right code clears the count.
+async fn attempt(provider: &Provider, identity: &Identity) -> Result<Option<i64>, StoreError> {
+    let account = Some(identity.id.as_str());
+    if let Some(wait) = throttle::check(provider, Action::SecondFactor, None, account).await? {
+        return Ok(Some(wait.0));
+    }
+    throttle::count(provider, Action::SecondFactor, None, account).await?;
+    let wait = throttle::check(provider, Action::SecondFactor, None, account).await?;
+    if wait.is_some() {
+        tracing::info!(event = "second_factor_throttled", subject = %identity.subject, "second factor throttled");
+    }
+    Ok(wait.map(|wait| wait.0))
 }
 
 /// The mail to the personal address, when there is one.

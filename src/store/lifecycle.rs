@@ -386,12 +386,15 @@ impl Store {
     }
 
     /// Password reset by link: new password, everything revoked, a theft suspension lifted,
-    /// and the "your password was changed" mail queued.
+    /// the second factor removed (unless the person's affiliation is one of
+    /// `second_factor_required_for`), and the "your password was changed" mail queued.
+    #[allow(clippy::too_many_arguments)]
     pub async fn reset_password(
         &self,
         token_hash: &str,
         password_hash: String,
         notice: impl FnOnce(&Identity) -> Option<OutgoingMail> + Send + 'static,
+        second_factor_required_for: Vec<crate::domain::identity::Affiliation>,
         audit: AuditEvent,
         now: UnixTime,
     ) -> Result<Identity, LinkError> {
@@ -419,9 +422,15 @@ impl Store {
             }
             revoke_everything(conn, &identity_id, now)?;
             // The way back for someone who lost their authenticator and recovery codes:
-            // the personal address proves who they are, as for a forgotten password.
+            // the personal address proves who they are, as for a forgotten password. Not
+            // where an administrator requires the second factor: there a mailbox alone
+            // must not undo it (the help desk's `remove-second-factor` remains).
             let mut audit = audit;
-            if super::second_factor::delete_second_factor(conn, &identity_id)? {
+            let required = before
+                .affiliations
+                .iter()
+                .any(|a| second_factor_required_for.contains(a));
+            if !required && super::second_factor::delete_second_factor(conn, &identity_id)? {
                 audit = audit.detail("second factor removed");
             }
             let identity = load(conn, &identity_id)?;

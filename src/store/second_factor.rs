@@ -17,6 +17,7 @@ use crate::domain::session::{amr_for, ACR_MFA};
 #[derive(Debug, Clone)]
 pub struct StoredSecondFactor {
     pub secret_sealed: String,
+    pub created_at: UnixTime,
     /// `None` while the enrolment waits for its first code.
     pub confirmed_at: Option<UnixTime>,
 }
@@ -48,15 +49,22 @@ impl Store {
     ) -> StoreResult<Option<StoredSecondFactor>> {
         let identity_id = identity_id.to_string();
         self.run(move |conn| {
-            let row: Option<(String, Option<i64>)> = second_factors::table
+            let row: Option<(String, i64, Option<i64>)> = second_factors::table
                 .find(identity_id)
-                .select((second_factors::secret_sealed, second_factors::confirmed_at))
+                .select((
+                    second_factors::secret_sealed,
+                    second_factors::created_at,
+                    second_factors::confirmed_at,
+                ))
                 .first(conn)
                 .optional()?;
-            Ok(row.map(|(secret_sealed, confirmed_at)| StoredSecondFactor {
-                secret_sealed,
-                confirmed_at,
-            }))
+            Ok(row.map(
+                |(secret_sealed, created_at, confirmed_at)| StoredSecondFactor {
+                    secret_sealed,
+                    created_at,
+                    confirmed_at,
+                },
+            ))
         })
         .await
     }
@@ -75,7 +83,8 @@ impl Store {
     }
 
     /// Records a new, unconfirmed authenticator key (replacing an unconfirmed one). Refused
-    /// (`false`) when a confirmed one exists: it must be disabled first.
+    /// (`false`) when a confirmed one exists (it must be disabled first), or when another
+    /// request inserted one at the same moment.
     pub async fn begin_second_factor(
         &self,
         identity_id: &str,
@@ -93,14 +102,21 @@ impl Store {
                 return Ok(false);
             }
             diesel::delete(second_factors::table.find(&identity_id)).execute(conn)?;
-            diesel::insert_into(second_factors::table)
+            let inserted = diesel::insert_into(second_factors::table)
                 .values((
                     second_factors::identity_id.eq(&identity_id),
                     second_factors::secret_sealed.eq(secret_sealed),
                     second_factors::created_at.eq(now),
                 ))
-                .execute(conn)?;
-            Ok(true)
+                .execute(conn);
+            match inserted {
+                Ok(_) => Ok(true),
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                )) => Ok(false),
+                Err(other) => Err(other.into()),
+            }
         })
         .await
     }
@@ -224,10 +240,11 @@ fn finish_use(
                 .filter(sessions::identity_id.eq(identity_id))
                 .filter(sessions::revoked_at.is_null()),
         )
+        // auth_time stays the password's: a code alone does not make an old sign-in new
+        // for `max_age` or `prompt=login`.
         .set((
             sessions::acr.eq(ACR_MFA),
             sessions::amr.eq(to_json(&amr_for(ACR_MFA))),
-            sessions::auth_time.eq(now),
         ))
         .execute(conn)?;
     }

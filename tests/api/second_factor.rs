@@ -74,7 +74,11 @@ async fn set_up(app: &TestApp, browser: &Browser, page: &str) -> (String, Vec<St
             app,
             page,
             "/account/second-factor",
-            &[("request", &request), ("code", &stale)],
+            &[
+                ("request", &request),
+                ("current_password", PASSWORD),
+                ("code", &stale),
+            ],
         )
         .await
         .page();
@@ -85,12 +89,31 @@ async fn set_up(app: &TestApp, browser: &Browser, page: &str) -> (String, Vec<St
     );
     assert_eq!(element_text(&again, "second-factor-key"), key, "same key");
     let code = authenticator_code(&key, app.clock.now());
+    // Without the current password (a session left open on a lab computer), nothing.
+    let (status, again) = browser
+        .submit(
+            app,
+            &again,
+            "/account/second-factor",
+            &[
+                ("request", &request),
+                ("current_password", "not my password"),
+                ("code", &code),
+            ],
+        )
+        .await
+        .page();
+    assert_eq!(status, 401);
     let (status, codes_page) = browser
         .submit(
             app,
             &again,
             "/account/second-factor",
-            &[("request", &request), ("code", &code)],
+            &[
+                ("request", &request),
+                ("current_password", PASSWORD),
+                ("code", &code),
+            ],
         )
         .await
         .page();

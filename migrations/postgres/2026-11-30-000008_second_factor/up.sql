@@ -9,7 +9,8 @@ CREATE TABLE second_factors (
     confirmed_at BIGINT,
     last_used_step BIGINT
 );
--- Ten single-use recovery codes, shown once. 80 random bits each: a SHA-256 digest suffices.
+-- Ten single-use recovery codes, shown once. About 72 random bits each (16 letters of
+-- 23): a SHA-256 digest suffices.
 CREATE TABLE recovery_codes (
     code_hash TEXT PRIMARY KEY NOT NULL,
     identity_id TEXT NOT NULL REFERENCES identities(id) ON DELETE CASCADE,

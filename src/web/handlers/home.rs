@@ -13,6 +13,12 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         .with("number", serde_json::Value::Null);
     let mut cookies = Vec::new();
     match current_session(&state, &req).await {
+        // A session still waiting for its second factor shows nothing of the person.
+        Ok(Some((session, identity)))
+            if !session.has_second_factor()
+                && crate::account::second_factor::is_enabled(&state.provider, &identity)
+                    .await
+                    .unwrap_or(true) => {}
         Ok(Some((_, identity))) => {
             let (csrf_token, cookie) =
                 crate::web::csrf::issue(&req, state.provider.settings.issuer_is_https());

@@ -140,6 +140,9 @@ pub struct CodeForm {
     csrf_token: String,
     #[serde(default)]
     request: String,
+    /// Set-up only.
+    #[serde(default)]
+    current_password: String,
     #[serde(default)]
     code: String,
 }
@@ -217,6 +220,7 @@ pub async fn enable(
         &state.provider,
         &identity,
         &session,
+        &form.current_password,
         &form.code,
         lang,
         &context,
