@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 pub const LANGUAGES: [&str; 2] = ["fr", "en"];
 
-const TEMPLATES: [(&str, &str); 20] = [
+const TEMPLATES: [(&str, &str); 21] = [
     (
         "logout_confirm",
         include_str!("../templates/pages/logout_confirm.hbs"),
@@ -59,6 +59,10 @@ const TEMPLATES: [(&str, &str); 20] = [
     (
         "recovery_codes",
         include_str!("../templates/pages/recovery_codes.hbs"),
+    ),
+    (
+        "parent_invitation",
+        include_str!("../templates/pages/parent_invitation.hbs"),
     ),
     ("error", include_str!("../templates/pages/error.hbs")),
     ("home", include_str!("../templates/pages/home.hbs")),

@@ -28,7 +28,18 @@ pub fn refusals(
         birth_date: identity.birth_date.as_str(),
         has_second_factor: false,
     };
-    let mut keys: Vec<&'static str> = match policy(settings).check(password, &context) {
+    refusals_in(settings, &context, password, confirmation)
+}
+
+/// The same, for someone whose identity does not exist yet (a parent accepting an
+/// invitation).
+pub fn refusals_in(
+    settings: &Settings,
+    context: &PasswordContext<'_>,
+    password: &str,
+    confirmation: &str,
+) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = match policy(settings).check(password, context) {
         Ok(()) => Vec::new(),
         Err(refusals) => refusals.iter().map(Refusal::message_key).collect(),
     };

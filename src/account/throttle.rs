@@ -21,6 +21,8 @@ pub enum Action {
     EmailChange,
     /// Wrong second-factor codes (six digits must not be guessable at leisure).
     SecondFactor,
+    /// Invitations a student sends to parents (each sends a mail).
+    ParentInvitation,
 }
 
 impl Action {
@@ -35,6 +37,7 @@ impl Action {
             Action::AppPassword => "app_password",
             Action::EmailChange => "email_change",
             Action::SecondFactor => "second_factor",
+            Action::ParentInvitation => "parent_invitation",
         }
     }
 }

@@ -43,6 +43,9 @@ pub mod events {
     pub const SECOND_FACTOR_USED: &str = "second_factor_used";
     pub const SECOND_FACTOR_DISABLED: &str = "second_factor_disabled";
     pub const SECOND_FACTOR_REMOVED: &str = "second_factor_removed";
+    pub const PARENT_INVITED: &str = "parent_invited";
+    pub const PARENT_LINKED: &str = "parent_linked";
+    pub const PARENT_UNLINKED: &str = "parent_unlinked";
 }
 
 #[derive(Debug, Clone, Serialize)]

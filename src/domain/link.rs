@@ -8,6 +8,8 @@ pub enum LinkPurpose {
     TheftReport,
     /// Confirms a new personal e-mail address (the link goes to that address).
     EmailChange,
+    /// Invites a parent (the link goes to the parent; it belongs to the student).
+    ParentInvitation,
 }
 
 impl LinkPurpose {
@@ -17,6 +19,7 @@ impl LinkPurpose {
             LinkPurpose::PasswordReset => "password_reset",
             LinkPurpose::TheftReport => "theft_report",
             LinkPurpose::EmailChange => "email_change",
+            LinkPurpose::ParentInvitation => "parent_invitation",
         }
     }
 }

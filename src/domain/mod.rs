@@ -11,6 +11,7 @@ pub mod grant;
 pub mod identity;
 pub mod link;
 pub mod mail;
+pub mod parent;
 pub mod password_policy;
 pub mod redirect_uri;
 pub mod scope;

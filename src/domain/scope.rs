@@ -18,13 +18,18 @@ pub const PHONE: &str = "phone";
 /// The postal address the registrar gave (OIDC Core §5.4).
 pub const ADDRESS: &str = "address";
 
-pub const SUPPORTED: [&str; 7] = [
+/// For a parent: the students they follow who let applications know of it
+/// (`followed_students`, userinfo only).
+pub const FAMILY: &str = "family";
+
+pub const SUPPORTED: [&str; 8] = [
     OPENID,
     PROFILE,
     EMAIL,
     ADDRESS,
     PHONE,
     ETUPASS,
+    FAMILY,
     OFFLINE_ACCESS,
 ];
 

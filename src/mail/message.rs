@@ -94,6 +94,18 @@ impl MailContent {
         }
     }
 
+    /// To a parent: `student` invites them; the link creates their account.
+    pub fn parent_invitation(student: &str, link: String) -> MailContent {
+        MailContent {
+            kind: "parent_invitation",
+            subject: "mail.parent_invitation.subject",
+            paragraphs: vec!["mail.parent_invitation.intro"],
+            value: Some(student.to_string()),
+            link: Some((link, "mail.parent_invitation.button")),
+        }
+        .then("mail.parent_invitation.expiry")
+    }
+
     pub fn number_reminder(number: &str) -> MailContent {
         MailContent {
             kind: "number_reminder",

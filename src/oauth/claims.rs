@@ -8,7 +8,7 @@ use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
 
 /// Claims that can appear in userinfo or the ID token.
-pub const SUPPORTED: [&str; 26] = [
+pub const SUPPORTED: [&str; 27] = [
     "phone_number",
     "phone_number_verified",
     "iss",
@@ -35,6 +35,7 @@ pub const SUPPORTED: [&str; 26] = [
     "eduPersonPrincipalName",
     "groups",
     "etupass_attributes",
+    "followed_students",
 ];
 
 /// The scope that releases each claim about the person: what the consent page names

@@ -85,6 +85,30 @@ pub async fn handle(
             .collect();
         released.insert("etupass_attributes".into(), Value::Object(attributes));
     }
+    // A parent's students, each as the `sub` this client knows them by, only where the
+    // student lets applications know of the link.
+    if scope.contains(scope::FAMILY) {
+        let followed: Vec<Value> = provider
+            .store
+            .students_followed_by(&identity.id)
+            .await?
+            .into_iter()
+            .filter(|(link, student)| link.shared_with_apps && student.can_sign_in())
+            .map(|(_, student)| {
+                serde_json::json!({
+                    "sub": super::subject::for_sector(
+                        provider,
+                        found.pairwise_sector.as_deref(),
+                        &student,
+                    ),
+                    "name": student.display_name(),
+                    "given_name": student.given_names,
+                    "family_name": student.family_name,
+                })
+            })
+            .collect();
+        released.insert("followed_students".into(), Value::from(followed));
+    }
     Ok(released)
 }
 

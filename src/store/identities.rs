@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::conn::AnyConnection;
 use super::schema::identities;
 use super::{new_id, Store, StoreError, StoreResult};
 use crate::domain::clock::UnixTime;
@@ -87,47 +88,57 @@ impl Store {
     /// Creates an identity; a number or institutional address already taken is a
     /// [`StoreError::Conflict`].
     pub async fn create_identity(&self, new: NewIdentity, now: UnixTime) -> StoreResult<Identity> {
-        let row = IdentityRow {
-            id: new_id(),
-            subject: new_id(),
-            number: new.number.as_str().to_string(),
-            family_name: new.family_name,
-            given_names: new.given_names,
-            birth_date: new.birth_date.as_str().to_string(),
-            affiliations: Affiliation::join(&new.affiliations),
-            institutional_email: new.institutional_email,
-            personal_email: new.personal_email,
-            status: new.status.as_str().to_string(),
-            password_changed_at: new.password_hash.as_ref().map(|_| now),
-            password_hash: new.password_hash,
-            created_at: now,
-            updated_at: now,
-            phone: new.phone,
-            must_change_password: new.must_change_password,
-            suspended_reason: None,
-            activation_due_at: new.activation_due_at,
-            activation_sent_at: None,
-            // Given by the registrar's import (`identity import`), not at creation.
-            postal_address: None,
-            group_names: "[]".into(),
-            keep_in_touch_email: None,
-        };
-        let number = row.number.clone();
-        self.write(move |conn| {
-            diesel::insert_into(identities::table)
-                .values(&row)
-                .execute(conn)
-                .map_err(|e| match StoreError::from(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!(
-                        "an identity with number {number} or this institutional e-mail already exists"
-                    )),
-                    other => other,
-                })?;
-            Identity::try_from(row)
-        })
-        .await
+        self.write(move |conn| insert_identity(conn, new, now))
+            .await
     }
+}
 
+/// Inside a caller's transaction: a new identity (a number or institutional address
+/// already taken is a [`StoreError::Conflict`]).
+pub(crate) fn insert_identity(
+    conn: &mut AnyConnection,
+    new: NewIdentity,
+    now: UnixTime,
+) -> StoreResult<Identity> {
+    let row = IdentityRow {
+        id: new_id(),
+        subject: new_id(),
+        number: new.number.as_str().to_string(),
+        family_name: new.family_name,
+        given_names: new.given_names,
+        birth_date: new.birth_date.as_str().to_string(),
+        affiliations: Affiliation::join(&new.affiliations),
+        institutional_email: new.institutional_email,
+        personal_email: new.personal_email,
+        status: new.status.as_str().to_string(),
+        password_changed_at: new.password_hash.as_ref().map(|_| now),
+        password_hash: new.password_hash,
+        created_at: now,
+        updated_at: now,
+        phone: new.phone,
+        must_change_password: new.must_change_password,
+        suspended_reason: None,
+        activation_due_at: new.activation_due_at,
+        activation_sent_at: None,
+        // Given by the registrar's import (`identity import`), not at creation.
+        postal_address: None,
+        group_names: "[]".into(),
+        keep_in_touch_email: None,
+    };
+    let number = row.number.clone();
+    diesel::insert_into(identities::table)
+        .values(&row)
+        .execute(conn)
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!(
+                "an identity with number {number} or this institutional e-mail already exists"
+            )),
+            other => other,
+        })?;
+    Identity::try_from(row)
+}
+
+impl Store {
     /// Finds the identity a person names at sign-in: the institutional e-mail when the
     /// name holds an '@', the number otherwise.
     pub async fn find_identity_by_sign_in_name(&self, name: &str) -> StoreResult<Option<Identity>> {

@@ -47,7 +47,7 @@ fn insert_link(
 
 /// Consumes a link exactly once (`UPDATE … WHERE used_at IS NULL`) and returns its
 /// identity; `None` when the link is unknown, used or expired.
-fn consume_link(
+pub(super) fn consume_link(
     conn: &mut AnyConnection,
     token_hash: &str,
     purpose: LinkPurpose,
@@ -65,11 +65,15 @@ fn consume_link(
     if consumed != 1 {
         return Ok(None);
     }
-    // Other open links of the same purpose die with it.
     let identity_id: String = account_links::table
         .find(token_hash)
         .select(account_links::identity_id)
         .first(conn)?;
+    // Other open links of the same purpose die with it; not other parents' invitations,
+    // which are each their own.
+    if purpose == LinkPurpose::ParentInvitation {
+        return Ok(Some(identity_id));
+    }
     diesel::update(
         account_links::table
             .filter(account_links::identity_id.eq(&identity_id))

@@ -17,6 +17,7 @@ pub mod identities;
 pub mod lifecycle;
 pub mod migrate;
 pub mod outbox;
+pub mod parents;
 pub mod pushed;
 pub mod refresh;
 pub mod registration;

@@ -299,6 +299,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    parent_links (id) {
+        id -> Text,
+        student_id -> Text,
+        parent_email -> Text,
+        parent_id -> Nullable<Text>,
+        shared_with_apps -> Bool,
+        created_at -> BigInt,
+        accepted_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> identities (identity_id));
 diesel::joinable!(account_links -> identities (identity_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
@@ -327,4 +340,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     app_passwords,
     second_factors,
     recovery_codes,
+    parent_links,
 );

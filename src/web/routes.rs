@@ -106,6 +106,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/charter/accept", web::post().to(authorize::accept_charter))
     .route(
+        "/parents/accept",
+        web::get().to(account::parent_invitation_form),
+    )
+    .route(
+        "/parents/accept",
+        web::post().to(account::accept_parent_invitation),
+    )
+    .route("/account/parents", web::post().to(space::invite_parent))
+    .route(
+        "/account/parents/revoke",
+        web::post().to(space::revoke_parent),
+    )
+    .route(
+        "/account/parents/share",
+        web::post().to(space::share_parent),
+    )
+    .route(
         "/login/second-factor",
         web::post().to(second_factor::second_step),
     )

@@ -19,6 +19,7 @@ mod lifecycle;
 mod lifecycle_rules;
 mod logout;
 mod oauth_requests;
+mod parents;
 mod radius;
 mod registration;
 mod second_factor;

@@ -10,10 +10,12 @@ use serde_json::Value;
 use super::authorize::page_lang;
 use super::request_context;
 use crate::account::activation::{self, ActivationOutcome, ActivationView};
+use crate::account::parents;
 use crate::account::recovery::{self, ResetOutcome};
 use crate::account::theft::{self, ConfirmOutcome};
 use crate::account::RequestOutcome;
 use crate::domain::link::LinkState;
+use crate::store::parents::Invitation;
 use crate::web::pages::{self, Page};
 use crate::web::{csrf, AppState};
 
@@ -710,6 +712,131 @@ pub async fn confirm_email_change(
             "account.email_changed",
         ),
         Ok(None) => link_invalid(&state, &req, lang, "link.used", false, StatusCode::GONE),
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+// --- A parent's invitation ---
+
+/// The invitation page: who invites, and the form that creates the parent's account
+/// (or, for a parent who has one, asks its password). Nothing happens on GET.
+fn invitation_page(
+    invitation: &Invitation,
+    token: &str,
+    errors: Vec<&'static str>,
+    status: StatusCode,
+) -> Option<Page> {
+    let Invitation::Valid {
+        link,
+        student,
+        parent,
+    } = invitation
+    else {
+        return None;
+    };
+    let errors: Vec<Value> = errors.into_iter().map(Value::from).collect();
+    Some(
+        Page::new("parent_invitation", "parents.invitation_title")
+            .status(status)
+            .with("student_name", student.display_name())
+            .with("email", link.parent_email.clone())
+            .with("existing", parent.is_some())
+            .with("token", token)
+            .with("errors", errors),
+    )
+}
+
+pub async fn parent_invitation_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    match parents::invitation(&state.provider, &query.token).await {
+        Ok(invitation) => {
+            match invitation_page(&invitation, &query.token, Vec::new(), StatusCode::OK) {
+                Some(page) => form_page(&state, &req, lang, page),
+                None => invalid_invitation(&state, &req, lang, &invitation),
+            }
+        }
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+fn invalid_invitation(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &'static str,
+    invitation: &Invitation,
+) -> HttpResponse {
+    let message = match invitation {
+        Invitation::Invalid(link) => link_message(link),
+        Invitation::Valid { .. } => "link.used",
+    };
+    link_invalid(state, req, lang, message, false, StatusCode::GONE)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ParentInvitationForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    family_name: String,
+    #[serde(default)]
+    given_names: String,
+    #[serde(default)]
+    birth_date: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirmation: String,
+}
+
+pub async fn accept_parent_invitation(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ParentInvitationForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    if !state.csrf_ok(&req, &form.csrf_token) {
+        return link_invalid(
+            &state,
+            &req,
+            lang,
+            "login.expired_form",
+            false,
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let typed = parents::AcceptForm {
+        family_name: &form.family_name,
+        given_names: &form.given_names,
+        birth_date: &form.birth_date,
+        password: &form.password,
+        confirmation: &form.confirmation,
+    };
+    let provider = &state.provider;
+    match parents::accept(provider, &form.token, typed, &request_context(&req)).await {
+        Ok(parents::Accepted::Done(_)) => {
+            notice(&state, lang, "parents.invitation_title", "parents.welcome")
+        }
+        Ok(parents::Accepted::Refused(errors)) => {
+            match parents::invitation(provider, &form.token).await {
+                Ok(invitation) => {
+                    match invitation_page(&invitation, &form.token, errors, StatusCode::BAD_REQUEST)
+                    {
+                        Some(page) => form_page(&state, &req, lang, page),
+                        None => invalid_invitation(&state, &req, lang, &invitation),
+                    }
+                }
+                Err(error) => server_error(&state, lang, &error),
+            }
+        }
+        Ok(parents::Accepted::Invalid) => {
+            link_invalid(&state, &req, lang, "link.used", false, StatusCode::GONE)
+        }
         Err(error) => server_error(&state, lang, &error),
     }
 }

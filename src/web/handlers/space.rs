@@ -355,6 +355,104 @@ pub async fn disable_second_factor(
     page(&state, &req, lang, &signed_in, outcome).await
 }
 
+#[derive(Debug, Deserialize)]
+pub struct InviteParentForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    /// A ticked box: relying parties may learn of the link.
+    #[serde(default)]
+    shared: Option<String>,
+}
+
+/// A student invites a parent by e-mail.
+pub async fn invite_parent(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<InviteParentForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let signed_in = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    let result = crate::account::parents::invite(
+        &state.provider,
+        &signed_in.1,
+        &form.email,
+        form.shared.as_deref() == Some("yes"),
+        lang,
+        &request_context(&req),
+    )
+    .await;
+    let outcome = match result {
+        Ok(refused) if refused.is_empty() => Outcome {
+            notice: Some("parents.invited"),
+            ..Outcome::default()
+        },
+        Ok(refused) => Outcome {
+            parent_errors: refused,
+            status: StatusCode::BAD_REQUEST,
+            ..Outcome::default()
+        },
+        Err(error) => return server_error(&state, lang, &error),
+    };
+    page(&state, &req, lang, &signed_in, outcome).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ParentLinkForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    id: String,
+    /// For `share`: `yes` or anything else.
+    #[serde(default)]
+    shared: String,
+}
+
+/// The student ends a link with a parent (or withdraws the invitation).
+pub async fn revoke_parent(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ParentLinkForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let signed_in = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    let context = request_context(&req);
+    match crate::account::parents::revoke(&state.provider, &signed_in.1, &form.id, &context).await {
+        Ok(_) => back_to_account("parents"),
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
+/// The student lets relying parties know of a link, or stops.
+pub async fn share_parent(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ParentLinkForm>,
+) -> HttpResponse {
+    let lang = page_lang(&state, &req, None);
+    let signed_in = match checked(&state, &req, lang, &form.csrf_token).await {
+        Ok(signed_in) => signed_in,
+        Err(response) => return response,
+    };
+    let shared = form.shared == "yes";
+    match state
+        .provider
+        .store
+        .share_parent_link(&signed_in.1.id, &form.id, shared)
+        .await
+    {
+        Ok(_) => back_to_account("parents"),
+        Err(error) => server_error(&state, lang, &error),
+    }
+}
+
 /// What the last action left to say on the page.
 struct Outcome {
     notice: Option<&'static str>,
@@ -363,6 +461,7 @@ struct Outcome {
     email_errors: Vec<&'static str>,
     app_password_errors: Vec<&'static str>,
     second_factor_errors: Vec<&'static str>,
+    parent_errors: Vec<&'static str>,
     /// A new app password, shown this once.
     new_app_password: Option<String>,
     status: StatusCode,
@@ -377,6 +476,7 @@ impl Default for Outcome {
             email_errors: Vec::new(),
             app_password_errors: Vec::new(),
             second_factor_errors: Vec::new(),
+            parent_errors: Vec::new(),
             new_app_password: None,
             status: StatusCode::OK,
         }
@@ -454,6 +554,35 @@ async fn page(
         Ok(status) => status,
         Err(error) => return server_error(state, lang, &error),
     };
+    let store = &state.provider.store;
+    let (parents, followed) = match (
+        store.parents_of(&identity.id).await,
+        store.students_followed_by(&identity.id).await,
+    ) {
+        (Ok(parents), Ok(followed)) => (parents, followed),
+        (Err(error), _) | (_, Err(error)) => return server_error(state, lang, &error),
+    };
+    let parents: Vec<Value> = parents
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "email": p.parent_email,
+                "accepted": p.accepted_at.map(when),
+                "invited": when(p.created_at),
+                "shared": p.shared_with_apps,
+            })
+        })
+        .collect();
+    let followed: Vec<Value> = followed
+        .iter()
+        .map(|(link, student)| {
+            json!({
+                "name": student.display_name(),
+                "since": link.accepted_at.map(when),
+            })
+        })
+        .collect();
     let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
     let affiliations: Vec<&str> = identity.affiliations.iter().map(|a| a.as_str()).collect();
     let sign_ins: Vec<Value> = overview
@@ -553,6 +682,20 @@ async fn page(
                 .collect::<Vec<_>>(),
         )
         .with("new_app_password", json!(outcome.new_app_password))
+        .with(
+            "may_invite_parents",
+            crate::account::parents::may_invite(identity),
+        )
+        .with("parents", parents)
+        .with("followed_students", followed)
+        .with(
+            "parent_errors",
+            outcome
+                .parent_errors
+                .iter()
+                .map(|e| Value::from(*e))
+                .collect::<Vec<_>>(),
+        )
         .with(
             "second_factor",
             json!({
