@@ -8,6 +8,7 @@ mod alumni;
 mod apache;
 mod app_passwords;
 mod authorization_code;
+mod browser;
 mod cli;
 mod client_auth;
 mod device;
