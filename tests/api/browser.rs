@@ -1,7 +1,8 @@
 //! A real browser walks the personal space from outside: Debian's Chromium, headless,
 //! driven through ChromeDriver's W3C WebDriver API. It signs in, looks at the personal
 //! space (on a desktop and on a phone-sized screen), sets up two-factor sign-in with a
-//! code from `oathtool`, signs out and back in with the second step. Every page is
+//! code from `oathtool`, signs out and back in with the second step, creates an app
+//! password and invites a parent, whose invitation page it opens. Every page is
 //! checked for labelled fields and a language, and photographed: into
 //! `target/screenshots/`, or `docs/screenshots/` with `SCREENSHOTS=docs` (how the
 //! screenshots in the docs are made).
@@ -338,5 +339,32 @@ async fn chromium_walks_the_personal_space_and_signs_in_with_two_factors() {
         .text("#second-factor-status")
         .await
         .contains("activée"));
+
+    // An app password for the phone, shown once.
+    browser.type_into("#app_password_name", "Téléphone").await;
+    browser
+        .click("form[action='/account/app-passwords'] button")
+        .await;
+    browser.find("#new-app-password").await;
+    browser.page("07-app-password").await;
+
+    // A parent invited, and the invitation page the parent opens.
+    browser
+        .type_into("#parent_email", "parent@famille.example")
+        .await;
+    browser
+        .click("form[action='/account/parents'] button")
+        .await;
+    let mail = app
+        .mailbox
+        .wait_for("parent@famille.example", "/parents/accept?token=")
+        .await;
+    let token = mail.link_token("/parents/accept").unwrap();
+    browser.click("form[action='/logout'] button").await;
+    browser.arrive_at("/").await;
+    browser
+        .go(&app.url(&format!("/parents/accept?token={token}")))
+        .await;
+    browser.page("08-parent-invitation").await;
     browser.close().await;
 }
