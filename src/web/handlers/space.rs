@@ -118,11 +118,7 @@ pub async fn update_contact_details(
     {
         Ok(refused) if refused.is_empty() => back_to_account("contact"),
         Ok(refused) => {
-            let outcome = Outcome {
-                contact_errors: refused,
-                status: StatusCode::BAD_REQUEST,
-                ..Outcome::default()
-            };
+            let outcome = Outcome::refused(Form::Contact, refused, StatusCode::BAD_REQUEST);
             page(&state, &req, lang, &signed_in, outcome).await
         }
         Err(error) => server_error(&state, lang, &error),
@@ -159,15 +155,7 @@ pub async fn request_email_change(
     )
     .await;
     let outcome = match result {
-        Ok(refused) if refused.is_empty() => Outcome {
-            notice: Some("account.email_link_sent"),
-            ..Outcome::default()
-        },
-        Ok(refused) => Outcome {
-            email_errors: refused,
-            status: StatusCode::BAD_REQUEST,
-            ..Outcome::default()
-        },
+        Ok(refused) => Outcome::answer(Form::Email, refused, "account.email_link_sent"),
         Err(error) => return server_error(&state, lang, &error),
     };
     page(&state, &req, lang, &signed_in, outcome).await
@@ -210,11 +198,9 @@ pub async fn create_app_password(
             new_app_password: Some(password),
             ..Outcome::default()
         },
-        Ok(Err(refusal)) => Outcome {
-            app_password_errors: vec![refusal],
-            status: StatusCode::BAD_REQUEST,
-            ..Outcome::default()
-        },
+        Ok(Err(refusal)) => {
+            Outcome::refused(Form::AppPassword, vec![refusal], StatusCode::BAD_REQUEST)
+        }
         Err(error) => return server_error(&state, lang, &error),
     };
     page(&state, &req, lang, &signed_in, outcome).await
@@ -285,19 +271,8 @@ pub async fn change_password(
     )
     .await;
     match result {
-        Ok(refused) if refused.is_empty() => {
-            let outcome = Outcome {
-                notice: Some("account.password_changed"),
-                ..Outcome::default()
-            };
-            page(&state, &req, lang, &signed_in, outcome).await
-        }
         Ok(refused) => {
-            let outcome = Outcome {
-                password_errors: refused,
-                status: StatusCode::BAD_REQUEST,
-                ..Outcome::default()
-            };
+            let outcome = Outcome::answer(Form::Password, refused, "account.password_changed");
             page(&state, &req, lang, &signed_in, outcome).await
         }
         Err(error) => server_error(&state, lang, &error),
@@ -336,20 +311,15 @@ pub async fn disable_second_factor(
     )
     .await;
     let outcome = match result {
-        Ok(CodeOutcome::Accepted(())) => Outcome {
-            notice: Some("second_factor.disabled"),
-            ..Outcome::default()
-        },
-        Ok(CodeOutcome::Refused(key)) => Outcome {
-            second_factor_errors: vec![key],
-            status: StatusCode::BAD_REQUEST,
-            ..Outcome::default()
-        },
-        Ok(CodeOutcome::Throttled(_)) => Outcome {
-            second_factor_errors: vec!["login.throttled"],
-            status: StatusCode::TOO_MANY_REQUESTS,
-            ..Outcome::default()
-        },
+        Ok(CodeOutcome::Accepted(())) => Outcome::notice("second_factor.disabled"),
+        Ok(CodeOutcome::Refused(key)) => {
+            Outcome::refused(Form::SecondFactor, vec![key], StatusCode::BAD_REQUEST)
+        }
+        Ok(CodeOutcome::Throttled(_)) => Outcome::refused(
+            Form::SecondFactor,
+            vec!["login.throttled"],
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
         Err(error) => return server_error(&state, lang, &error),
     };
     page(&state, &req, lang, &signed_in, outcome).await
@@ -387,15 +357,7 @@ pub async fn invite_parent(
     )
     .await;
     let outcome = match result {
-        Ok(refused) if refused.is_empty() => Outcome {
-            notice: Some("parents.invited"),
-            ..Outcome::default()
-        },
-        Ok(refused) => Outcome {
-            parent_errors: refused,
-            status: StatusCode::BAD_REQUEST,
-            ..Outcome::default()
-        },
+        Ok(refused) => Outcome::answer(Form::Parents, refused, "parents.invited"),
         Err(error) => return server_error(&state, lang, &error),
     };
     page(&state, &req, lang, &signed_in, outcome).await
@@ -456,12 +418,9 @@ pub async fn share_parent(
 /// What the last action left to say on the page.
 struct Outcome {
     notice: Option<&'static str>,
-    password_errors: Vec<&'static str>,
-    contact_errors: Vec<&'static str>,
-    email_errors: Vec<&'static str>,
-    app_password_errors: Vec<&'static str>,
-    second_factor_errors: Vec<&'static str>,
-    parent_errors: Vec<&'static str>,
+    /// The refusals, shown beside the form they answer.
+    errors: Vec<&'static str>,
+    form: Option<Form>,
     /// A new app password, shown this once.
     new_app_password: Option<String>,
     status: StatusCode,
@@ -471,14 +430,70 @@ impl Default for Outcome {
     fn default() -> Self {
         Outcome {
             notice: None,
-            password_errors: Vec::new(),
-            contact_errors: Vec::new(),
-            email_errors: Vec::new(),
-            app_password_errors: Vec::new(),
-            second_factor_errors: Vec::new(),
-            parent_errors: Vec::new(),
+            errors: Vec::new(),
+            form: None,
             new_app_password: None,
             status: StatusCode::OK,
+        }
+    }
+}
+
+/// The forms of the page that show refusals; each has its `<name>_errors` list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Contact,
+    Email,
+    AppPassword,
+    SecondFactor,
+    Parents,
+    Password,
+}
+
+impl Form {
+    const ALL: [Form; 6] = [
+        Form::Contact,
+        Form::Email,
+        Form::AppPassword,
+        Form::SecondFactor,
+        Form::Parents,
+        Form::Password,
+    ];
+
+    fn errors_key(self) -> &'static str {
+        match self {
+            Form::Contact => "contact_errors",
+            Form::Email => "email_errors",
+            Form::AppPassword => "app_password_errors",
+            Form::SecondFactor => "second_factor_errors",
+            Form::Parents => "parent_errors",
+            Form::Password => "password_errors",
+        }
+    }
+}
+
+impl Outcome {
+    fn refused(form: Form, errors: Vec<&'static str>, status: StatusCode) -> Outcome {
+        Outcome {
+            errors,
+            form: Some(form),
+            status,
+            ..Outcome::default()
+        }
+    }
+
+    fn notice(key: &'static str) -> Outcome {
+        Outcome {
+            notice: Some(key),
+            ..Outcome::default()
+        }
+    }
+
+    /// A form's answer: its notice when nothing was refused, else the refusals.
+    fn answer(form: Form, refused: Vec<&'static str>, notice: &'static str) -> Outcome {
+        if refused.is_empty() {
+            Outcome::notice(notice)
+        } else {
+            Outcome::refused(form, refused, StatusCode::BAD_REQUEST)
         }
     }
 }
@@ -632,22 +647,6 @@ async fn page(
         .with("phone", json!(identity.phone))
         .with("postal_address", json!(identity.postal_address))
         .with("keep_in_touch_email", json!(identity.keep_in_touch_email))
-        .with(
-            "email_errors",
-            outcome
-                .email_errors
-                .iter()
-                .map(|e| Value::from(*e))
-                .collect::<Vec<_>>(),
-        )
-        .with(
-            "contact_errors",
-            outcome
-                .contact_errors
-                .iter()
-                .map(|e| Value::from(*e))
-                .collect::<Vec<_>>(),
-        )
         .with("affiliations", affiliations.join(", "))
         .with(
             "status",
@@ -689,14 +688,6 @@ async fn page(
         .with("parents", parents)
         .with("followed_students", followed)
         .with(
-            "parent_errors",
-            outcome
-                .parent_errors
-                .iter()
-                .map(|e| Value::from(*e))
-                .collect::<Vec<_>>(),
-        )
-        .with(
             "second_factor",
             json!({
                 "enabled": second_factor.enabled,
@@ -705,33 +696,17 @@ async fn page(
             }),
         )
         .with(
-            "second_factor_errors",
-            outcome
-                .second_factor_errors
-                .iter()
-                .map(|e| Value::from(*e))
-                .collect::<Vec<_>>(),
-        )
-        .with(
-            "app_password_errors",
-            outcome
-                .app_password_errors
-                .iter()
-                .map(|e| Value::from(*e))
-                .collect::<Vec<_>>(),
-        )
-        .with(
             "notice",
             outcome.notice.map(Value::from).unwrap_or(Value::Null),
-        )
-        .with(
-            "password_errors",
-            outcome
-                .password_errors
-                .iter()
-                .map(|e| Value::from(*e))
-                .collect::<Vec<_>>(),
         );
+    let page = Form::ALL.into_iter().fold(page, |page, form| {
+        let errors: Vec<Value> = if outcome.form == Some(form) {
+            outcome.errors.iter().map(|e| Value::from(*e)).collect()
+        } else {
+            Vec::new()
+        };
+        page.with(form.errors_key(), errors)
+    });
     pages::render(state, lang, page, cookie.into_iter().collect())
 }
 
