@@ -21,6 +21,10 @@ pub async fn create(
     let Ok(name) = app_password::check_name(name) else {
         return Ok(Err("account.app_password_name"));
     };
+    // Parents have no university mailbox nor wifi to sync.
+    if identity.is_parent_only() {
+        return Ok(Err("account.app_password_not_for_parents"));
+    }
     let password = app_password::generate();
     let now = provider.now();
     provider

@@ -45,15 +45,25 @@ pub async fn invite(
     if own.iter().any(|a| a.as_deref() == Some(address.as_str())) {
         return Ok(vec!["parents.own_address"]);
     }
-    // Each invitation mails someone: a few are free, then they are spaced out.
-    let account = Some(student.number.as_str());
-    if throttle::check(provider, Action::ParentInvitation, None, account)
-        .await?
-        .is_some()
-    {
-        return Ok(vec!["login.throttled"]);
+    // The university's own addresses are the registrar's to give: a shared mailbox or a
+    // former colleague's address must not become someone's sign-in address.
+    let institutional = format!("@{}", provider.settings.eppn_domain.to_lowercase());
+    if address.ends_with(&institutional) {
+        return Ok(vec!["parents.institutional_address"]);
     }
-    throttle::count(provider, Action::ParentInvitation, None, account).await?;
+    // Each invitation mails someone: a few are free, then they are spaced out, per
+    // student and per recipient. Counted before checking, so a burst cannot slip past.
+    for key in [student.number.as_str(), address.as_str()] {
+        throttle::count(provider, Action::ParentInvitation, None, Some(key)).await?;
+    }
+    for key in [student.number.as_str(), address.as_str()] {
+        if throttle::check(provider, Action::ParentInvitation, None, Some(key))
+            .await?
+            .is_some()
+        {
+            return Ok(vec!["login.throttled"]);
+        }
+    }
     let (url, link) = super::new_link(
         provider,
         LinkPurpose::ParentInvitation,
@@ -106,6 +116,27 @@ pub async fn revoke(
         .await
 }
 
+/// The student lets relying parties know of a link, or stops: a consent, audited.
+pub async fn share(
+    provider: &Provider,
+    student: &Identity,
+    link_id: &str,
+    shared: bool,
+    context: &RequestContext,
+) -> Result<bool, StoreError> {
+    let changed = provider
+        .store
+        .share_parent_link(&student.id, link_id, shared)
+        .await?;
+    if changed {
+        let audit = AuditEvent::new(events::PARENT_SHARING_CHANGED, provider.now(), context)
+            .identity(student)
+            .detail(if shared { "shared" } else { "not shared" });
+        provider.store.record_audit(audit).await?;
+    }
+    Ok(changed)
+}
+
 /// What a presented invitation is.
 pub async fn invitation(provider: &Provider, token: &str) -> Result<Invitation, StoreError> {
     provider
@@ -139,10 +170,22 @@ pub async fn accept(
     form: AcceptForm<'_>,
     context: &RequestContext,
 ) -> Result<Accepted, AccountError> {
-    let Invitation::Valid { link, parent, .. } = invitation(provider, token).await? else {
+    let Invitation::Valid {
+        link,
+        parent,
+        student,
+    } = invitation(provider, token).await?
+    else {
         return Ok(Accepted::Invalid);
     };
     let acceptor = match parent {
+        // Only a parent account joins another student: a staff or student account (or a
+        // locked one) is not turned into someone's parent by an invitation.
+        Some(other)
+            if !other.affiliations.contains(&Affiliation::Parent) || !other.can_sign_in() =>
+        {
+            return Ok(Accepted::Refused(vec!["parents.address_taken"]))
+        }
         Some(parent) => {
             // The address signs in already: its password proves the invitation reached them.
             let name = Some(link.parent_email.as_str());
@@ -159,7 +202,7 @@ pub async fn accept(
                 .await?;
             if !verified.matches {
                 throttle::count(provider, Action::SignIn, ip, name).await?;
-                return Ok(Accepted::Refused(vec!["login.invalid"]));
+                return Ok(Accepted::Refused(vec!["parents.wrong_password"]));
             }
             Acceptor::Existing(parent.id)
         }
@@ -174,7 +217,20 @@ pub async fn accept(
         .accept_parent_invitation(&token::digest(token), acceptor, audit, provider.now())
         .await
     {
-        Ok(parent) => Ok(Accepted::Done(Box::new(parent))),
+        Ok(parent) => {
+            // The student hears of every parent linked to them: an invitation sent from a
+            // session someone else was using does not go unnoticed.
+            if let Some(to) = &student.personal_email {
+                let mail = MailContent::parent_linked(&link.parent_email).render(
+                    &provider.views,
+                    &provider.settings.default_locale,
+                    &provider.settings.institution_name,
+                    to,
+                )?;
+                provider.store.queue_mail(mail, provider.now()).await?;
+            }
+            Ok(Accepted::Done(Box::new(parent)))
+        }
         Err(LinkError::Invalid) => Ok(Accepted::Invalid),
         Err(LinkError::Store(StoreError::Conflict(_))) => {
             Ok(Accepted::Refused(vec!["parents.address_taken"]))

@@ -84,6 +84,9 @@ pub struct AddClient {
     /// Alumni may sign in to this relying party (others are closed to them).
     #[arg(long)]
     pub open_to_alumni: bool,
+    /// Parent accounts may sign in to this relying party (others are closed to them).
+    #[arg(long)]
+    pub open_to_parents: bool,
     /// A university system that pushes per-person attributes (client_credentials with
     /// the etupass:attributes scope).
     #[arg(long)]
@@ -151,6 +154,7 @@ impl AddClient {
                 .transpose()?,
             require_par: self.require_par,
             open_to_alumni: self.open_to_alumni,
+            open_to_parents: self.open_to_parents,
             attribute_writer: self.attribute_writer,
             released_attributes: self.released_attributes,
             refresh_lifetimes: match (self.refresh_idle_lifetime, self.refresh_absolute_lifetime) {

@@ -46,6 +46,7 @@ pub mod events {
     pub const PARENT_INVITED: &str = "parent_invited";
     pub const PARENT_LINKED: &str = "parent_linked";
     pub const PARENT_UNLINKED: &str = "parent_unlinked";
+    pub const PARENT_SHARING_CHANGED: &str = "parent_sharing_changed";
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -219,6 +219,8 @@ pub struct Client {
     pub registration_token_hash: Option<String>,
     /// Alumni may sign in to it (an administrator's choice, never a registrant's).
     pub open_to_alumni: bool,
+    /// Parent accounts may sign in to it (an administrator's choice, never a registrant's).
+    pub open_to_parents: bool,
     /// May obtain `etupass:attributes` tokens and push attributes (administrator's choice).
     pub attribute_writer: bool,
     /// The pushed attributes it receives as claims (`etupass_attributes`).
@@ -238,9 +240,11 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 
-    /// Whether this person may use this relying party: alumni only those opened to them.
+    /// Whether this person may use this relying party: alumni and parents only those
+    /// opened to them.
     pub fn admits(&self, identity: &super::identity::Identity) -> bool {
-        self.open_to_alumni || !identity.is_alumnus_only()
+        (self.open_to_alumni || !identity.is_alumnus_only())
+            && (self.open_to_parents || !identity.is_parent_only())
     }
 
     pub fn registered_redirect_uri(&self, candidate: &str) -> Option<&RedirectUri> {
@@ -268,6 +272,7 @@ pub struct NewClient {
     pub require_par: bool,
     pub refresh_lifetimes: Option<RefreshLifetimes>,
     pub open_to_alumni: bool,
+    pub open_to_parents: bool,
     pub attribute_writer: bool,
     pub released_attributes: Vec<String>,
 }
@@ -293,6 +298,7 @@ impl NewClient {
             require_par: false,
             refresh_lifetimes: None,
             open_to_alumni: false,
+            open_to_parents: false,
             attribute_writer: false,
             released_attributes: Vec::new(),
         }

@@ -271,6 +271,12 @@ impl Identity {
         self.affiliations == [Affiliation::Alumni]
     }
 
+    /// A parent with no other tie to the university: they reach only the relying parties
+    /// opened to parents.
+    pub fn is_parent_only(&self) -> bool {
+        self.affiliations == [Affiliation::Parent]
+    }
+
     pub fn can_sign_in(&self) -> bool {
         self.status == IdentityStatus::Active
     }

@@ -106,6 +106,17 @@ impl MailContent {
         .then("mail.parent_invitation.expiry")
     }
 
+    /// To the student: a parent accepted the invitation (the address is the value).
+    pub fn parent_linked(parent_email: &str) -> MailContent {
+        MailContent {
+            kind: "parent_linked",
+            subject: "mail.parent_linked.subject",
+            paragraphs: vec!["mail.parent_linked.intro", "mail.parent_linked.not_you"],
+            value: Some(parent_email.to_string()),
+            link: None,
+        }
+    }
+
     pub fn number_reminder(number: &str) -> MailContent {
         MailContent {
             kind: "number_reminder",

@@ -36,6 +36,7 @@ struct ClientRow {
     open_to_alumni: bool,
     attribute_writer: bool,
     released_attributes: String,
+    open_to_parents: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -93,6 +94,7 @@ impl TryFrom<ClientRow> for Client {
             },
             registration_token_hash: row.registration_token_hash,
             open_to_alumni: row.open_to_alumni,
+            open_to_parents: row.open_to_parents,
             attribute_writer: row.attribute_writer,
             released_attributes: from_json("released_attributes", &row.released_attributes)?,
             client_id: row.id,
@@ -161,6 +163,7 @@ impl ClientRow {
             refresh_absolute_lifetime: new.refresh_lifetimes.map(|l| l.absolute as i64),
             registration_token_hash: credentials.registration_token_hash,
             open_to_alumni: new.open_to_alumni,
+            open_to_parents: new.open_to_parents,
             attribute_writer: new.attribute_writer,
             released_attributes: to_json(&new.released_attributes),
         }

@@ -11,6 +11,7 @@ use super::schema::identities;
 use super::{new_id, Store, StoreResult};
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::UnixTime;
+use crate::domain::identity::Affiliation;
 
 /// What the importer needs to know of every existing identity.
 #[derive(Debug, Clone, Queryable)]
@@ -222,15 +223,20 @@ impl DirectoryIndex {
     pub fn new(entries: Vec<DirectoryEntry>) -> DirectoryIndex {
         let mut index = DirectoryIndex::default();
         for entry in entries {
-            index
-                .by_civil
-                .entry(civil_key(
-                    &entry.family_name,
-                    &entry.given_names,
-                    &entry.birth_date,
-                ))
-                .or_default()
-                .push(entry.number.clone());
+            // A parent typed their own civil data: a registrar's row must never match
+            // (and take over) a parent's account by name and birth date.
+            let parent_only = entry.affiliations == Affiliation::Parent.as_str();
+            if !parent_only {
+                index
+                    .by_civil
+                    .entry(civil_key(
+                        &entry.family_name,
+                        &entry.given_names,
+                        &entry.birth_date,
+                    ))
+                    .or_default()
+                    .push(entry.number.clone());
+            }
             if let Some(email) = &entry.institutional_email {
                 index.by_email.insert(email.clone(), entry.number.clone());
             }

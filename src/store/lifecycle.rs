@@ -13,7 +13,7 @@ use super::schema::{
 use super::{Store, StoreError, StoreResult};
 use crate::domain::audit::AuditEvent;
 use crate::domain::clock::UnixTime;
-use crate::domain::identity::{Identity, IdentityStatus};
+use crate::domain::identity::{Affiliation, Identity, IdentityStatus};
 use crate::domain::link::{LinkPurpose, LinkState, NewLink};
 use crate::domain::mail::OutgoingMail;
 
@@ -523,6 +523,15 @@ impl Store {
             revoke_everything(conn, &identity_id, now)?;
             // Links mailed before the report may be in the thief's hands.
             void_links(conn, &identity_id, now)?;
+            // So may a "parent" the thief linked: every parent link ends; the student
+            // invites their real parents again once the account is theirs.
+            diesel::update(
+                super::schema::parent_links::table
+                    .filter(super::schema::parent_links::student_id.eq(&identity_id))
+                    .filter(super::schema::parent_links::revoked_at.is_null()),
+            )
+            .set(super::schema::parent_links::revoked_at.eq(Some(now)))
+            .execute(conn)?;
             insert_link(conn, &identity_id, &recovery, now)?;
             let identity = load(conn, &identity_id)?;
             for mail in mails(&identity) {
@@ -628,8 +637,10 @@ impl Store {
             birth_date.to_string(),
         );
         self.run(move |conn| {
+            // Not parents: they typed their civil data themselves (see the import).
             let ids: Vec<(String, String, String)> = identities::table
                 .filter(identities::birth_date.eq(&birth))
+                .filter(identities::affiliations.ne(Affiliation::Parent.as_str()))
                 .select((
                     identities::id,
                     identities::family_name,

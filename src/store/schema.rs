@@ -53,6 +53,7 @@ diesel::table! {
         refresh_absolute_lifetime -> Nullable<BigInt>,
         registration_token_hash -> Nullable<Text>,
         open_to_alumni -> Bool,
+        open_to_parents -> Bool,
         attribute_writer -> Bool,
         released_attributes -> Text,
     }

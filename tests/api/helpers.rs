@@ -60,6 +60,7 @@ pub struct ClientOptions {
     pub require_par: bool,
     pub refresh_lifetimes: Option<etupass::domain::client::RefreshLifetimes>,
     pub open_to_alumni: bool,
+    pub open_to_parents: bool,
     pub attribute_writer: bool,
     pub released_attributes: Vec<String>,
 }
@@ -82,6 +83,7 @@ impl Default for ClientOptions {
             require_par: false,
             refresh_lifetimes: None,
             open_to_alumni: false,
+            open_to_parents: false,
             attribute_writer: false,
             released_attributes: Vec::new(),
         }
@@ -315,6 +317,7 @@ impl TestApp {
                 require_par: options.require_par,
                 refresh_lifetimes: options.refresh_lifetimes,
                 open_to_alumni: options.open_to_alumni,
+                open_to_parents: options.open_to_parents,
                 attribute_writer: options.attribute_writer,
                 released_attributes: options.released_attributes,
             },

@@ -36,7 +36,14 @@ async fn userinfo(app: &TestApp, access_token: &str) -> Value {
 async fn a_student_invites_a_parent_who_follows_them_until_the_student_ends_it() {
     let app = TestApp::spawn().await;
     let student = app.add_identity(STUDENT).await;
-    let client = app.add_client(ClientOptions::default()).await;
+    // The e-learning platform is open to parents; the webmail is not.
+    let client = app
+        .add_client(ClientOptions {
+            open_to_parents: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let webmail = app.add_client(ClientOptions::default()).await;
     let browser = Browser::new();
     let page = browser.open(&app.url("/account")).await;
     browser.sign_in(&app, &page, STUDENT, PASSWORD).await;
@@ -47,6 +54,7 @@ async fn a_student_invites_a_parent_who_follows_them_until_the_student_ends_it()
     for (typed, message) in [
         (own.as_str(), "vos propres adresses"),
         ("not an address", "pas valide"),
+        ("scolarite@univ.example", "adresse de l"),
     ] {
         let (status, html) = browser
             .submit(&app, &page, "/account/parents", &[("email", typed)])
@@ -99,6 +107,10 @@ async fn a_student_invites_a_parent_who_follows_them_until_the_student_ends_it()
     assert_eq!(status, 200, "{done}");
     let (status, _) = Browser::new().get(&url).await.page();
     assert_eq!(status, 410, "the invitation works once");
+    // The student hears of it.
+    app.mailbox
+        .wait_for("21900700@personal.example", PARENT)
+        .await;
 
     // The parent signs in with the address and sees the student; invites nobody.
     let page = parent.open(&app.url("/account")).await;
@@ -108,8 +120,18 @@ async fn a_student_invites_a_parent_who_follows_them_until_the_student_ends_it()
     assert!(space.contains("Étudiants que vous suivez") && space.contains("Élodie Dupont"));
     assert!(space.contains("parent"), "affiliation parent");
     assert!(!space.contains("action=\"/account/parents\""));
+    assert!(
+        !space.contains("action=\"/account/app-passwords\""),
+        "no app passwords"
+    );
     let mine = browser.open(&app.url("/account")).await;
     assert!(mine.contains(PARENT) && mine.contains("lié depuis"));
+
+    // A relying party not opened to parents turns the parent away.
+    let closed = rp::oidc_client(&app, &webmail).await;
+    let auth = rp::authorization(&closed, &["profile"], true);
+    let redirect = parent.authorize(&app, &auth.url, PARENT, STRONG).await;
+    assert_eq!(redirect.param("error").as_deref(), Some("access_denied"));
 
     // A relying party asks for `family`: nothing until the student agrees.
     let oidc = rp::oidc_client(&app, &client).await;

@@ -14,3 +14,6 @@ CREATE TABLE parent_links (
 );
 CREATE INDEX parent_links_student ON parent_links(student_id);
 CREATE INDEX parent_links_parent ON parent_links(parent_id);
+-- Parent accounts reach only the relying parties an administrator opens to them (the
+-- e-learning platform, say): not the webmail, not the wifi.
+ALTER TABLE clients ADD COLUMN open_to_parents BOOLEAN NOT NULL DEFAULT 0;

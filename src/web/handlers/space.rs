@@ -404,10 +404,8 @@ pub async fn share_parent(
         Err(response) => return response,
     };
     let shared = form.shared == "yes";
-    match state
-        .provider
-        .store
-        .share_parent_link(&signed_in.1.id, &form.id, shared)
+    let context = request_context(&req);
+    match crate::account::parents::share(&state.provider, &signed_in.1, &form.id, shared, &context)
         .await
     {
         Ok(_) => back_to_account("parents"),
@@ -686,6 +684,7 @@ async fn page(
             crate::account::parents::may_invite(identity),
         )
         .with("parents", parents)
+        .with("parent_only", identity.is_parent_only())
         .with("followed_students", followed)
         .with(
             "second_factor",
