@@ -111,11 +111,10 @@ impl Store {
             mail,
         } = invitation;
         self.write(move |conn| {
-            let live: Vec<String> = parent_links::table
-                .filter(parent_links::student_id.eq(&student_id))
-                .filter(parent_links::revoked_at.is_null())
-                .select(parent_links::parent_email)
-                .load(conn)?;
+            let live: Vec<String> = live_links(conn, &student_id, now)?
+                .into_iter()
+                .map(|link| link.parent_email)
+                .collect();
             if live.contains(&parent_email) {
                 return Ok(Invited::AlreadyInvited);
             }
@@ -149,19 +148,16 @@ impl Store {
         .await
     }
 
-    /// A student's live links (invited or accepted), oldest first.
-    pub async fn parents_of(&self, student_id: &str) -> StoreResult<Vec<ParentLink>> {
+    /// A student's live links (accepted, or invited with the invitation still valid),
+    /// oldest first.
+    pub async fn parents_of(
+        &self,
+        student_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<ParentLink>> {
         let student_id = student_id.to_string();
-        self.run(move |conn| {
-            let rows: Vec<LinkRow> = parent_links::table
-                .filter(parent_links::student_id.eq(student_id))
-                .filter(parent_links::revoked_at.is_null())
-                .order(parent_links::created_at.asc())
-                .select(link_columns!())
-                .load(conn)?;
-            Ok(rows.into_iter().map(from_row).collect())
-        })
-        .await
+        self.run(move |conn| live_links(conn, &student_id, now))
+            .await
     }
 
     /// The students a parent follows (accepted, not revoked), with their identities.
@@ -317,6 +313,33 @@ impl Store {
             .await?;
         accepted.ok_or(LinkError::Invalid)
     }
+}
+
+/// Accepted links, and invitations whose link can still be followed: an expired
+/// invitation neither counts towards [`MAX_PARENTS`] nor stops inviting that address again.
+fn live_links(
+    conn: &mut AnyConnection,
+    student_id: &str,
+    now: UnixTime,
+) -> StoreResult<Vec<ParentLink>> {
+    let rows: Vec<LinkRow> = parent_links::table
+        .filter(parent_links::student_id.eq(student_id))
+        .filter(parent_links::revoked_at.is_null())
+        .order(parent_links::created_at.asc())
+        .select(link_columns!())
+        .load(conn)?;
+    let open: Vec<Option<String>> = account_links::table
+        .filter(account_links::identity_id.eq(student_id))
+        .filter(account_links::purpose.eq(LinkPurpose::ParentInvitation.as_str()))
+        .filter(account_links::used_at.is_null())
+        .filter(account_links::expires_at.gt(now))
+        .select(account_links::payload)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(from_row)
+        .filter(|link| link.accepted_at.is_some() || open.contains(&Some(link.id.clone())))
+        .collect())
 }
 
 /// The parent link an unused invitation names, unless the student revoked it.

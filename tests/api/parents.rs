@@ -215,3 +215,38 @@ async fn a_student_invites_a_parent_who_follows_them_until_the_student_ends_it()
     let space = parent.open(&app.url("/account")).await;
     assert!(space.contains("Hugo Dupont") && !space.contains("Élodie Dupont"));
 }
+
+/// Signs in if needed and invites `PARENT`; the answer's status.
+async fn invite_parent(app: &TestApp, browser: &Browser) -> u16 {
+    let mut page = browser.open(&app.url("/account")).await;
+    if page.contains("action=\"/login\"") {
+        browser.sign_in(app, &page, STUDENT, PASSWORD).await;
+        page = browser.open(&app.url("/account")).await;
+    }
+    browser
+        .submit(app, &page, "/account/parents", &[("email", PARENT)])
+        .await
+        .page()
+        .0
+}
+
+#[tokio::test]
+async fn an_expired_invitation_no_longer_holds_its_place() {
+    let app = TestApp::spawn().await;
+    app.add_identity(STUDENT).await;
+    let browser = Browser::new();
+    assert_eq!(invite_parent(&app, &browser).await, 200);
+    assert_eq!(invite_parent(&app, &browser).await, 400, "invited already");
+    app.clock.advance(8 * 24 * 3600);
+    assert_eq!(
+        invite_parent(&app, &browser).await,
+        200,
+        "the old invitation expired: a new one may go"
+    );
+    let page = browser.open(&app.url("/account")).await;
+    assert_eq!(
+        page.matches(&format!("<strong>{PARENT}</strong>")).count(),
+        1,
+        "listed once"
+    );
+}

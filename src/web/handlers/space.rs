@@ -569,7 +569,7 @@ async fn page(
     };
     let store = &state.provider.store;
     let (parents, followed) = match (
-        store.parents_of(&identity.id).await,
+        store.parents_of(&identity.id, state.provider.now()).await,
         store.students_followed_by(&identity.id).await,
     ) {
         (Ok(parents), Ok(followed)) => (parents, followed),
