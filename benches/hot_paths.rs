@@ -5,6 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use etupass::crypto::keys::SigningKeys;
 use etupass::crypto::password::{Argon2Settings, PasswordHasher};
+use etupass::crypto::sealed::Sealer;
 use etupass::crypto::{jwt, token};
 use etupass::domain::client::SigningAlg;
 use etupass::oauth::authorize::RawRequest;
@@ -43,6 +44,31 @@ fn id_tokens(c: &mut Criterion) {
     }
 }
 
+/// The second step's own cost: open the sealed authenticator key, compute the codes of
+/// the three accepted time steps, compare (the database round trips are not here).
+fn second_factor(c: &mut Criterion) {
+    let sealer = Sealer::new(&[7u8; 32]).unwrap();
+    let sealed = sealer.seal(&[42u8; 20], "identity-id").unwrap();
+    c.bench_function("second factor: open the key + check a code", |b| {
+        b.iter(|| {
+            let key = sealer.open(&sealed, "identity-id").unwrap();
+            let totp = totp_rs::TOTP::new(
+                totp_rs::Algorithm::SHA1,
+                6,
+                1,
+                30,
+                key,
+                Some("Université".into()),
+                "elodie.dupont@univ.example".into(),
+            )
+            .unwrap();
+            (0..3u64)
+                .map(|step| totp.generate((56_666_666 + step) * 30))
+                .any(|code| token::constant_time_eq(code.as_bytes(), b"123456"))
+        })
+    });
+}
+
 fn passwords(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -64,5 +90,5 @@ fn passwords(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, secrets, id_tokens, passwords);
+criterion_group!(benches, secrets, id_tokens, second_factor, passwords);
 criterion_main!(benches);
