@@ -94,6 +94,10 @@ pub struct AddClient {
     /// A pushed attribute this relying party receives as a claim (repeatable).
     #[arg(long = "release-attribute")]
     pub released_attributes: Vec<String>,
+    /// A service that checks app passwords of this purpose (`mail` for the mail server,
+    /// `wifi` for the RADIUS server; repeatable). Needs `--grant-type client_credentials`.
+    #[arg(long = "check-app-passwords", value_parser = parse_purpose)]
+    pub app_password_purposes: Vec<crate::domain::app_password::Purpose>,
     /// How long a refresh-token family of this client lives at most.
     #[arg(long, value_parser = humantime::parse_duration, requires = "refresh_idle_lifetime")]
     pub refresh_absolute_lifetime: Option<std::time::Duration>,
@@ -157,6 +161,7 @@ impl AddClient {
             open_to_parents: self.open_to_parents,
             attribute_writer: self.attribute_writer,
             released_attributes: self.released_attributes,
+            app_password_purposes: self.app_password_purposes,
             refresh_lifetimes: match (self.refresh_idle_lifetime, self.refresh_absolute_lifetime) {
                 (Some(idle), Some(absolute)) => Some(RefreshLifetimes {
                     idle: idle.as_secs(),
@@ -218,4 +223,8 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
             }
         }
     }
+}
+
+fn parse_purpose(raw: &str) -> Result<crate::domain::app_password::Purpose, String> {
+    raw.parse().map_err(|e: crate::domain::Invalid| e.0)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Invalid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Purpose {
     /// IMAP/SMTP/CalDAV sync with the webmail server.

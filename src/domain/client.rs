@@ -225,6 +225,9 @@ pub struct Client {
     pub attribute_writer: bool,
     /// The pushed attributes it receives as claims (`etupass_attributes`).
     pub released_attributes: Vec<String>,
+    /// The app passwords this service may check (the mail server: mail; the RADIUS
+    /// server: wifi). An administrator's choice, never a registrant's.
+    pub app_password_purposes: Vec<super::app_password::Purpose>,
     pub created_at: UnixTime,
 }
 
@@ -275,6 +278,7 @@ pub struct NewClient {
     pub open_to_parents: bool,
     pub attribute_writer: bool,
     pub released_attributes: Vec<String>,
+    pub app_password_purposes: Vec<super::app_password::Purpose>,
 }
 
 impl NewClient {
@@ -301,6 +305,7 @@ impl NewClient {
             open_to_parents: false,
             attribute_writer: false,
             released_attributes: Vec::new(),
+            app_password_purposes: Vec::new(),
         }
     }
 

@@ -37,6 +37,7 @@ struct ClientRow {
     attribute_writer: bool,
     released_attributes: String,
     open_to_parents: bool,
+    app_password_purposes: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -97,6 +98,7 @@ impl TryFrom<ClientRow> for Client {
             open_to_parents: row.open_to_parents,
             attribute_writer: row.attribute_writer,
             released_attributes: from_json("released_attributes", &row.released_attributes)?,
+            app_password_purposes: from_json("app_password_purposes", &row.app_password_purposes)?,
             client_id: row.id,
             name: row.name,
             secret_hash: row.secret_hash,
@@ -166,6 +168,7 @@ impl ClientRow {
             open_to_parents: new.open_to_parents,
             attribute_writer: new.attribute_writer,
             released_attributes: to_json(&new.released_attributes),
+            app_password_purposes: to_json(&new.app_password_purposes),
         }
     }
 }

@@ -54,6 +54,7 @@ diesel::table! {
         registration_token_hash -> Nullable<Text>,
         open_to_alumni -> Bool,
         open_to_parents -> Bool,
+        app_password_purposes -> Text,
         attribute_writer -> Bool,
         released_attributes -> Text,
     }

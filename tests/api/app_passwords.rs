@@ -2,6 +2,7 @@
 //! `/api/app-passwords/{purpose}/check`, and by a real Dovecot through its
 //! `checkpassword` passdb (a script calling that endpoint) with an IMAP LOGIN.
 
+use etupass::domain::app_password::Purpose;
 use etupass::domain::client::GrantType;
 
 use crate::helpers::{etupass, ClientOptions, TestApp, TestClient, PASSWORD};
@@ -51,9 +52,11 @@ async fn check(
         .as_u16()
 }
 
+/// A service an administrator allowed to check app passwords of both purposes.
 fn service() -> ClientOptions {
     ClientOptions {
         grant_types: vec![GrantType::ClientCredentials],
+        app_password_purposes: vec![Purpose::Mail, Purpose::Wifi],
         ..ClientOptions::default()
     }
 }
@@ -73,6 +76,22 @@ async fn app_passwords_work_once_per_purpose_and_never_the_account_password() {
     assert_ne!(wifi, mail);
 
     assert_eq!(check(&app, &radius, "wifi", NUMBER, &wifi).await, 200);
+    // Another service, not marked by an administrator, learns nothing; nor does a
+    // service marked for the other purpose.
+    let other = app
+        .add_client(ClientOptions {
+            grant_types: vec![GrantType::ClientCredentials],
+            ..ClientOptions::default()
+        })
+        .await;
+    assert_eq!(check(&app, &other, "wifi", NUMBER, &wifi).await, 400);
+    let mail_only = app
+        .add_client(ClientOptions {
+            app_password_purposes: vec![Purpose::Mail],
+            ..service()
+        })
+        .await;
+    assert_eq!(check(&app, &mail_only, "wifi", NUMBER, &wifi).await, 400);
     // Typed without dashes, in capitals, with the institutional address: still it.
     let identity = app
         .store

@@ -63,6 +63,7 @@ pub struct ClientOptions {
     pub open_to_parents: bool,
     pub attribute_writer: bool,
     pub released_attributes: Vec<String>,
+    pub app_password_purposes: Vec<etupass::domain::app_password::Purpose>,
 }
 
 impl Default for ClientOptions {
@@ -86,6 +87,7 @@ impl Default for ClientOptions {
             open_to_parents: false,
             attribute_writer: false,
             released_attributes: Vec::new(),
+            app_password_purposes: Vec::new(),
         }
     }
 }
@@ -320,6 +322,7 @@ impl TestApp {
                 open_to_parents: options.open_to_parents,
                 attribute_writer: options.attribute_writer,
                 released_attributes: options.released_attributes,
+                app_password_purposes: options.app_password_purposes,
             },
             self.clock.now(),
         )

@@ -7,10 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use etupass::domain::client::{AuthMethod, GrantType};
-
 use crate::app_passwords::{create, NUMBER};
-use crate::helpers::{etupass, http_recorder, ClientOptions, TestApp};
+use crate::helpers::{etupass, http_recorder, TestApp};
 use crate::rp::Browser;
 
 /// Quotes, a backslash, a space, an accented letter and the characters that mean
@@ -175,19 +173,30 @@ async fn freeradius_accepts_only_wifi_app_passwords_of_active_accounts() {
     let app = TestApp::spawn().await;
     app.add_identity_with(NUMBER, "Dupont", "Élodie", Some(AWKWARD_PASSWORD))
         .await;
-    let service = app
-        .add_client(ClientOptions {
-            grant_types: vec![GrantType::ClientCredentials],
-            auth_method: AuthMethod::ClientSecretPost,
-            ..ClientOptions::default()
-        })
-        .await;
-    let secret = service.client_secret.clone().unwrap();
+    // Registered as docs/relying-parties.md says, with the real command.
+    let added = etupass(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "FreeRADIUS wifi",
+            "--grant-type",
+            "client_credentials",
+            "--auth-method",
+            "client_secret_post",
+            "--check-app-passwords",
+            "wifi",
+        ],
+        None,
+    );
+    assert!(added.status.success(), "{added:?}");
+    let service: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
     let radius = start_freeradius(
         &app.dir.path().join("raddb"),
         app.issuer.trim_end_matches('/'),
-        &service.client_id,
-        &secret,
+        service["client_id"].as_str().unwrap(),
+        service["client_secret"].as_str().unwrap(),
     );
     let browser = Browser::new();
     let page = browser.open(&app.url("/account")).await;

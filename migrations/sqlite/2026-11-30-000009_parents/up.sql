@@ -17,3 +17,6 @@ CREATE INDEX parent_links_parent ON parent_links(parent_id);
 -- Parent accounts reach only the relying parties an administrator opens to them (the
 -- e-learning platform, say): not the webmail, not the wifi.
 ALTER TABLE clients ADD COLUMN open_to_parents BOOLEAN NOT NULL DEFAULT 0;
+-- The app-password purposes (mail, wifi) a service may check: the mail server checks
+-- mail passwords and the RADIUS server wifi ones, no other client any (JSON list).
+ALTER TABLE clients ADD COLUMN app_password_purposes TEXT NOT NULL DEFAULT '[]';

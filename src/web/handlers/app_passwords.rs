@@ -12,7 +12,7 @@ use crate::account::app_passwords;
 use crate::domain::app_password::Purpose;
 use crate::domain::client::GrantType;
 use crate::oauth::client_auth::{self, FormCredentials};
-use crate::oauth::OAuthError;
+use crate::oauth::{ErrorCode, OAuthError};
 use crate::web::{error, AppState};
 
 pub async fn check(
@@ -45,9 +45,15 @@ pub async fn check(
         Ok(client) => client,
         Err(e) => return error::oauth_json(&e),
     };
-    if client.public || !client.allows_grant(GrantType::ClientCredentials) {
-        return error::oauth_json(&OAuthError::invalid_client(
-            "only a service registered for client_credentials may check app passwords",
+    // Least privilege: the mail server checks mail passwords, the RADIUS server wifi
+    // ones, and no other client any (an administrator marks each service).
+    if client.public
+        || !client.allows_grant(GrantType::ClientCredentials)
+        || !client.app_password_purposes.contains(&purpose)
+    {
+        return error::oauth_json(&OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this service may not check app passwords of this purpose",
         ));
     }
     let (Some(username), Some(password)) = (field("username"), field("password")) else {
