@@ -214,10 +214,20 @@ pub async fn verify(
         CodeOutcome::Refused(key) => return Ok(CodeOutcome::Refused(key)),
         CodeOutcome::Throttled(wait) => return Ok(CodeOutcome::Throttled(wait)),
     };
+    // A recovery code means a lost phone, or someone who found the codes: the owner hears.
+    let mail = match proof {
+        Proof::Recovery(_) => notice(
+            provider,
+            identity,
+            &provider.settings.default_locale,
+            MailContent::recovery_code_used(),
+        )?,
+        Proof::Totp(_) => None,
+    };
     let used = ProofUse {
         upgrade_session: Some(session.id.clone()),
         remove: false,
-        mail: None,
+        mail,
         audit: AuditEvent::new(events::SECOND_FACTOR_USED, provider.now(), context)
             .identity(identity)
             .detail(method),

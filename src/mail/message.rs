@@ -117,6 +117,17 @@ impl MailContent {
         }
     }
 
+    /// To the personal address: a recovery code was used to sign in.
+    pub fn recovery_code_used() -> MailContent {
+        MailContent {
+            kind: "recovery_code_used",
+            subject: "mail.recovery_code_used.subject",
+            paragraphs: vec!["mail.recovery_code_used.intro", "mail.changed.not_you"],
+            value: None,
+            link: None,
+        }
+    }
+
     pub fn number_reminder(number: &str) -> MailContent {
         MailContent {
             kind: "number_reminder",

@@ -257,6 +257,9 @@ async fn recovery_codes_work_once_and_turning_off_needs_the_password_and_a_code(
     assert_eq!(landing.redirect().location.path(), "/account");
     let account = lost.open(&app.url("/account")).await;
     assert!(element_text(&account, "second-factor-status").contains('9'));
+    app.mailbox
+        .wait_for("21900500@personal.example", "code de secours")
+        .await;
     let again = Browser::new();
     let page = again.open(&app.url("/account")).await;
     let (_, second) = again.sign_in(&app, &page, NUMBER, PASSWORD).await.page();
