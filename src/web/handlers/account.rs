@@ -72,6 +72,18 @@ fn link_invalid(
     form_page(state, req, lang, page)
 }
 
+/// A link's form posted after its CSRF token expired: the link page says so.
+fn expired_link_form(state: &AppState, req: &HttpRequest, lang: &'static str) -> HttpResponse {
+    link_invalid(
+        state,
+        req,
+        lang,
+        "login.expired_form",
+        false,
+        StatusCode::BAD_REQUEST,
+    )
+}
+
 fn link_message(state: &LinkState) -> &'static str {
     match state {
         LinkState::Expired => "link.expired",
@@ -625,14 +637,7 @@ pub async fn confirm_theft(
 ) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
     if !state.csrf_ok(&req, &form.csrf_token) {
-        return link_invalid(
-            &state,
-            &req,
-            lang,
-            "login.expired_form",
-            false,
-            StatusCode::BAD_REQUEST,
-        );
+        return expired_link_form(&state, &req, lang);
     }
     match theft::confirm(&state.provider, &form.token, lang, &request_context(&req)).await {
         Ok(ConfirmOutcome::Suspended(_)) => notice(&state, lang, "theft.title", "theft.done"),
@@ -689,14 +694,7 @@ pub async fn confirm_email_change(
 ) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
     if !state.csrf_ok(&req, &form.csrf_token) {
-        return link_invalid(
-            &state,
-            &req,
-            lang,
-            "login.expired_form",
-            false,
-            StatusCode::BAD_REQUEST,
-        );
+        return expired_link_form(&state, &req, lang);
     }
     match crate::account::space::confirm_email_change(
         &state.provider,
@@ -801,14 +799,7 @@ pub async fn accept_parent_invitation(
 ) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
     if !state.csrf_ok(&req, &form.csrf_token) {
-        return link_invalid(
-            &state,
-            &req,
-            lang,
-            "login.expired_form",
-            false,
-            StatusCode::BAD_REQUEST,
-        );
+        return expired_link_form(&state, &req, lang);
     }
     let typed = parents::AcceptForm {
         family_name: &form.family_name,
