@@ -36,7 +36,7 @@ pub async fn pending_for_session(
     if enabled && !session.has_second_factor() {
         return Ok(Some(Gate::SecondFactor));
     }
-    if let Some(gate) = pending(provider, identity).await? {
+    if let Some(gate) = identity_gates(provider, identity, Some(enabled)).await? {
         return Ok(Some(gate));
     }
     if second_factor_asked && !enabled {
@@ -45,9 +45,28 @@ pub async fn pending_for_session(
     Ok(None)
 }
 
+/// Whether this session gave the password only, for someone with a second factor: until
+/// the code is given it opens nothing, and shows nothing of the person.
+pub async fn awaits_second_factor(
+    provider: &Provider,
+    identity: &Identity,
+    session: &Session,
+) -> Result<bool, StoreError> {
+    Ok(!session.has_second_factor() && second_factor::is_enabled(provider, identity).await?)
+}
+
 /// The gates of the identity alone, whatever the session (also checked before refresh
 /// tokens, device codes and app passwords are honoured).
 pub async fn pending(provider: &Provider, identity: &Identity) -> Result<Option<Gate>, StoreError> {
+    identity_gates(provider, identity, None).await
+}
+
+/// `second_factor_enabled`, when the caller looked it up already (one query, not two).
+async fn identity_gates(
+    provider: &Provider,
+    identity: &Identity,
+    second_factor_enabled: Option<bool>,
+) -> Result<Option<Gate>, StoreError> {
     let too_old = match (
         provider.settings.password_max_age,
         identity.password_changed_at,
@@ -64,10 +83,14 @@ pub async fn pending(provider: &Provider, identity: &Identity) -> Result<Option<
             return Ok(Some(Gate::AcceptCharter(charter)));
         }
     }
-    if second_factor::required_by_affiliation(provider, identity)
-        && !second_factor::is_enabled(provider, identity).await?
-    {
-        return Ok(Some(Gate::SetUpSecondFactor));
+    if second_factor::required_by_affiliation(provider, identity) {
+        let enabled = match second_factor_enabled {
+            Some(enabled) => enabled,
+            None => second_factor::is_enabled(provider, identity).await?,
+        };
+        if !enabled {
+            return Ok(Some(Gate::SetUpSecondFactor));
+        }
     }
     Ok(None)
 }
@@ -97,18 +120,7 @@ pub async fn change_password(
         return Ok(refused);
     }
     let hash = provider.passwords.hash(password).await?;
-    let mail = identity
-        .personal_email
-        .as_deref()
-        .map(|to| {
-            MailContent::password_changed().render(
-                &provider.views,
-                lang,
-                &provider.settings.institution_name,
-                to,
-            )
-        })
-        .transpose()?;
+    let mail = super::personal_notice(provider, identity, lang, MailContent::password_changed())?;
     let audit =
         AuditEvent::new(events::PASSWORD_CHANGED, provider.now(), context).identity(identity);
     provider

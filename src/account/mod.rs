@@ -53,6 +53,28 @@ pub enum RequestOutcome {
     Malformed(&'static str),
 }
 
+/// `content` rendered for the person's personal address, when they have one (the mails
+/// that tell them of a change to their account).
+pub(crate) fn personal_notice(
+    provider: &Provider,
+    identity: &crate::domain::identity::Identity,
+    lang: &str,
+    content: crate::mail::MailContent,
+) -> Result<Option<crate::domain::mail::OutgoingMail>, ViewError> {
+    identity
+        .personal_email
+        .as_deref()
+        .map(|to| {
+            content.render(
+                &provider.views,
+                lang,
+                &provider.settings.institution_name,
+                to,
+            )
+        })
+        .transpose()
+}
+
 /// A fresh link: the secret for the mail, and what the store keeps.
 pub(crate) fn new_link(
     provider: &Provider,

@@ -220,13 +220,9 @@ pub async fn accept(
         Ok(parent) => {
             // The student hears of every parent linked to them: an invitation sent from a
             // session someone else was using does not go unnoticed.
-            if let Some(to) = &student.personal_email {
-                let mail = MailContent::parent_linked(&link.parent_email).render(
-                    &provider.views,
-                    &provider.settings.default_locale,
-                    &provider.settings.institution_name,
-                    to,
-                )?;
+            let lang = &provider.settings.default_locale;
+            let content = MailContent::parent_linked(&link.parent_email);
+            if let Some(mail) = super::personal_notice(provider, &student, lang, content)? {
                 provider.store.queue_mail(mail, provider.now()).await?;
             }
             Ok(Accepted::Done(Box::new(parent)))

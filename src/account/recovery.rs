@@ -74,18 +74,8 @@ pub async fn reset(
         .store
         .live_session_ids(&identity.id, provider.now())
         .await?;
-    let notice = identity
-        .personal_email
-        .as_deref()
-        .map(|to| {
-            MailContent::password_changed().render(
-                &provider.views,
-                lang,
-                &provider.settings.institution_name,
-                to,
-            )
-        })
-        .transpose()?;
+    let notice =
+        super::personal_notice(provider, &identity, lang, MailContent::password_changed())?;
     let audit = AuditEvent::new(events::PASSWORD_RESET, provider.now(), context);
     match provider
         .store

@@ -180,7 +180,7 @@ pub async fn enable(
     let used = ProofUse {
         upgrade_session: Some(session.id.clone()),
         remove: false,
-        mail: notice(
+        mail: super::personal_notice(
             provider,
             identity,
             lang,
@@ -216,7 +216,7 @@ pub async fn verify(
     };
     // A recovery code means a lost phone, or someone who found the codes: the owner hears.
     let mail = match proof {
-        Proof::Recovery(_) => notice(
+        Proof::Recovery(_) => super::personal_notice(
             provider,
             identity,
             &provider.settings.default_locale,
@@ -261,7 +261,7 @@ pub async fn disable(
     let used = ProofUse {
         upgrade_session: None,
         remove: true,
-        mail: notice(
+        mail: super::personal_notice(
             provider,
             identity,
             lang,
@@ -400,27 +400,6 @@ async fn attempt(provider: &Provider, identity: &Identity) -> Result<Option<i64>
         tracing::info!(event = "second_factor_throttled", subject = %identity.subject, "second factor throttled");
     }
     Ok(wait.map(|wait| wait.0))
-}
-
-/// The mail to the personal address, when there is one.
-fn notice(
-    provider: &Provider,
-    identity: &Identity,
-    lang: &str,
-    content: MailContent,
-) -> Result<Option<crate::domain::mail::OutgoingMail>, AccountError> {
-    Ok(identity
-        .personal_email
-        .as_deref()
-        .map(|to| {
-            content.render(
-                &provider.views,
-                lang,
-                &provider.settings.institution_name,
-                to,
-            )
-        })
-        .transpose()?)
 }
 
 /// The SVG goes inside the page: no `<?xml …?>` line in the middle of HTML.

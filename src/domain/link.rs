@@ -13,6 +13,13 @@ pub enum LinkPurpose {
 }
 
 impl LinkPurpose {
+    /// Whether following one link of this purpose voids the identity's other open links of
+    /// the same purpose (a second reset link must not outlive the reset). A student's
+    /// invitations to different parents are each their own.
+    pub fn voids_siblings(self) -> bool {
+        self != LinkPurpose::ParentInvitation
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LinkPurpose::Activation => "activation",

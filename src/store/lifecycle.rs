@@ -69,11 +69,10 @@ pub(super) fn consume_link(
         .find(token_hash)
         .select(account_links::identity_id)
         .first(conn)?;
-    // Other open links of the same purpose die with it; not other parents' invitations,
-    // which are each their own.
-    if purpose == LinkPurpose::ParentInvitation {
+    if !purpose.voids_siblings() {
         return Ok(Some(identity_id));
     }
+    // Other open links of the same purpose die with it.
     diesel::update(
         account_links::table
             .filter(account_links::identity_id.eq(&identity_id))

@@ -389,6 +389,18 @@ async fn staff_must_set_it_up_and_a_relying_party_can_ask_for_it() {
     let account = staff.open(&app.url("/account")).await;
     assert!(account.contains("obligatoire"));
     assert!(!account.contains("/account/second-factor/disable"));
+    // Posted anyway, with the password: refused, still on.
+    let (status, html) = staff
+        .submit(
+            &app,
+            &account,
+            "/account/second-factor/disable",
+            &[("current_password", PASSWORD), ("code", "123456")],
+        )
+        .await
+        .page();
+    assert_eq!(status, 400);
+    assert!(element_text(&html, "second-factor-status").contains("activée"));
 
     // A student signs in with the password alone…
     let student = Browser::new();
@@ -408,14 +420,13 @@ async fn staff_must_set_it_up_and_a_relying_party_can_ask_for_it() {
         setup.contains("demande la connexion à deux facteurs"),
         "{setup}"
     );
-    let (key, _, after) = set_up(&app, &student, &setup).await;
+    let (_, _, after) = set_up(&app, &student, &setup).await;
     let redirect = after.redirect();
     let signed_in = rp::exchange(&oidc, &client, auth, &redirect).await;
     assert_eq!(
         signed_in.claims.auth_context_ref().map(|a| a.as_str()),
         Some(MFA)
     );
-    assert!(!key.is_empty());
 
     // The help desk removes it (lost phone, no recovery code left); staff set it up again.
     let output = etupass(

@@ -15,10 +15,13 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     match current_session(&state, &req).await {
         // A session still waiting for its second factor shows nothing of the person.
         Ok(Some((session, identity)))
-            if !session.has_second_factor()
-                && crate::account::second_factor::is_enabled(&state.provider, &identity)
-                    .await
-                    .unwrap_or(true) => {}
+            if crate::account::gates::awaits_second_factor(
+                &state.provider,
+                &identity,
+                &session,
+            )
+            .await
+            .unwrap_or(true) => {}
         Ok(Some((_, identity))) => {
             let (csrf_token, cookie) =
                 crate::web::csrf::issue(&req, state.provider.settings.issuer_is_https());
