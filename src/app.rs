@@ -18,6 +18,7 @@ pub struct Application {
     server: Server,
     /// Tells the mail worker to stop once the server has.
     stop_worker: tokio::sync::watch::Sender<bool>,
+    provider: Arc<Provider>,
 }
 
 impl Application {
@@ -69,11 +70,17 @@ impl Application {
             port,
             server,
             stop_worker,
+            provider,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The running server's shared context (tests read its counters).
+    pub fn provider(&self) -> Arc<Provider> {
+        self.provider.clone()
     }
 
     /// A handle to stop the server (tests, signals).

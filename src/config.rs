@@ -49,6 +49,12 @@ pub struct Settings {
     pub argon2_parallelism: u32,
     /// Password hashes computed at once; 0 means one per CPU core.
     pub password_hash_concurrency: usize,
+    /// Sign-ins waiting for a hash slot, at most; past it a sign-in is answered at once
+    /// with 503 and `Retry-After` instead of queueing without limit.
+    pub password_hash_queue: usize,
+    /// Sign-ins in progress at once from one address (per instance); more are answered
+    /// at once with 429.
+    pub sign_in_concurrency_per_address: u32,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
     /// `text` or `json`.
@@ -62,7 +68,8 @@ pub struct Settings {
     #[serde(with = "humantime_serde")]
     pub refresh_token_absolute_lifetime: Duration,
     /// Two refreshes racing with the same token within this window get the same
-    /// successor instead of tripping reuse detection.
+    /// successor instead of tripping reuse detection. Zero by default: every reuse
+    /// revokes the family (RFC 9700 §4.14.2), and `0s` means no window at all.
     #[serde(with = "humantime_serde")]
     pub refresh_token_reuse_grace: Duration,
 
@@ -127,9 +134,30 @@ pub struct Settings {
     /// First delay; doubles with each further failure.
     #[serde(with = "humantime_serde")]
     pub throttle_base_delay: Duration,
-    /// Longest delay: a ceiling, never a permanent lock.
+    /// Longest delay of the growing ones.
     #[serde(with = "humantime_serde")]
     pub throttle_max_delay: Duration,
+    /// Failed sign-ins in a row on one account (from browsers that are not the owner's
+    /// known devices) before it is locked for `throttle_account_lockout` (NIST SP
+    /// 800-63B §5.2.2: at most 100).
+    pub throttle_account_lockout_after: u32,
+    #[serde(with = "humantime_serde")]
+    pub throttle_account_lockout: Duration,
+    /// Failed app-password checks per account, from all end users together, before
+    /// delays start (each end user, by the address the mail or RADIUS server reports,
+    /// has `throttle_account_free_attempts` of its own).
+    pub throttle_app_password_account_free_attempts: u32,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` is believed: behind them, the
+    /// client's address is the right-most entry not itself a trusted proxy. Empty by
+    /// default: the header is ignored and the peer's address counts.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Calls to dynamically registered clients' URLs (`jwks_uri`, back-channel logout)
+    /// may reach this machine's loopback addresses. For tests only: a registrant could
+    /// otherwise make Etupass call services listening on localhost.
+    pub outbound_allow_loopback: bool,
+    /// How long a browser stays known as the owner's after a sign-in (device cookie).
+    #[serde(with = "humantime_serde")]
+    pub device_cookie_lifetime: Duration,
 }
 
 impl Default for Settings {
@@ -154,11 +182,13 @@ impl Default for Settings {
             argon2_iterations: argon2.iterations,
             argon2_parallelism: argon2.parallelism,
             password_hash_concurrency: 0,
+            password_hash_queue: 64,
+            sign_in_concurrency_per_address: 4,
             workers: 0,
             log_format: "text".into(),
             refresh_token_idle_lifetime: Duration::from_secs(14 * 24 * 3600),
             refresh_token_absolute_lifetime: Duration::from_secs(90 * 24 * 3600),
-            refresh_token_reuse_grace: Duration::from_secs(10),
+            refresh_token_reuse_grace: Duration::ZERO,
             pushed_request_lifetime: Duration::from_secs(600),
             device_code_lifetime: Duration::from_secs(600),
             device_poll_interval: Duration::from_secs(5),
@@ -181,6 +211,12 @@ impl Default for Settings {
             throttle_ip_free_attempts: 50,
             throttle_base_delay: Duration::from_secs(1),
             throttle_max_delay: Duration::from_secs(15 * 60),
+            throttle_account_lockout_after: 100,
+            outbound_allow_loopback: false,
+            trusted_proxies: Vec::new(),
+            throttle_app_password_account_free_attempts: 50,
+            throttle_account_lockout: Duration::from_secs(24 * 3600),
+            device_cookie_lifetime: Duration::from_secs(180 * 24 * 3600),
         }
     }
 }
@@ -250,6 +286,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "log_format",
                 message: "must be text or json".into(),
+            });
+        }
+        if self.throttle_account_lockout_after == 0 || self.throttle_account_lockout_after > 100 {
+            return Err(ConfigError::Invalid {
+                key: "throttle_account_lockout_after",
+                message: "must be between 1 and 100 (NIST SP 800-63B §5.2.2)".into(),
             });
         }
         if self.database_pool_size == 0 {

@@ -29,6 +29,8 @@ pub struct Provider {
     pub sealer: Sealer,
     /// Public keys of `private_key_jwt` clients that publish them at a `jwks_uri`.
     pub client_keys: ClientKeyCache,
+    /// Sign-ins in progress per address on this instance.
+    pub sign_ins_in_flight: crate::account::throttle::InFlight,
 }
 
 impl std::fmt::Debug for Provider {
@@ -59,9 +61,11 @@ impl Provider {
             0 => Settings::cores(),
             n => n,
         };
-        let passwords = PasswordHasher::new(settings.argon2(), concurrency)?;
+        let passwords = PasswordHasher::new(settings.argon2(), concurrency)?
+            .with_queue_limit(settings.password_hash_queue);
         let discovery = discovery::document(&settings);
         let views = Arc::new(Views::new()?);
+        let outbound_allow_loopback = settings.outbound_allow_loopback;
         Ok(Provider {
             token_secret,
             sealer,
@@ -72,7 +76,8 @@ impl Provider {
             passwords,
             clock,
             discovery,
-            client_keys: ClientKeyCache::new(),
+            client_keys: ClientKeyCache::new(outbound_allow_loopback),
+            sign_ins_in_flight: Default::default(),
         })
     }
 

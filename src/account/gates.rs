@@ -95,14 +95,18 @@ async fn identity_gates(
     Ok(None)
 }
 
-/// The forced change: the policy applies; other sessions end; a mail tells the owner.
-/// Returns the refusals (empty when the password was changed).
-pub async fn change_password(
+/// A new password chosen by its owner (the required change here, and the one asked for in
+/// the personal space): the policy applies; other sessions end, and with
+/// `revoke_grants` every token, app password and device grant too; a mail tells the
+/// owner. Returns the refusals (empty when the password was changed).
+#[allow(clippy::too_many_arguments)]
+pub async fn set_new_password(
     provider: &Provider,
     identity: &Identity,
     session: &Session,
     password: &str,
     confirmation: &str,
+    revoke_grants: bool,
     lang: &str,
     context: &RequestContext,
 ) -> Result<Vec<&'static str>, AccountError> {
@@ -125,10 +129,11 @@ pub async fn change_password(
         AuditEvent::new(events::PASSWORD_CHANGED, provider.now(), context).identity(identity);
     provider
         .store
-        .change_password(
+        .store_new_password(
             identity,
             hash,
             Some(session.id.clone()),
+            revoke_grants,
             mail,
             audit,
             provider.now(),

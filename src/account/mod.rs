@@ -6,6 +6,7 @@ pub mod administration;
 pub mod app_passwords;
 pub mod enrollment;
 pub mod gates;
+pub mod known_device;
 pub mod parents;
 pub mod passwords;
 pub mod provisioning;

@@ -1,7 +1,7 @@
 //! A forgotten password (a reset link to the personal address) and a forgotten number
 //! (mailed, never shown). Both answer the same whether the account exists or not.
 
-use super::throttle::{self, Action};
+use super::throttle::{self, Action, Subject};
 use super::{
     mail_link_to_named_account, passwords, AccountError, NamedAccountLink, RequestOutcome,
 };
@@ -83,7 +83,6 @@ pub async fn reset(
             &crate::crypto::token::digest(secret),
             hash,
             move |_| notice,
-            provider.settings.second_factor_required_for.clone(),
             audit,
             provider.now(),
         )
@@ -91,6 +90,9 @@ pub async fn reset(
     {
         Ok(identity) => {
             super::sign_in::tell_relying_parties(provider, &identity, sessions).await;
+            // The mailbox proved the owner: a lockout by strangers' guesses ends here.
+            throttle::clear_subject(provider, Action::SignIn, Subject::Identity(&identity.id))
+                .await?;
             Ok(ResetOutcome::Done(Box::new(identity)))
         }
         Err(LinkError::Invalid) => Ok(ResetOutcome::Invalid(LinkState::Used)),

@@ -1,12 +1,15 @@
 //! Signing in with the number (or institutional e-mail) and password, and the SSO session
-//! that follows. One argon2id verification per attempt, known account or not.
+//! that follows. One argon2id verification per attempt, known account or not, counted
+//! against the throttle before it is made.
 
-use super::throttle::{self, Action};
+use super::known_device;
+use super::throttle::{self, Action, Attempt, Subject};
 use crate::crypto::password::PasswordError;
 use crate::crypto::token;
 use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::domain::identity::{Identity, IdentityStatus};
 use crate::domain::session::{amr_for, Session, ACR_PASSWORD};
+use crate::mail::MailContent;
 use crate::provider::Provider;
 use crate::store::sessions::NewSession;
 use crate::store::StoreError;
@@ -19,28 +22,41 @@ pub enum SignInError {
     /// The password was right, but the account may not sign in.
     #[error("the account is {}", .0.as_str())]
     NotActive(IdentityStatus),
-    /// Too many failures from this address or for this name: wait this many seconds.
+    /// Too many failures from this address or for this account: wait this many seconds.
     #[error("throttled for {0} s")]
     Throttled(i64),
+    /// Too many sign-ins wait for a password hash: try again in a moment.
+    #[error("too many sign-ins in progress")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] PasswordError),
+    #[error(transparent)]
+    Mail(#[from] crate::views::ViewError),
 }
 
+/// A sign-in that succeeded: the identity, and the device cookie to set (this browser
+/// is now known as the owner's).
+#[derive(Debug)]
+pub struct SignedIn {
+    pub identity: Identity,
+    pub device_cookie: String,
+}
+
+/// Checks a sign-in name and password. The steps: look the account up (a cheap query),
+/// bound the attempts in progress from this address, count the attempt against the
+/// address and the account before hashing (refunded on success), then one argon2id
+/// verification whatever the account: unknown, without a password, suspended, alumni or
+/// parent, the work and the answer are the same.
 pub async fn authenticate(
     provider: &Provider,
     sign_in_name: &str,
     password: &str,
+    known_device: Option<&str>,
     context: &RequestContext,
-) -> Result<Identity, SignInError> {
+) -> Result<SignedIn, SignInError> {
     let ip = context.ip.as_deref();
-    if let Some(wait) = throttle::check(provider, Action::SignIn, ip, Some(sign_in_name)).await? {
-        let audit = AuditEvent::new(events::SIGN_IN_THROTTLED, provider.now(), context)
-            .detail(format!("wait {} s", wait.0));
-        provider.store.record_audit(audit).await?;
-        return Err(SignInError::Throttled(wait.0));
-    }
     let identity = if sign_in_name.trim().is_empty()
         || sign_in_name.len() > 254
         || sign_in_name.chars().any(char::is_control)
@@ -52,32 +68,74 @@ pub async fn authenticate(
             .find_identity_by_sign_in_name(sign_in_name)
             .await?
     };
+    let device = identity.as_ref().and_then(|identity| {
+        known_device::for_identity(&provider.token_secret, known_device, &identity.id)
+    });
+    let identity_id = identity.as_ref().map(|i| i.id.clone());
+    let device_id = device.as_ref().map(|d| d.device_id.clone());
+    let subject = match (identity_id.as_deref(), device_id.as_deref()) {
+        (Some(identity_id), Some(device)) => Subject::Device {
+            identity_id,
+            device,
+        },
+        (Some(identity_id), None) => Subject::Identity(identity_id),
+        (None, _) => Subject::Typed(sign_in_name),
+    };
+    // Attempts in progress from one address are bounded: a burst from one place is
+    // answered at once instead of filling the hashing queue in front of everyone else.
+    let _in_flight = match ip {
+        Some(ip) => Some(
+            provider
+                .sign_ins_in_flight
+                .enter(ip, provider.settings.sign_in_concurrency_per_address)
+                .ok_or(SignInError::Throttled(1))?,
+        ),
+        None => None,
+    };
+    let subject_failures = match throttle::attempt(provider, Action::SignIn, ip, subject).await? {
+        Attempt::Allowed { subject_failures } => subject_failures,
+        Attempt::Throttled(wait) => {
+            let mut audit = AuditEvent::new(events::SIGN_IN_THROTTLED, provider.now(), context)
+                .detail(format!("wait {} s", wait.0));
+            if let Some(identity) = &identity {
+                audit = audit.identity(identity);
+            }
+            provider.store.record_audit(audit).await?;
+            return Err(SignInError::Throttled(wait.0));
+        }
+    };
     let stored_hash = identity.as_ref().and_then(|i| i.password_hash.as_deref());
     // Verified even when the account or its password is missing, against a dummy hash,
     // so the time taken does not tell whether the account exists.
-    let verification = provider.passwords.verify(stored_hash, password).await?;
-    // Checked again after the hash: attempts sent in parallel all passed the first check,
-    // but failures counted meanwhile now hold them. Right or wrong, they get the same
-    // "wait" answer, so a burst of guesses learns nothing past the free attempts.
-    if let Some(wait) = throttle::check(provider, Action::SignIn, ip, Some(sign_in_name)).await? {
-        if !verification.matches {
-            throttle::count(provider, Action::SignIn, ip, Some(sign_in_name)).await?;
+    let verification = match provider
+        .passwords
+        .verify_or_busy(stored_hash, password)
+        .await
+    {
+        Ok(verification) => verification,
+        Err(PasswordError::Busy) => {
+            // Not the person's failure: the attempt is given back.
+            throttle::refund(provider, Action::SignIn, ip, subject).await?;
+            return Err(SignInError::Busy);
         }
-        return Err(SignInError::Throttled(wait.0));
-    }
+        Err(error) => return Err(error.into()),
+    };
     let identity = match identity {
         Some(identity) if verification.matches => identity,
         known => {
             tracing::info!(event = "sign_in_failed", "sign-in failed");
-            throttle::count(provider, Action::SignIn, ip, Some(sign_in_name)).await?;
             let mut audit = AuditEvent::new(events::SIGN_IN_FAILED, provider.now(), context);
             if let Some(identity) = &known {
                 audit = audit.identity(identity);
+                if matches!(subject, Subject::Identity(_)) {
+                    alert_when_guessed(provider, identity, subject_failures).await?;
+                }
             }
             provider.store.record_audit(audit).await?;
             return Err(SignInError::InvalidCredentials);
         }
     };
+    throttle::refund(provider, Action::SignIn, ip, subject).await?;
     if !identity.can_sign_in() {
         tracing::info!(event = "sign_in_refused", subject = %identity.subject, status = identity.status.as_str(), "sign-in refused: account not active");
         return Err(SignInError::NotActive(identity.status));
@@ -89,11 +147,41 @@ pub async fn authenticate(
             .rehash_password(&identity.id, fresh, provider.now())
             .await?;
     }
-    throttle::clear(provider, Action::SignIn, sign_in_name).await?;
     let audit = AuditEvent::new(events::SIGN_IN, provider.now(), context).identity(&identity);
     provider.store.record_audit(audit).await?;
     tracing::info!(event = "sign_in", subject = %identity.subject, "signed in");
-    Ok(identity)
+    // The browser keeps its device id, or gets one.
+    let device_cookie = match (&device, known_device) {
+        (Some(_), Some(cookie)) => cookie.to_string(),
+        _ => known_device::issue(&provider.token_secret, &identity.id),
+    };
+    Ok(SignedIn {
+        identity,
+        device_cookie,
+    })
+}
+
+/// Mails the owner once when failures from unknown browsers reach twice the free
+/// attempts (someone is guessing), and once more when the account locks, with the link
+/// to report identity theft.
+async fn alert_when_guessed(
+    provider: &Provider,
+    identity: &Identity,
+    failures: i64,
+) -> Result<(), SignInError> {
+    let settings = &provider.settings;
+    let alert_at = i64::from(settings.throttle_account_free_attempts.max(1)) * 2;
+    let lockout_at = i64::from(settings.throttle_account_lockout_after);
+    if failures != alert_at && failures != lockout_at {
+        return Ok(());
+    }
+    let content = MailContent::guessing_alert(settings.endpoint("/theft"));
+    let lang = settings.default_locale.clone();
+    if let Some(mail) = super::personal_notice(provider, identity, &lang, content)? {
+        provider.store.queue_mail(mail, provider.now()).await?;
+    }
+    tracing::warn!(event = "sign_in_guessing", subject = %identity.subject, failures, "many wrong passwords for one account");
+    Ok(())
 }
 
 /// Opens an SSO session; returns it with the secret for the cookie (stored only hashed).
@@ -120,6 +208,20 @@ pub async fn start_session(
         )
         .await?;
     Ok((session, secret))
+}
+
+/// A new cookie secret for a live session (after it proved the second factor); the
+/// old cookie stops working.
+pub async fn renew_session_secret(
+    provider: &Provider,
+    session: &Session,
+) -> Result<Option<String>, StoreError> {
+    let secret = token::generate();
+    let renewed = provider
+        .store
+        .renew_session_secret(&session.id, token::digest(&secret))
+        .await?;
+    Ok(renewed.then_some(secret))
 }
 
 /// The live session named by a cookie, with its identity.

@@ -95,15 +95,18 @@ pub async fn end_sessions(
 
 /// A password change the person asks for: the current password first (a session left
 /// open on a lab computer must not let anyone choose a new one), then the policy. Other
-/// sessions end and the personal address is told (as in the forced change).
+/// sessions end and the personal address is told (as in the forced change); unless the
+/// person keeps them (`keep_access`), every token, app password and device grant issued
+/// before the change is revoked too.
 #[allow(clippy::too_many_arguments)]
-pub async fn change_password(
+pub async fn change_own_password(
     provider: &Provider,
     identity: &Identity,
     session: &Session,
     current: &str,
     password: &str,
     confirmation: &str,
+    keep_access: bool,
     lang: &str,
     context: &RequestContext,
 ) -> Result<Vec<&'static str>, AccountError> {
@@ -117,12 +120,13 @@ pub async fn change_password(
         .into_iter()
         .filter(|id| *id != session.id)
         .collect();
-    let refused = super::gates::change_password(
+    let refused = super::gates::set_new_password(
         provider,
         identity,
         session,
         password,
         confirmation,
+        !keep_access,
         lang,
         context,
     )

@@ -1,9 +1,15 @@
-//! Progressive delays per IP address and per account name, kept in the database so every
-//! instance counts the same. A delay, never a permanent lock: an attacker who types a
-//! student's number a thousand times slows that number down, but cannot lock it for good.
+//! Progressive delays per IP address and per account, kept in the database so every
+//! instance counts the same. Password checks count each attempt before hashing (and give
+//! it back on success), keyed on the account whatever alias was typed, and a browser the
+//! owner signed in from before has a counter of its own: strangers failing from anywhere
+//! else slow the account down, up to a lockout after 100 failures in a row (NIST SP
+//! 800-63B), but do not keep the owner out of a device they used before.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::provider::Provider;
-use crate::store::throttles::ThrottleRule;
+use crate::store::throttles::{AttemptTaken, ThrottleRule};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy)]
@@ -46,10 +52,62 @@ impl Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled(pub i64);
 
-/// Keys are stored hashed: what people type as a sign-in name is sometimes a password,
-/// and must not sit in a table in clear; hashing also bounds their length.
-fn key(action: Action, kind: &str, value: &str) -> String {
-    crate::crypto::token::digest(&format!("{}:{kind}:{value}", action.as_str()))
+/// Whose failures a guarded attempt (a password checked) counts against, besides the
+/// address it comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// An account that exists, by its id: one counter whichever alias was typed (the
+    /// number, the institutional address).
+    Identity(&'a str),
+    /// A browser the account's owner signed in from before (its device cookie): a
+    /// counter of its own, so strangers failing elsewhere do not lock the owner out
+    /// (the OWASP "device cookie" scheme).
+    Device {
+        identity_id: &'a str,
+        device: &'a str,
+    },
+    /// What was typed, when no account matches: unknown names are slowed down alike.
+    Typed(&'a str),
+}
+
+impl Subject<'_> {
+    fn key(&self, provider: &Provider, action: Action) -> Option<String> {
+        match self {
+            Subject::Identity(id) => Some(key(provider, action, "identity", id)),
+            Subject::Device {
+                identity_id,
+                device,
+            } => Some(key(
+                provider,
+                action,
+                "device",
+                &format!("{identity_id}:{device}"),
+            )),
+            Subject::Typed(typed) => {
+                account_value(Some(typed)).map(|v| key(provider, action, "account", &v))
+            }
+        }
+    }
+}
+
+/// What a guarded attempt may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Go on; the subject's failures in a row so far, this attempt included.
+    Allowed {
+        subject_failures: i64,
+    },
+    Throttled(Throttled),
+}
+
+/// Keys are HMACs under the server key: what people type as a sign-in name is sometimes
+/// a password, and must not sit in a table in clear nor as a digest anyone can test
+/// guesses against; hashing also bounds their length.
+fn key(provider: &Provider, action: Action, kind: &str, value: &str) -> String {
+    crate::crypto::token::derive(
+        &provider.token_secret,
+        &format!("throttle:{}:{kind}:{value}", action.as_str()),
+    )
 }
 
 fn account_value(account: Option<&str>) -> Option<String> {
@@ -58,13 +116,18 @@ fn account_value(account: Option<&str>) -> Option<String> {
         .filter(|a| !a.is_empty())
 }
 
-fn keys(action: Action, ip: Option<&str>, account: Option<&str>) -> Vec<String> {
+fn keys(
+    provider: &Provider,
+    action: Action,
+    ip: Option<&str>,
+    account: Option<&str>,
+) -> Vec<String> {
     let mut keys = Vec::new();
     if let Some(ip) = ip {
-        keys.push(key(action, "ip", ip));
+        keys.push(key(provider, action, "ip", ip));
     }
     if let Some(account) = account_value(account) {
-        keys.push(key(action, "account", &account));
+        keys.push(key(provider, action, "account", &account));
     }
     keys
 }
@@ -74,15 +137,138 @@ fn rules(provider: &Provider) -> (ThrottleRule, ThrottleRule) {
     let base = s.throttle_base_delay.as_secs().max(1) as i64;
     let max = s.throttle_max_delay.as_secs().max(1) as i64;
     (
-        ThrottleRule {
-            free: s.throttle_ip_free_attempts,
-            base,
-            max,
-        },
-        ThrottleRule {
-            free: s.throttle_account_free_attempts,
-            base,
-            max,
+        ThrottleRule::delays(s.throttle_ip_free_attempts, base, max),
+        ThrottleRule::delays(s.throttle_account_free_attempts, base, max),
+    )
+}
+
+/// The rule of an account (or one of its devices) for guarded attempts: growing delays,
+/// then a lockout after `throttle_account_lockout_after` failures in a row.
+fn subject_rule(provider: &Provider) -> ThrottleRule {
+    let s = &provider.settings;
+    let (_, account) = rules(provider);
+    ThrottleRule {
+        lockout_after: Some(s.throttle_account_lockout_after),
+        lockout: s.throttle_account_lockout.as_secs() as i64,
+        ..account
+    }
+}
+
+/// Counts an attempt before its work (a password hash) against the address and the
+/// subject, atomically with the check: unless one of them is blocked, in which case
+/// nothing is counted. A success gives the attempt back (`refund`).
+pub async fn attempt(
+    provider: &Provider,
+    action: Action,
+    ip: Option<&str>,
+    subject: Subject<'_>,
+) -> Result<Attempt, StoreError> {
+    let (ip_rule, _) = rules(provider);
+    let mut keys = Vec::with_capacity(2);
+    if let Some(ip) = ip {
+        keys.push((key(provider, action, "ip", ip), ip_rule));
+    }
+    if let Some(key) = subject.key(provider, action) {
+        keys.push((key, subject_rule(provider)));
+    }
+    take(provider, keys).await
+}
+
+/// A guarded attempt that succeeded: the address gets its attempt back, the subject's
+/// failures are forgotten.
+pub async fn refund(
+    provider: &Provider,
+    action: Action,
+    ip: Option<&str>,
+    subject: Subject<'_>,
+) -> Result<(), StoreError> {
+    if let Some(ip) = ip {
+        provider
+            .store
+            .refund_throttle_attempt(key(provider, action, "ip", ip))
+            .await?;
+    }
+    if let Some(key) = subject.key(provider, action) {
+        provider.store.clear_throttle(key).await?;
+    }
+    Ok(())
+}
+
+/// An app password checked by the mail or RADIUS server for `end_user` (the address or
+/// station the person connects from, as the server saw it): counted per account and end
+/// user, so junk logins from elsewhere do not switch off the owner's phone or laptop,
+/// and per account alone with a higher ceiling (`throttle_app_password_account_free_attempts`).
+/// The account's count is the last of `subject_failures`.
+pub async fn attempt_app_password(
+    provider: &Provider,
+    subject: Subject<'_>,
+    end_user: Option<&str>,
+) -> Result<Attempt, StoreError> {
+    let action = Action::AppPassword;
+    let Some(account) = subject.key(provider, action) else {
+        return Ok(Attempt::Allowed {
+            subject_failures: 0,
+        });
+    };
+    let (_, per_end_user) = rules(provider);
+    let per_account = ThrottleRule {
+        free: provider
+            .settings
+            .throttle_app_password_account_free_attempts,
+        ..per_end_user
+    };
+    let mut keys = Vec::with_capacity(2);
+    if let Some(end_user) = end_user.map(str::trim).filter(|e| !e.is_empty()) {
+        keys.push((
+            key(
+                provider,
+                action,
+                "end_user",
+                &format!("{account}:{end_user}"),
+            ),
+            per_end_user,
+        ));
+    }
+    keys.push((account, per_account));
+    take(provider, keys).await
+}
+
+/// An app password accepted: the account and end user's failures are forgotten, the
+/// account gets its attempt back.
+pub async fn refund_app_password(
+    provider: &Provider,
+    subject: Subject<'_>,
+    end_user: Option<&str>,
+) -> Result<(), StoreError> {
+    let action = Action::AppPassword;
+    let Some(account) = subject.key(provider, action) else {
+        return Ok(());
+    };
+    if let Some(end_user) = end_user.map(str::trim).filter(|e| !e.is_empty()) {
+        provider
+            .store
+            .clear_throttle(key(
+                provider,
+                action,
+                "end_user",
+                &format!("{account}:{end_user}"),
+            ))
+            .await?;
+    }
+    provider.store.refund_throttle_attempt(account).await
+}
+
+async fn take(
+    provider: &Provider,
+    keys: Vec<(String, ThrottleRule)>,
+) -> Result<Attempt, StoreError> {
+    let now = provider.now();
+    Ok(
+        match provider.store.take_throttled_attempt(keys, now).await? {
+            AttemptTaken::Blocked(until) => Attempt::Throttled(Throttled((until - now).max(1))),
+            AttemptTaken::Counted(failures) => Attempt::Allowed {
+                subject_failures: failures.last().copied().unwrap_or(0),
+            },
         },
     )
 }
@@ -97,7 +283,7 @@ pub async fn check(
     let now = provider.now();
     let until = provider
         .store
-        .throttled_until(keys(action, ip, account), now)
+        .throttled_until(keys(provider, action, ip, account), now)
         .await?;
     Ok(until.map(|until| Throttled(until - now)))
 }
@@ -112,10 +298,10 @@ pub async fn count(
     let (ip_rule, account_rule) = rules(provider);
     let mut counted = Vec::new();
     if let Some(ip) = ip {
-        counted.push((key(action, "ip", ip), ip_rule));
+        counted.push((key(provider, action, "ip", ip), ip_rule));
     }
     if let Some(account) = account_value(account) {
-        counted.push((key(action, "account", &account), account_rule));
+        counted.push((key(provider, action, "account", &account), account_rule));
     }
     provider
         .store
@@ -129,9 +315,80 @@ pub async fn clear(provider: &Provider, action: Action, account: &str) -> Result
         Some(account) => {
             provider
                 .store
-                .clear_throttle(key(action, "account", &account))
+                .clear_throttle(key(provider, action, "account", &account))
                 .await
         }
         None => Ok(()),
+    }
+}
+
+/// Forgets an account's guarded failures (a password reset proves the owner).
+pub async fn clear_subject(
+    provider: &Provider,
+    action: Action,
+    subject: Subject<'_>,
+) -> Result<(), StoreError> {
+    match subject.key(provider, action) {
+        Some(key) => provider.store.clear_throttle(key).await,
+        None => Ok(()),
+    }
+}
+
+/// Attempts in progress per address on this instance: a burst from one address waits
+/// for none of its own hashes, it is refused at once past `limit`. (Per instance by
+/// nature: it bounds this instance's hashing queue, not a count that must be shared.)
+#[derive(Debug, Default)]
+pub struct InFlight {
+    by_address: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// One attempt in progress; dropping it ends it.
+#[derive(Debug)]
+pub struct InFlightGuard {
+    by_address: Arc<Mutex<HashMap<String, u32>>>,
+    address: String,
+}
+
+impl InFlight {
+    /// Enters an attempt from `address`, unless `limit` are in progress already.
+    pub fn enter(&self, address: &str, limit: u32) -> Option<InFlightGuard> {
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        let count = map.entry(address.to_string()).or_insert(0);
+        if *count >= limit.max(1) {
+            return None;
+        }
+        *count += 1;
+        Some(InFlightGuard {
+            by_address: self.by_address.clone(),
+            address: address.to_string(),
+        })
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = map.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.address);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_attempts_are_bounded_per_address() {
+        let in_flight = InFlight::default();
+        let a = in_flight.enter("192.0.2.1", 2).unwrap();
+        let _b = in_flight.enter("192.0.2.1", 2).unwrap();
+        assert!(in_flight.enter("192.0.2.1", 2).is_none());
+        assert!(in_flight.enter("192.0.2.2", 2).is_some(), "another address");
+        drop(a);
+        assert!(in_flight.enter("192.0.2.1", 2).is_some(), "freed on drop");
     }
 }

@@ -26,9 +26,13 @@ pub enum ClientCommand {
 
 #[derive(Debug, Args)]
 pub struct TokenArgs {
-    /// How long the token may be used (it registers any number of clients until then).
+    /// How long the token may be used.
     #[arg(long, default_value = "1day", value_parser = humantime::parse_duration)]
     pub lifetime: std::time::Duration,
+    /// The token may register any number of clients until it expires (by default it
+    /// registers one).
+    #[arg(long)]
+    pub reusable: bool,
     /// What the token is for, kept in the database and the audit log.
     #[arg(long)]
     pub note: Option<String>,
@@ -98,6 +102,10 @@ pub struct AddClient {
     /// `wifi` for the RADIUS server; repeatable). Needs `--grant-type client_credentials`.
     #[arg(long = "check-app-passwords", value_parser = parse_purpose)]
     pub app_password_purposes: Vec<crate::domain::app_password::Purpose>,
+    /// A resource server (the IMAP server, an API) that introspects tokens issued to
+    /// other clients (RFC 7662); any other client introspects only its own.
+    #[arg(long)]
+    pub introspect: bool,
     /// How long a refresh-token family of this client lives at most.
     #[arg(long, value_parser = humantime::parse_duration, requires = "refresh_idle_lifetime")]
     pub refresh_absolute_lifetime: Option<std::time::Duration>,
@@ -162,6 +170,7 @@ impl AddClient {
             attribute_writer: self.attribute_writer,
             released_attributes: self.released_attributes,
             app_password_purposes: self.app_password_purposes,
+            may_introspect: self.introspect,
             refresh_lifetimes: match (self.refresh_idle_lifetime, self.refresh_absolute_lifetime) {
                 (Some(idle), Some(absolute)) => Some(RefreshLifetimes {
                     idle: idle.as_secs(),
@@ -203,6 +212,7 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
             let token = crate::oauth::registration::issue_initial_access_token(
                 &store,
                 args.note,
+                args.reusable,
                 now,
                 now + args.lifetime.as_secs() as i64,
             )

@@ -2,6 +2,7 @@
 //! runs on the blocking pool behind a semaphore: a sign-in storm queues instead of
 //! exhausting memory (each hash holds `memory_kib`).
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
@@ -36,6 +37,9 @@ pub enum PasswordError {
     Hash(String),
     #[error("the hashing task was cancelled")]
     Cancelled,
+    /// Too many verifications wait already: try again in a moment.
+    #[error("too many password checks are waiting")]
+    Busy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,12 @@ pub struct PasswordHasher {
     /// Verified against when the account does not exist, so that an unknown sign-in name
     /// costs the same time as a wrong password.
     dummy_hash: Arc<String>,
+    /// argon2id verifications actually computed: a failed sign-in must cost one, whatever
+    /// the account (tests compare it between known and unknown names).
+    verifications: Arc<AtomicU64>,
+    /// Bounded verifications waiting for a permit, and their bound.
+    waiting: Arc<AtomicUsize>,
+    queue_limit: usize,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -73,13 +83,42 @@ impl PasswordHasher {
         )
         .map_err(|e| PasswordError::Parameters(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let dummy_hash = hash_with(&argon2, "etupass dummy password for unknown accounts")?;
+        // A random password nobody knows: the dummy hash never matches anything.
+        let dummy_hash = hash_with(&argon2, &crate::crypto::token::generate())?;
         Ok(PasswordHasher {
             argon2,
             settings,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             dummy_hash: Arc::new(dummy_hash),
+            verifications: Arc::new(AtomicU64::new(0)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            queue_limit: usize::MAX,
         })
+    }
+
+    /// At most `limit` calls of `verify_or_busy` wait for a hashing slot at once.
+    pub fn with_queue_limit(mut self, limit: usize) -> Self {
+        self.queue_limit = limit.max(1);
+        self
+    }
+
+    /// `verify`, unless the queue is full: then `PasswordError::Busy` at once, so that a
+    /// storm of sign-ins is answered "try again" instead of queueing without limit (each
+    /// waiting request holds memory, and the person behind the storm would wait for all
+    /// of it).
+    pub async fn verify_or_busy(
+        &self,
+        stored: Option<&str>,
+        password: &str,
+    ) -> Result<Verification, PasswordError> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_limit {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(PasswordError::Busy);
+        }
+        let waiting = self.waiting.clone();
+        let result = self.verify(stored, password).await;
+        waiting.fetch_sub(1, Ordering::AcqRel);
+        result
     }
 
     /// Hashes a password (NFC-normalized first, as NIST SP 800-63B asks).
@@ -94,33 +133,44 @@ impl PasswordHasher {
         hash_with(&self.argon2, &normalize(password))
     }
 
-    /// Verifies a password; with no stored hash it burns the same time and answers no.
+    /// Verifies a password. With no stored hash (unknown name, an account never activated)
+    /// or an unreadable one, it verifies against a dummy hash of the same parameters and
+    /// answers no: the argon2id work is the same either way, so the time taken does not
+    /// tell whether the account exists.
     pub async fn verify(
         &self,
         stored: Option<&str>,
         password: &str,
     ) -> Result<Verification, PasswordError> {
         let password = normalize(password);
-        let known = stored.is_some();
-        let stored = stored
-            .map(str::to_string)
-            .unwrap_or_else(|| self.dummy_hash.as_ref().clone());
+        let stored = stored.map(str::to_string);
+        let dummy = self.dummy_hash.clone();
         let argon2 = self.argon2.clone();
         let settings = self.settings;
+        let verifications = self.verifications.clone();
         self.run(move || {
-            let Ok(parsed) = PasswordHash::new(&stored) else {
-                return Verification {
-                    matches: false,
-                    needs_rehash: false,
-                };
+            let parsed_stored = stored.as_deref().and_then(|s| PasswordHash::new(s).ok());
+            let known = parsed_stored.is_some();
+            let parsed = match parsed_stored {
+                Some(parsed) => parsed,
+                // The dummy hash is made by `new` and always parses.
+                None => PasswordHash::new(dummy.as_str()).expect("the dummy hash parses"),
             };
-            let matches = known && argon2.verify_password(password.as_bytes(), &parsed).is_ok();
+            verifications.fetch_add(1, Ordering::Relaxed);
+            // Always computed, and only then combined with `known`: no short circuit.
+            let verified = argon2.verify_password(password.as_bytes(), &parsed).is_ok();
+            let matches = verified & known;
             Verification {
                 matches,
                 needs_rehash: matches && !made_with(&parsed, settings),
             }
         })
         .await
+    }
+
+    /// How many argon2id verifications this hasher (and its clones) computed.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     async fn run<T: Send + 'static>(
@@ -186,6 +236,19 @@ mod tests {
         assert!(!wrong.matches);
         let unknown = hasher.verify(None, "anything").await.unwrap();
         assert!(!unknown.matches);
+    }
+
+    #[tokio::test]
+    async fn every_verification_computes_one_hash_known_account_or_not() {
+        let hasher = PasswordHasher::new(cheap(), 2).unwrap();
+        let hash = hasher.hash("correct horse battery staple").await.unwrap();
+        let before = hasher.verifications();
+        hasher.verify(Some(&hash), "wrong").await.unwrap();
+        assert_eq!(hasher.verifications(), before + 1, "a wrong password");
+        assert!(!hasher.verify(None, "wrong").await.unwrap().matches);
+        assert_eq!(hasher.verifications(), before + 2, "no stored hash");
+        assert!(!hasher.verify(Some("garbage"), "x").await.unwrap().matches);
+        assert_eq!(hasher.verifications(), before + 3, "an unreadable hash");
     }
 
     #[tokio::test]

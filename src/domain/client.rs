@@ -228,6 +228,9 @@ pub struct Client {
     /// The app passwords this service may check (the mail server: mail; the RADIUS
     /// server: wifi). An administrator's choice, never a registrant's.
     pub app_password_purposes: Vec<super::app_password::Purpose>,
+    /// May introspect tokens issued to other clients (a resource server such as the IMAP
+    /// server). An administrator's choice, never a registrant's.
+    pub may_introspect: bool,
     pub created_at: UnixTime,
 }
 
@@ -279,6 +282,7 @@ pub struct NewClient {
     pub attribute_writer: bool,
     pub released_attributes: Vec<String>,
     pub app_password_purposes: Vec<super::app_password::Purpose>,
+    pub may_introspect: bool,
 }
 
 impl NewClient {
@@ -306,6 +310,7 @@ impl NewClient {
             attribute_writer: false,
             released_attributes: Vec::new(),
             app_password_purposes: Vec::new(),
+            may_introspect: false,
         }
     }
 

@@ -40,16 +40,32 @@ pub struct AuthorizationCode {
     pub claims: Option<RequestedClaims>,
 }
 
+/// A code looked up before it is spent.
+#[derive(Debug)]
+pub enum CodeLookup {
+    Unspent(Box<AuthorizationCode>),
+    /// Redeemed before: presenting it again is a replay.
+    Spent,
+    Unknown,
+}
+
 /// The outcome of redeeming a code, decided atomically in the database.
 #[derive(Debug)]
 pub enum CodeRedemption {
-    /// This call consumed the code.
-    Redeemed(Box<AuthorizationCode>),
-    /// The code was consumed before: a replay. The tokens issued from it were revoked.
+    /// This call spent the code and saved its tokens.
+    Redeemed,
+    /// The code was spent before: a replay. The tokens issued from it were revoked.
     Replayed {
         revoked_tokens: usize,
     },
     Unknown,
+}
+
+/// The records of the tokens one grant hands out, saved together or not at all.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access: AccessToken,
+    pub refresh: Option<RefreshToken>,
 }
 
 #[derive(Debug, Clone)]

@@ -117,6 +117,31 @@ impl MailContent {
         }
     }
 
+    /// To the personal address: many wrong passwords were just tried on the account; the
+    /// link reports identity theft.
+    pub fn guessing_alert(theft_page: String) -> MailContent {
+        MailContent {
+            kind: "guessing_alert",
+            subject: "mail.guessing.subject",
+            paragraphs: vec!["mail.guessing.intro", "mail.guessing.safe"],
+            value: None,
+            link: Some((theft_page, "mail.guessing.button")),
+        }
+        .then("mail.guessing.not_you")
+    }
+
+    /// To the personal address: an app password named `name` was created.
+    pub fn app_password_created(name: &str) -> MailContent {
+        MailContent {
+            kind: "app_password_created",
+            subject: "mail.app_password_created.subject",
+            paragraphs: vec!["mail.app_password_created.intro"],
+            value: Some(name.to_string()),
+            link: None,
+        }
+        .then("mail.changed.not_you")
+    }
+
     /// To the personal address: a recovery code was used to sign in.
     pub fn recovery_code_used() -> MailContent {
         MailContent {

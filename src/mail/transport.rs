@@ -51,9 +51,22 @@ impl Transport {
                 let path = dir.join(format!("{id}.eml"));
                 let bytes = message.formatted();
                 let written = path.clone();
+                // The files hold live links: the owner only (directory 0700, files 0600).
                 tokio::task::spawn_blocking(move || {
-                    std::fs::create_dir_all(&dir)?;
-                    std::fs::write(&path, bytes)
+                    use std::io::Write;
+                    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(&dir)?;
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+                    let mut file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&path)?;
+                    file.write_all(&bytes)
                 })
                 .await
                 .map_err(|e| e.to_string())?

@@ -23,11 +23,14 @@ const RETRY_MAX_SECS: i64 = 3600;
 const MAX_ATTEMPTS: i64 = 30;
 
 pub async fn run(provider: Arc<Provider>, transport: Transport, mut stop: watch::Receiver<bool>) {
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client with no custom TLS builds");
+    let timeout = std::time::Duration::from_secs(10);
+    let http = Outbound {
+        administrators: crate::oauth::outbound::client(timeout),
+        registrants: crate::oauth::outbound::public_only_client(
+            timeout,
+            provider.settings.outbound_allow_loopback,
+        ),
+    };
     let interval = provider.settings.mail_poll_interval;
     loop {
         if let Err(error) = send_due_activations(&provider).await {
@@ -80,11 +83,18 @@ pub async fn send_due_activations(provider: &Provider) -> anyhow::Result<usize> 
     Ok(sent)
 }
 
+/// HTTP clients for deliveries: to administrators' URLs, and to registrants' URLs
+/// (public addresses only).
+pub struct Outbound {
+    pub administrators: reqwest::Client,
+    pub registrants: reqwest::Client,
+}
+
 /// One delivery round over the due mails.
 pub async fn deliver(
     provider: &Provider,
     transport: &Transport,
-    http: &reqwest::Client,
+    http: &Outbound,
 ) -> anyhow::Result<usize> {
     let now = provider.now();
     let claimed = provider
@@ -93,8 +103,13 @@ pub async fn deliver(
         .await?;
     let mut delivered = 0;
     for queued in claimed {
-        let sent = if queued.mail.kind == crate::oauth::backchannel::KIND {
-            post_logout_token(http, &queued.mail.recipient, &queued.mail.body_text).await
+        use crate::oauth::backchannel::{KIND, KIND_REGISTRANT};
+        let sent = if queued.mail.kind == KIND {
+            let client = &http.administrators;
+            post_logout_token(client, &queued.mail.recipient, &queued.mail.body_text).await
+        } else if queued.mail.kind == KIND_REGISTRANT {
+            let client = &http.registrants;
+            post_logout_token(client, &queued.mail.recipient, &queued.mail.body_text).await
         } else {
             transport
                 .send(&provider.settings.mail_from, &queued.id, &queued.mail)

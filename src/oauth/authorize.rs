@@ -1,7 +1,9 @@
 //! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2), read top to bottom:
 //! `parse` → `find_client` → `check_redirect_uri` (until here, errors show a page and
 //! never redirect) → `check_request` (errors go back to the client) → `require_sign_in`
-//! → `require_consent` → `issue_code`.
+//! → `check_gates` → `require_consent` → `issue_code`. `prompt=none` is answered here
+//! alone, at each step that would show a page (`login_required`, `interaction_required`,
+//! `consent_required`).
 
 use std::collections::HashSet;
 
@@ -9,6 +11,7 @@ use url::Url;
 
 use super::error::{ErrorCode, OAuthError};
 use super::pkce;
+use crate::account::gates::{self, Gate};
 use crate::crypto::token;
 use crate::domain::client::{Client, GrantType};
 use crate::domain::grant::{AuthorizationCode, RequestedClaims};
@@ -45,6 +48,27 @@ impl RawRequest {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
+    }
+
+    /// This request without the proof of a sign-in made for it (`SIGN_IN_PROOF`), and
+    /// that proof.
+    fn without_sign_in_proof(mut self) -> (RawRequest, Option<String>) {
+        let mut proof = None;
+        self.0.retain(|(k, v)| {
+            if k == SIGN_IN_PROOF {
+                proof = Some(v.clone());
+                false
+            } else {
+                true
+            }
+        });
+        (self, proof)
+    }
+
+    fn with_sign_in_proof(&self, proof: String) -> RawRequest {
+        let mut carried = self.clone();
+        carried.0.push((SIGN_IN_PROOF.to_string(), proof));
+        carried
     }
 
     fn duplicated(&self) -> Option<&str> {
@@ -159,12 +183,58 @@ pub fn asks_for_second_factor(raw: &RawRequest) -> bool {
 /// What just happened before this pass through the endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interaction {
-    /// A fresh request from the relying party.
+    /// A fresh request from the relying party, or a page of ours coming back to it.
     Fresh,
     /// The person has just given a password: `prompt=login` and `max_age` are satisfied.
     SignedIn,
     /// The person has just agreed on the consent page.
     Consented,
+}
+
+/// The parameter that carries, through the pages between sign-in and the code (gates,
+/// consent), the proof that the person signed in for this very request: only then do
+/// `prompt=login` and `max_age` count as met after those pages. A MAC under the server
+/// key of the session, the request and an expiry: a session alone (a browser left signed
+/// in) cannot make one for another request.
+pub const SIGN_IN_PROOF: &str = "etupass_signed_in";
+
+/// How long the proof lasts: the pages between sign-in and the code take minutes.
+const SIGN_IN_PROOF_SECS: i64 = 10 * 60;
+
+fn sign_in_proof(provider: &Provider, session: &Session, request: &RawRequest) -> String {
+    let expires = provider.now() + SIGN_IN_PROOF_SECS;
+    let mac = token::derive(
+        &provider.token_secret,
+        &format!(
+            "sign-in-proof:{}:{expires}:{}",
+            session.id,
+            request.encode()
+        ),
+    );
+    format!("{expires}.{mac}")
+}
+
+fn proves_sign_in(
+    provider: &Provider,
+    session: &Session,
+    request: &RawRequest,
+    proof: &str,
+) -> bool {
+    let Some((expires, mac)) = proof.split_once('.') else {
+        return false;
+    };
+    let Ok(expires_at) = expires.parse::<i64>() else {
+        return false;
+    };
+    let expected = token::derive(
+        &provider.token_secret,
+        &format!(
+            "sign-in-proof:{}:{expires}:{}",
+            session.id,
+            request.encode()
+        ),
+    );
+    provider.now() < expires_at && token::constant_time_eq(expected.as_bytes(), mac.as_bytes())
 }
 
 #[derive(Debug)]
@@ -174,6 +244,13 @@ pub enum Outcome {
     /// Send the browser back to the client (with a code or an error).
     Redirect(String),
     SignIn(Box<ValidRequest>),
+    /// A page the person must meet first (a second factor, a new charter…); its form
+    /// carries `carried` back here.
+    Gate {
+        carried: RawRequest,
+        identity: Box<Identity>,
+        gate: Gate,
+    },
     Consent(Box<ValidRequest>, Box<Identity>),
 }
 
@@ -183,6 +260,13 @@ pub async fn authorize(
     session: Option<(Session, Identity)>,
     interaction: Interaction,
 ) -> Result<Outcome, OAuthError> {
+    let (raw, proof) = raw.without_sign_in_proof();
+    // Signed in for this request: just now, or before the gates this form comes from.
+    let signed_in_now = interaction == Interaction::SignedIn
+        || session
+            .as_ref()
+            .zip(proof.as_deref())
+            .is_some_and(|((session, _), proof)| proves_sign_in(provider, session, &raw, proof));
     let carried = raw.clone();
     let (raw, pushed) = match resolve_pushed(provider, raw).await? {
         Ok(resolved) => resolved,
@@ -212,7 +296,8 @@ pub async fn authorize(
         }
     };
     let now = provider.now();
-    let Some((session, identity)) = require_sign_in(provider, &request, session, interaction, now)
+    let Some((session, identity)) =
+        require_sign_in(provider, &request, session, signed_in_now, now)
     else {
         if request.prompt.none {
             return Ok(Outcome::Redirect(request.error_redirect(
@@ -222,6 +307,30 @@ pub async fn authorize(
         }
         return Ok(Outcome::SignIn(Box::new(request)));
     };
+    // The pages after sign-in carry the proof on, so that meeting them does not undo it.
+    let mut request = request;
+    if signed_in_now {
+        request.carried =
+            request
+                .carried
+                .with_sign_in_proof(sign_in_proof(provider, &session, &request.carried));
+    }
+    if let Some(gate) = check_gates(provider, &request, &session, &identity).await? {
+        if request.prompt.none {
+            return Ok(Outcome::Redirect(request.error_redirect(
+                provider,
+                &OAuthError::new(
+                    ErrorCode::InteractionRequired,
+                    "the user must act on an Etupass page first",
+                ),
+            )));
+        }
+        return Ok(Outcome::Gate {
+            carried: request.carried,
+            identity: Box::new(identity),
+            gate,
+        });
+    }
     if !request.client.admits(&identity) {
         return Ok(Outcome::Redirect(request.error_redirect(
             provider,
@@ -243,29 +352,28 @@ pub async fn authorize(
     issue_code(provider, &request, &session, &identity).await
 }
 
+/// What stands between the signed-in person and this relying party, if anything: the
+/// second step of a two-factor sign-in, a required password change, a new charter, a
+/// second factor to set up (required by affiliation, or asked for by the client's `acr`).
+async fn check_gates(
+    provider: &Provider,
+    request: &ValidRequest,
+    session: &Session,
+    identity: &Identity,
+) -> Result<Option<Gate>, OAuthError> {
+    let second_factor_asked = request
+        .acr
+        .as_ref()
+        .is_some_and(AcrRequest::needs_second_factor);
+    Ok(gates::pending_for_session(provider, identity, session, second_factor_asked).await?)
+}
+
 /// The person declined on the consent page (RFC 6749 §4.1.2.1 `access_denied`).
 pub async fn deny(provider: &Provider, raw: RawRequest) -> Result<Outcome, OAuthError> {
     refuse(
         provider,
         raw,
         OAuthError::new(ErrorCode::AccessDenied, "the user declined"),
-    )
-    .await
-}
-
-/// `prompt=none`, but the person must first do something on a page (a required password
-/// change, a new charter): OIDC Core §3.1.2.6 `interaction_required`.
-pub async fn interaction_required(
-    provider: &Provider,
-    raw: RawRequest,
-) -> Result<Outcome, OAuthError> {
-    refuse(
-        provider,
-        raw,
-        OAuthError::new(
-            ErrorCode::InteractionRequired,
-            "the user must act on an Etupass page first",
-        ),
     )
     .await
 }
@@ -627,7 +735,7 @@ fn require_sign_in(
     provider: &Provider,
     request: &ValidRequest,
     session: Option<(Session, Identity)>,
-    interaction: Interaction,
+    signed_in_now: bool,
     now: i64,
 ) -> Option<(Session, Identity)> {
     let (session, identity) = session?;
@@ -645,13 +753,15 @@ fn require_sign_in(
     {
         return None;
     }
-    if interaction != Interaction::SignedIn {
+    if !signed_in_now {
         if request.prompt.login {
             return None;
         }
-        // An acr the session does not meet, but a fresh sign-in could: ask again.
+        // An acr the session does not meet, but a fresh sign-in could: ask again. (Two
+        // factors asked for are a gate, `check_gates`: the second step, or setting one up.)
         if request.acr.as_ref().is_some_and(|acr| {
-            !acr.met_by(&session)
+            !acr.needs_second_factor()
+                && !acr.met_by(&session)
                 && acr
                     .values
                     .iter()
@@ -771,6 +881,14 @@ async fn issue_code(
 }
 
 impl ValidRequest {
+    /// The host the browser is sent back to (shown on the consent page).
+    pub fn redirect_host(&self) -> String {
+        Url::parse(&self.redirect_uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| self.redirect_uri.clone())
+    }
+
     pub fn error_redirect(&self, provider: &Provider, error: &OAuthError) -> String {
         error_redirect(provider, &self.redirect_uri, self.state.as_deref(), error)
     }

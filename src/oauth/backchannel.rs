@@ -12,6 +12,9 @@ use crate::provider::Provider;
 
 /// The outbox kind of a logout-token delivery (the worker POSTs it instead of mailing).
 pub const KIND: &str = "backchannel_logout";
+/// The same for a dynamically registered client: delivered to public addresses only
+/// (`oauth::outbound`).
+pub const KIND_REGISTRANT: &str = "backchannel_logout_registrant";
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// Queues logout tokens for the relying parties of `session_ids` (sessions of `subject`).
@@ -54,7 +57,12 @@ pub async fn notify(
             .store
             .queue_mail(
                 OutgoingMail {
-                    kind: KIND.to_string(),
+                    kind: if client.registration_token_hash.is_some() {
+                        KIND_REGISTRANT
+                    } else {
+                        KIND
+                    }
+                    .to_string(),
                     recipient: uri.as_str().to_string(),
                     subject: String::new(),
                     body_text: token,

@@ -285,6 +285,8 @@ fn check_claims(
 /// a `kid` the cached set lacks, which is how a client's key rotation shows.
 pub struct ClientKeyCache {
     http: reqwest::Client,
+    /// For dynamically registered clients' `jwks_uri`: public addresses only.
+    public_http: reqwest::Client,
     fetched: Mutex<HashMap<String, (Instant, JwkSet)>>,
 }
 
@@ -292,20 +294,15 @@ const CACHE_FOR: Duration = Duration::from_secs(300);
 const REFETCH_AFTER: Duration = Duration::from_secs(10);
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
-impl Default for ClientKeyCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl ClientKeyCache {
-    pub fn new() -> Self {
+    /// `allow_loopback`: registrants' URLs may reach this machine (tests only).
+    pub fn new(allow_loopback: bool) -> Self {
         ClientKeyCache {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("a client with a timeout builds"),
+            http: super::outbound::client(Duration::from_secs(5)),
+            public_http: super::outbound::public_only_client(
+                Duration::from_secs(5),
+                allow_loopback,
+            ),
             fetched: Mutex::new(HashMap::new()),
         }
     }
@@ -333,7 +330,9 @@ impl ClientKeyCache {
         if let Some(set) = cached {
             return Ok(set);
         }
-        let set = self.fetch(uri).await?;
+        // A registrant's URL is dialled only at public addresses, resolved now.
+        let registrant = client.registration_token_hash.is_some();
+        let set = self.fetch(uri, registrant).await?;
         self.fetched
             .lock()
             .expect("the cache lock is never poisoned")
@@ -341,9 +340,14 @@ impl ClientKeyCache {
         Ok(set)
     }
 
-    async fn fetch(&self, uri: &str) -> Result<JwkSet, Rejected> {
+    async fn fetch(&self, uri: &str, registrant: bool) -> Result<JwkSet, Rejected> {
         let failed = |e: &dyn std::fmt::Display| Rejected::Keys(format!("fetching {uri}: {e}"));
-        let response = self.http.get(uri).send().await.map_err(|e| failed(&e))?;
+        let http = if registrant {
+            &self.public_http
+        } else {
+            &self.http
+        };
+        let response = http.get(uri).send().await.map_err(|e| failed(&e))?;
         if !response.status().is_success() {
             return Err(failed(&response.status()));
         }

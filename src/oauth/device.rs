@@ -51,7 +51,8 @@ pub async fn authorize_device(
         let user_code = new_user_code();
         let grant = DeviceGrant {
             device_code_hash: token::digest(&device_code),
-            user_code_hash: user_code_hash(&user_code).expect("generated codes are valid"),
+            user_code_hash: user_code_hash(provider, &user_code)
+                .expect("generated codes are valid"),
             client_id: client.client_id.clone(),
             scope: scope.to_string(),
             created_at: now,
@@ -79,8 +80,12 @@ pub async fn authorize_device(
     Err(OAuthError::server(&"no free user code after three draws"))
 }
 
-fn user_code_hash(typed: &str) -> Option<String> {
-    normalize_user_code(typed).map(|code| token::digest(&code))
+/// The stored form of a user code: an HMAC under the server key, not a bare digest. A
+/// user code has 34 bits: a plain SHA-256 of it could be reversed by trying them all
+/// from a copy of the table.
+fn user_code_hash(provider: &Provider, typed: &str) -> Option<String> {
+    normalize_user_code(typed)
+        .map(|code| token::derive(&provider.token_secret, &format!("user-code:{code}")))
 }
 
 /// The device waiting for the code the person typed, with its client.
@@ -88,7 +93,7 @@ pub async fn pending(
     provider: &Provider,
     typed: &str,
 ) -> Result<Option<(DeviceGrant, Client)>, OAuthError> {
-    let Some(hash) = user_code_hash(typed) else {
+    let Some(hash) = user_code_hash(provider, typed) else {
         return Ok(None);
     };
     let Some(grant) = provider
@@ -109,7 +114,7 @@ pub async fn decide(
     signed_in: &(Session, Identity),
     approve: bool,
 ) -> Result<bool, OAuthError> {
-    let Some(hash) = user_code_hash(typed) else {
+    let Some(hash) = user_code_hash(provider, typed) else {
         return Ok(false);
     };
     let (session, identity) = signed_in;

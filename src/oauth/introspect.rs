@@ -84,19 +84,19 @@ pub async fn handle(
     Ok(inactive())
 }
 
-/// Resource servers registered by an administrator (the IMAP server) introspect any
-/// token; a dynamically registered client, whoever registered it, only its own: it must
-/// not learn about tokens of other relying parties.
+/// Resource servers an administrator marks (`client add --introspect`: the IMAP server)
+/// introspect any token; any other client only its own: it must not learn who holds
+/// the tokens of other relying parties, nor link their pairwise subjects.
 fn may_introspect(caller: &Client, token_client_id: &str) -> bool {
-    caller.registration_token_hash.is_none() || caller.client_id == token_client_id
+    caller.may_introspect || caller.client_id == token_client_id
 }
 
-/// `username` is the student number: an administrator's resource server needs it to match
-/// a login; a dynamically registered client gets it only if the person let it see the
-/// number (`profile` or `etupass`), never through introspection of a narrower token.
+/// `username` is the student number: a marked resource server needs it to match a
+/// login; another client gets it only if the person let it see the number (`profile` or
+/// `etupass`), never through introspection of a narrower token.
 fn releases_number(caller: &Client, scope: &str) -> bool {
     let scope = crate::domain::scope::Scope::parse_supported(scope);
-    caller.registration_token_hash.is_none()
+    caller.may_introspect
         || scope.contains(crate::domain::scope::PROFILE)
         || scope.contains(crate::domain::scope::ETUPASS)
 }

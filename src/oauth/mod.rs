@@ -14,6 +14,7 @@ pub mod end_session;
 pub mod error;
 pub mod id_token;
 pub mod introspect;
+pub mod outbound;
 pub mod par;
 pub mod pkce;
 pub mod registration;

@@ -22,15 +22,23 @@ use crate::store::clients::ClientCredentials;
 use crate::store::Store;
 
 /// Issues an initial access token; returns it (shown once, stored as a digest).
+/// It registers one client, or any number until it expires when `reusable`.
 pub async fn issue_initial_access_token(
     store: &Store,
     note: Option<String>,
+    reusable: bool,
     now: UnixTime,
     expires_at: UnixTime,
 ) -> Result<String, RegistrationError> {
     let secret = token::generate();
     store
-        .save_initial_access_token(token::digest(&secret), note.clone(), now, expires_at)
+        .save_initial_access_token(
+            token::digest(&secret),
+            note.clone(),
+            reusable,
+            now,
+            expires_at,
+        )
         .await?;
     let mut event = AuditEvent::new(
         events::INITIAL_ACCESS_TOKEN_ISSUED,
@@ -42,6 +50,27 @@ pub async fn issue_initial_access_token(
     }
     store.record_audit(event).await?;
     Ok(secret)
+}
+
+/// The longest `client_name` a registrant may choose: the consent page shows it in full.
+const CLIENT_NAME_MAX_CHARS: usize = 80;
+
+/// A registrant's `client_name`, shown on the consent page: printable, one line, short
+/// (a name of many lines or thousands of characters could push the real relying party's
+/// address out of sight or imitate Etupass's own words).
+fn client_name(name: Option<String>) -> Result<String, OAuthError> {
+    let Some(name) = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) else {
+        return Ok("Unnamed application".into());
+    };
+    if name.chars().count() > CLIENT_NAME_MAX_CHARS {
+        return Err(invalid_metadata(format!(
+            "client_name is longer than {CLIENT_NAME_MAX_CHARS} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid_metadata("client_name must be one line of text"));
+    }
+    Ok(name)
 }
 
 /// Client metadata as RFC 7591 §2 defines it; unknown members are ignored (§3.1).
@@ -151,10 +180,7 @@ impl ClientMetadata {
             // Dynamically registered clients are never first-party: the person always
             // sees, and agrees to, what such a client receives.
             first_party: false,
-            ..NewClient::new(
-                self.client_name
-                    .unwrap_or_else(|| "Unnamed application".into()),
-            )
+            ..NewClient::new(client_name(self.client_name)?)
         };
         new.validate()
             .map_err(|e| invalid_metadata(e.to_string()))?;
@@ -192,21 +218,8 @@ fn outbound_uri(raw: &str) -> Result<RedirectUri, OAuthError> {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             name == "localhost" || name.ends_with(".localhost") || !name.contains('.')
         }
-        Some(url::Host::Ipv4(ip)) => {
-            ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-                || ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1])
-        }
-        Some(url::Host::Ipv6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-                || ip.to_ipv4_mapped().is_some()
-        }
+        // Names are checked again when they are resolved, at each call (`outbound`).
+        Some(_) => !super::outbound::literal_host_is_public(&url, false),
         None => true,
     };
     if internal {
@@ -287,6 +300,14 @@ pub async fn register(
         ));
     }
     let new = metadata.into_new_client()?;
+    // Spent only once the metadata is valid: a refused registration can be corrected.
+    if !provider
+        .store
+        .spend_initial_access_token(token::digest(presented), now)
+        .await?
+    {
+        return Err(no_access());
+    }
     let (mut credentials, secret) = issue_credentials(&provider.token_secret, new.auth_method);
     let registration_token = token::generate();
     credentials.registration_token_hash = Some(token::digest(&registration_token));

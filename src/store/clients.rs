@@ -38,6 +38,7 @@ struct ClientRow {
     released_attributes: String,
     open_to_parents: bool,
     app_password_purposes: String,
+    may_introspect: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -97,6 +98,7 @@ impl TryFrom<ClientRow> for Client {
             open_to_alumni: row.open_to_alumni,
             open_to_parents: row.open_to_parents,
             attribute_writer: row.attribute_writer,
+            may_introspect: row.may_introspect,
             released_attributes: from_json("released_attributes", &row.released_attributes)?,
             app_password_purposes: from_json("app_password_purposes", &row.app_password_purposes)?,
             client_id: row.id,
@@ -167,6 +169,7 @@ impl ClientRow {
             open_to_alumni: new.open_to_alumni,
             open_to_parents: new.open_to_parents,
             attribute_writer: new.attribute_writer,
+            may_introspect: new.may_introspect,
             released_attributes: to_json(&new.released_attributes),
             app_password_purposes: to_json(&new.app_password_purposes),
         }

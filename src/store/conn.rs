@@ -41,6 +41,38 @@ impl Target {
     }
 }
 
+/// Creates the SQLite file readable by its owner only (0600), or narrows an existing
+/// one: it holds password hashes and the personal data of every student. SQLite gives
+/// the `-wal` and `-shm` files the mode of the database file, so they follow.
+pub fn restrict_sqlite_file(path: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+        return Ok(());
+    }
+    let file = std::path::Path::new(path);
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    // Opened (and closed) only when it does not exist yet: closing any descriptor of a
+    // file drops every POSIX lock this process holds on it, SQLite's included, so an
+    // open database is only ever chmod-ed (by path, no descriptor).
+    if !file.exists() {
+        std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(file)?;
+    }
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let side = format!("{path}{suffix}");
+        if std::path::Path::new(&side).exists() {
+            std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens connections of the backend the URL names, never falling back to the other one
 /// (a derived `establish` would try each backend in turn, and an unreachable PostgreSQL
 /// would quietly become a SQLite file).

@@ -2,10 +2,13 @@
 
 use diesel::prelude::*;
 
+use super::conn::AnyConnection;
 use super::schema::{access_tokens, authorization_codes};
 use super::{from_json, to_json, Store, StoreResult};
 use crate::domain::clock::UnixTime;
-use crate::domain::grant::{AccessToken, AuthorizationCode, CodeRedemption, RequestedClaims};
+use crate::domain::grant::{
+    AccessToken, AuthorizationCode, CodeLookup, CodeRedemption, IssuedTokens, RequestedClaims,
+};
 use crate::domain::identity::Identity;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -122,6 +125,61 @@ pub struct AccessTokenContext {
     pub identity: Option<Identity>,
 }
 
+pub(super) fn insert_access_token(
+    conn: &mut AnyConnection,
+    token: &AccessToken,
+) -> StoreResult<()> {
+    diesel::insert_into(access_tokens::table)
+        .values(&AccessTokenRow::from(token.clone()))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts an access token and the refresh token issued with it.
+fn insert_issued(conn: &mut AnyConnection, tokens: &IssuedTokens) -> StoreResult<()> {
+    insert_access_token(conn, &tokens.access)?;
+    if let Some(refresh) = &tokens.refresh {
+        super::refresh::insert(conn, refresh)?;
+    }
+    Ok(())
+}
+
+/// A spent code presented again by its own client: marks it replayed and revokes the
+/// access tokens issued from it and their refresh families.
+fn revoke_replayed(
+    conn: &mut AnyConnection,
+    code_hash: &str,
+    client_id: &str,
+    now: UnixTime,
+) -> StoreResult<CodeRedemption> {
+    let marked = diesel::update(
+        authorization_codes::table
+            .find(code_hash)
+            .filter(authorization_codes::client_id.eq(client_id)),
+    )
+    .set(authorization_codes::replayed_at.eq(Some(now)))
+    .execute(conn)?;
+    if marked == 0 {
+        return Ok(CodeRedemption::Unknown);
+    }
+    let families: Vec<Option<String>> = access_tokens::table
+        .filter(access_tokens::code_hash.eq(Some(code_hash)))
+        .select(access_tokens::family_id)
+        .load(conn)?;
+    let revoked_tokens = diesel::update(
+        access_tokens::table
+            .filter(access_tokens::code_hash.eq(Some(code_hash)))
+            .filter(access_tokens::revoked_at.is_null()),
+    )
+    .set(access_tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    // The refresh tokens born of the code go too (RFC 6749 §4.1.2).
+    for family in families.into_iter().flatten() {
+        super::refresh::revoke_family(conn, &family, now)?;
+    }
+    Ok(CodeRedemption::Replayed { revoked_tokens })
+}
+
 impl Store {
     pub async fn save_authorization_code(&self, code: AuthorizationCode) -> StoreResult<()> {
         let row = CodeRow {
@@ -151,15 +209,43 @@ impl Store {
         .await
     }
 
-    /// Consumes a code exactly once, across instances: `UPDATE … WHERE consumed_at IS NULL`
-    /// changes one row for the first caller only. Only the client the code was issued to
-    /// can spend it: another client's attempt leaves it untouched (a leaked code cannot be
-    /// burnt by a stranger). A second redemption by its own client is a replay and revokes
-    /// the access tokens issued from the code (RFC 6749 §4.1.2).
+    /// The code as issued, for the checks made before it is spent (client, redirect URI,
+    /// PKCE, expiry). Only the client the code was issued to can see it: for any other,
+    /// and for an unknown code, `Unknown`.
+    pub async fn find_authorization_code(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+    ) -> StoreResult<CodeLookup> {
+        let (code_hash, client_id) = (code_hash.to_string(), client_id.to_string());
+        self.run(move |conn| {
+            let row: Option<CodeRow> = authorization_codes::table
+                .find(&code_hash)
+                .filter(authorization_codes::client_id.eq(&client_id))
+                .select(CodeRow::as_select())
+                .first(conn)
+                .optional()?;
+            Ok(match row {
+                None => CodeLookup::Unknown,
+                Some(row) if row.consumed_at.is_some() => CodeLookup::Spent,
+                Some(row) => CodeLookup::Unspent(Box::new(row.into_code()?)),
+            })
+        })
+        .await
+    }
+
+    /// Spends a code and saves the tokens issued for it, in one transaction, exactly once
+    /// across instances: `UPDATE … WHERE consumed_at IS NULL` changes one row for the
+    /// first caller only, who inserts the access token and the refresh token with it. Any
+    /// other caller presents a spent code: a replay, which revokes every token issued from
+    /// the code, refresh family included (RFC 6749 §4.1.2). Since the tokens and the spend
+    /// commit together, a replay sees all of them or none: no token saved a moment later
+    /// escapes the revocation.
     pub async fn redeem_authorization_code(
         &self,
         code_hash: &str,
         client_id: &str,
+        tokens: IssuedTokens,
         now: UnixTime,
     ) -> StoreResult<CodeRedemption> {
         let (code_hash, client_id) = (code_hash.to_string(), client_id.to_string());
@@ -172,71 +258,30 @@ impl Store {
             )
             .set(authorization_codes::consumed_at.eq(Some(now)))
             .execute(conn)?;
-            let row: Option<CodeRow> = authorization_codes::table
-                .find(&code_hash)
-                .select(CodeRow::as_select())
-                .first(conn)
-                .optional()?;
-            match (claimed, row) {
-                (1, Some(row)) => Ok(CodeRedemption::Redeemed(Box::new(row.into_code()?))),
-                (_, Some(row)) if row.client_id != client_id => Ok(CodeRedemption::Unknown),
-                (_, Some(_)) => {
-                    // Marked first: a token being issued from this code right now sees
-                    // the mark and is refused (see `save_access_token_for_code`).
-                    diesel::update(authorization_codes::table.find(&code_hash))
-                        .set(authorization_codes::replayed_at.eq(Some(now)))
-                        .execute(conn)?;
-                    let families: Vec<Option<String>> = access_tokens::table
-                        .filter(access_tokens::code_hash.eq(Some(&code_hash)))
-                        .select(access_tokens::family_id)
-                        .load(conn)?;
-                    let revoked_tokens = diesel::update(
-                        access_tokens::table
-                            .filter(access_tokens::code_hash.eq(Some(&code_hash)))
-                            .filter(access_tokens::revoked_at.is_null()),
-                    )
-                    .set(access_tokens::revoked_at.eq(Some(now)))
-                    .execute(conn)?;
-                    // The refresh tokens born of the code go too (RFC 6749 §4.1.2).
-                    for family in families.into_iter().flatten() {
-                        super::refresh::revoke_family(conn, &family, now)?;
-                    }
-                    Ok(CodeRedemption::Replayed { revoked_tokens })
-                }
-                (_, None) => Ok(CodeRedemption::Unknown),
+            if claimed == 1 {
+                insert_issued(conn, &tokens)?;
+                return Ok(CodeRedemption::Redeemed);
             }
+            revoke_replayed(conn, &code_hash, &client_id, now)
         })
         .await
     }
 
-    /// Saves a token issued from a code, unless that code was replayed meanwhile. The
-    /// no-op `UPDATE` locks the code row, so this and a replay's revocation cannot
-    /// interleave: either the replay sees this token and revokes it, or this call sees the
-    /// replay and saves nothing (returns false).
-    pub async fn save_access_token_for_code(
+    /// A spent code presented again: its tokens are revoked (RFC 6749 §4.1.2).
+    pub async fn revoke_replayed_code(
         &self,
         code_hash: &str,
-        token: AccessToken,
-    ) -> StoreResult<bool> {
-        let code_hash = code_hash.to_string();
-        let row = AccessTokenRow::from(token);
-        self.write(move |conn| {
-            let still_clean = diesel::update(
-                authorization_codes::table
-                    .find(&code_hash)
-                    .filter(authorization_codes::replayed_at.is_null()),
-            )
-            .set(authorization_codes::replayed_at.eq(authorization_codes::replayed_at))
-            .execute(conn)?;
-            if still_clean == 0 {
-                return Ok(false);
-            }
-            diesel::insert_into(access_tokens::table)
-                .values(&row)
-                .execute(conn)?;
-            Ok(true)
-        })
-        .await
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<CodeRedemption> {
+        let (code_hash, client_id) = (code_hash.to_string(), client_id.to_string());
+        self.write(move |conn| revoke_replayed(conn, &code_hash, &client_id, now))
+            .await
+    }
+
+    /// The tokens of a grant without a code (an approved device), in one transaction.
+    pub async fn save_issued_tokens(&self, tokens: IssuedTokens) -> StoreResult<()> {
+        self.write(move |conn| insert_issued(conn, &tokens)).await
     }
 
     pub async fn save_access_token(&self, token: AccessToken) -> StoreResult<()> {

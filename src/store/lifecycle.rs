@@ -109,6 +109,12 @@ fn revoke_everything(
     )
     .set(sessions::revoked_at.eq(Some(now)))
     .execute(conn)?;
+    revoke_grants(conn, identity_id, now)
+}
+
+/// Ends what an identity granted beyond its sessions: codes, access and refresh tokens,
+/// app passwords, devices approved but not yet polled.
+fn revoke_grants(conn: &mut AnyConnection, identity_id: &str, now: UnixTime) -> StoreResult<()> {
     diesel::update(
         access_tokens::table
             .filter(access_tokens::identity_id.eq(Some(identity_id)))
@@ -389,15 +395,13 @@ impl Store {
     }
 
     /// Password reset by link: new password, everything revoked, a theft suspension lifted,
-    /// the second factor removed (unless the person's affiliation is one of
-    /// `second_factor_required_for`), and the "your password was changed" mail queued.
+    /// the second factor kept, and the "your password was changed" mail queued.
     #[allow(clippy::too_many_arguments)]
     pub async fn reset_password(
         &self,
         token_hash: &str,
         password_hash: String,
         notice: impl FnOnce(&Identity) -> Option<OutgoingMail> + Send + 'static,
-        second_factor_required_for: Vec<crate::domain::identity::Affiliation>,
         audit: AuditEvent,
         now: UnixTime,
     ) -> Result<Identity, LinkError> {
@@ -424,18 +428,9 @@ impl Store {
                     .execute(conn)?;
             }
             revoke_everything(conn, &identity_id, now)?;
-            // The way back for someone who lost their authenticator and recovery codes:
-            // the personal address proves who they are, as for a forgotten password. Not
-            // where an administrator requires the second factor: there a mailbox alone
-            // must not undo it (the help desk's `remove-second-factor` remains).
-            let mut audit = audit;
-            let required = before
-                .affiliations
-                .iter()
-                .any(|a| second_factor_required_for.contains(a));
-            if !required && super::second_factor::delete_second_factor(conn, &identity_id)? {
-                audit = audit.detail("second factor removed");
-            }
+            // The second factor stays: a mailbox alone must not undo two-factor sign-in.
+            // The next sign-in asks for a code or a recovery code; someone who lost both
+            // goes to the help desk (`etupass identity remove-second-factor`).
             let identity = load(conn, &identity_id)?;
             if let Some(mail) = notice(&identity) {
                 insert_mail(conn, &mail, now)?;
@@ -447,11 +442,16 @@ impl Store {
     }
 
     /// A password change by its owner (forced change at sign-in): other sessions end.
-    pub async fn change_password(
+    /// Stores a new password chosen by its owner; sessions other than `keep_session` end,
+    /// and with `revoke_grants` every token, app password and device grant issued before
+    /// it too (what someone else may have opened with the old password).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn store_new_password(
         &self,
         identity: &Identity,
         password_hash: String,
         keep_session: Option<String>,
+        revoke_grants: bool,
         mail: Option<OutgoingMail>,
         audit: AuditEvent,
         now: UnixTime,
@@ -471,6 +471,9 @@ impl Store {
             others
                 .set(sessions::revoked_at.eq(Some(now)))
                 .execute(conn)?;
+            if revoke_grants {
+                self::revoke_grants(conn, &identity_id, now)?;
+            }
             // A pending change of the personal address asked from an old session dies.
             diesel::update(
                 account_links::table

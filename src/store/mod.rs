@@ -88,6 +88,10 @@ impl Store {
     pub fn connect(database_url: &str, pool_size: u32) -> StoreResult<Store> {
         crate::crypto::init();
         let target = Target::parse(database_url);
+        if let Target::Sqlite(path) = &target {
+            conn::restrict_sqlite_file(path)
+                .map_err(|e| StoreError::Unavailable(format!("the database file {path}: {e}")))?;
+        }
         let backend = target.backend_name();
         let pool = Pool::builder()
             .max_size(pool_size)

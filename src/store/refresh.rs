@@ -7,7 +7,7 @@ use super::conn::AnyConnection;
 use super::schema::{access_tokens, refresh_tokens};
 use super::{from_json, to_json, Store, StoreResult};
 use crate::domain::clock::UnixTime;
-use crate::domain::grant::{RefreshRedemption, RefreshToken};
+use crate::domain::grant::{AccessToken, RefreshRedemption, RefreshToken};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
@@ -81,6 +81,13 @@ fn find(conn: &mut AnyConnection, token_hash: &str) -> StoreResult<Option<Refres
         .transpose()
 }
 
+pub(super) fn insert(conn: &mut AnyConnection, token: &RefreshToken) -> StoreResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(&RefreshRow::from_token(token))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Revokes a family and every access token issued from it.
 pub(crate) fn revoke_family(
     conn: &mut AnyConnection,
@@ -105,30 +112,23 @@ pub(crate) fn revoke_family(
 }
 
 impl Store {
-    pub async fn save_refresh_token(&self, token: RefreshToken) -> StoreResult<()> {
-        self.write(move |conn| {
-            diesel::insert_into(refresh_tokens::table)
-                .values(&RefreshRow::from_token(&token))
-                .execute(conn)?;
-            Ok(())
-        })
-        .await
-    }
-
     pub async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
         let token_hash = token_hash.to_string();
         self.run(move |conn| find(conn, &token_hash)).await
     }
 
     /// Rotates `presented_hash` (issued to `client_id`) into `successor`, exactly once:
-    /// `UPDATE … WHERE used_at IS NULL` claims it. A second presentation within `grace`
-    /// seconds, while the successor is still unused, is a race between two tabs of the
-    /// same person and gets the same successor; any other reuse revokes the family.
+    /// `UPDATE … WHERE used_at IS NULL` claims it. With a `grace` window (seconds, none
+    /// by default), a second presentation within it, while the successor is still unused,
+    /// is taken for a race between two tabs and gets the same successor; any other reuse
+    /// revokes the family. The access token issued with the successor is saved in the
+    /// same transaction, so a reuse revoking the family never misses it.
     pub async fn rotate_refresh_token(
         &self,
         presented_hash: &str,
         client_id: &str,
         successor: impl FnOnce(&RefreshToken) -> RefreshToken + Send + 'static,
+        access: AccessToken,
         grace: i64,
         now: UnixTime,
     ) -> StoreResult<RefreshRedemption> {
@@ -154,18 +154,19 @@ impl Store {
                 if now >= token.idle_expires_at {
                     return Ok(RefreshRedemption::Invalid);
                 }
-                diesel::insert_into(refresh_tokens::table)
-                    .values(&RefreshRow::from_token(&next))
-                    .execute(conn)?;
+                insert(conn, &next)?;
+                super::grants::insert_access_token(conn, &access)?;
                 return Ok(RefreshRedemption::Rotated(Box::new(token)));
             }
             // Read again: on PostgreSQL the first read may predate the concurrent rotation
             // that our UPDATE waited for, and would not show its `used_at`.
             let token = find(conn, &presented_hash)?.unwrap_or(token);
-            let recent = token.used_at.is_some_and(|used| now - used <= grace);
+            // `grace` 0 is no window at all: a reuse within the same second is a reuse.
+            let recent = grace > 0 && token.used_at.is_some_and(|used| now - used < grace);
             let successor_live = find(conn, &next.token_hash)?
                 .is_some_and(|s| s.used_at.is_none() && s.revoked_at.is_none());
             if recent && successor_live {
+                super::grants::insert_access_token(conn, &access)?;
                 return Ok(RefreshRedemption::WithinGrace(Box::new(token)));
             }
             let revoked = revoke_family(conn, &token.family_id, now)?;

@@ -57,6 +57,7 @@ diesel::table! {
         app_password_purposes -> Text,
         attribute_writer -> Bool,
         released_attributes -> Text,
+        may_introspect -> Bool,
     }
 }
 
@@ -254,6 +255,8 @@ diesel::table! {
         note -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        reusable -> Bool,
+        used_at -> Nullable<BigInt>,
     }
 }
 

@@ -93,6 +93,27 @@ impl Store {
         .await
     }
 
+    /// Gives a live session a new cookie secret (after the second step: a secret seen
+    /// before the session proved both factors must not carry the upgraded session).
+    pub async fn renew_session_secret(
+        &self,
+        session_id: &str,
+        token_hash: String,
+    ) -> StoreResult<bool> {
+        let session_id = session_id.to_string();
+        self.write(move |conn| {
+            let renewed = diesel::update(
+                sessions::table
+                    .find(session_id)
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::token_hash.eq(token_hash))
+            .execute(conn)?;
+            Ok(renewed == 1)
+        })
+        .await
+    }
+
     pub async fn revoke_session(&self, session_id: &str, now: UnixTime) -> StoreResult<()> {
         let session_id = session_id.to_string();
         self.write(move |conn| {

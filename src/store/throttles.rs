@@ -15,10 +15,31 @@ pub struct ThrottleRule {
     pub free: u32,
     pub base: i64,
     pub max: i64,
+    /// After this many failures in a row, the key is locked for `lockout` seconds (NIST
+    /// SP 800-63B §5.2.2 caps failed guesses per account at 100).
+    pub lockout_after: Option<u32>,
+    pub lockout: i64,
 }
 
 impl ThrottleRule {
+    /// A rule of growing delays only.
+    pub fn delays(free: u32, base: i64, max: i64) -> ThrottleRule {
+        ThrottleRule {
+            free,
+            base,
+            max,
+            lockout_after: None,
+            lockout: 0,
+        }
+    }
+
     pub fn delay_after(&self, failures: i64) -> i64 {
+        if self
+            .lockout_after
+            .is_some_and(|after| failures >= i64::from(after))
+        {
+            return self.lockout.max(self.max);
+        }
         let over = failures - i64::from(self.free);
         if over < 0 {
             return 0;
@@ -26,6 +47,20 @@ impl ThrottleRule {
         let factor = 1i64.checked_shl(over.min(30) as u32).unwrap_or(i64::MAX);
         self.base.saturating_mul(factor).min(self.max)
     }
+
+    /// A counter left alone this long starts again from zero.
+    fn forgotten_after(&self) -> i64 {
+        2 * self.max.max(self.lockout)
+    }
+}
+
+/// An attempt taken (counted before the work it guards), or refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptTaken {
+    /// Counted; the failures now recorded for each key, in the order given.
+    Counted(Vec<i64>),
+    /// A key is blocked until then: nothing was counted.
+    Blocked(UnixTime),
 }
 
 impl Store {
@@ -57,7 +92,7 @@ impl Store {
     ) -> StoreResult<()> {
         self.write(move |conn| {
             for (key, rule) in keys {
-                let stale_before = now - 2 * rule.max;
+                let stale_before = now - rule.forgotten_after();
                 diesel::update(
                     throttles::table
                         .find(&key)
@@ -114,6 +149,50 @@ impl Store {
         .await
     }
 
+    /// Counts one attempt against every key, before the work it guards (a password hash),
+    /// unless one of them is blocked now. Check and count are one conditional
+    /// `UPDATE … WHERE blocked_until <= now` per key in one transaction, so a burst of
+    /// parallel attempts cannot all pass the check before any of them is counted: once
+    /// the free attempts are spent, the next one finds the key blocked.
+    pub async fn take_throttled_attempt(
+        &self,
+        keys: Vec<(String, ThrottleRule)>,
+        now: UnixTime,
+    ) -> StoreResult<AttemptTaken> {
+        self.write(move |conn| {
+            let mut counted: Vec<(String, i64)> = Vec::with_capacity(keys.len());
+            for (key, rule) in &keys {
+                match take_one(conn, key, rule, now)? {
+                    Ok(failures) => counted.push((key.clone(), failures)),
+                    Err(until) => {
+                        // Blocked: what this attempt counted on the keys before is undone.
+                        for (key, _) in &counted {
+                            diesel::update(throttles::table.find(key))
+                                .set(throttles::failures.eq(throttles::failures - 1))
+                                .execute(conn)?;
+                        }
+                        return Ok(AttemptTaken::Blocked(until));
+                    }
+                }
+            }
+            Ok(AttemptTaken::Counted(
+                counted.into_iter().map(|(_, f)| f).collect(),
+            ))
+        })
+        .await
+    }
+
+    /// Gives back an attempt counted by `take_throttled_attempt` that succeeded.
+    pub async fn refund_throttle_attempt(&self, key: String) -> StoreResult<()> {
+        self.write(move |conn| {
+            diesel::update(throttles::table.find(key).filter(throttles::failures.gt(0)))
+                .set(throttles::failures.eq(throttles::failures - 1))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Forgets the failures of `key` (after a success).
     pub async fn clear_throttle(&self, key: String) -> StoreResult<()> {
         self.write(move |conn| {
@@ -124,21 +203,101 @@ impl Store {
     }
 }
 
+/// One key of `take_throttled_attempt`: the failures after counting this attempt, or
+/// the instant the key is blocked until.
+fn take_one(
+    conn: &mut AnyConnection,
+    key: &str,
+    rule: &ThrottleRule,
+    now: UnixTime,
+) -> StoreResult<Result<i64, UnixTime>> {
+    diesel::update(
+        throttles::table
+            .find(key)
+            .filter(throttles::updated_at.lt(now - rule.forgotten_after())),
+    )
+    .set((throttles::failures.eq(0), throttles::blocked_until.eq(now)))
+    .execute(conn)?;
+    let bump = |conn: &mut AnyConnection| {
+        diesel::update(
+            throttles::table
+                .find(key)
+                .filter(throttles::blocked_until.le(now)),
+        )
+        .set((
+            throttles::failures.eq(throttles::failures + 1),
+            throttles::updated_at.eq(now),
+        ))
+        .execute(conn)
+    };
+    let mut bumped = bump(conn)?;
+    if bumped == 0 {
+        let existing: Option<i64> = throttles::table
+            .find(key)
+            .select(throttles::blocked_until)
+            .first(conn)
+            .optional()?;
+        if let Some(until) = existing {
+            return Ok(Err(until));
+        }
+        let row = (
+            throttles::key.eq(key),
+            throttles::failures.eq(1),
+            throttles::blocked_until.eq(now),
+            throttles::updated_at.eq(now),
+        );
+        // As in `record_throttle_failures`: another instance may insert the same key
+        // between our UPDATE and INSERT on PostgreSQL.
+        bumped = match conn {
+            AnyConnection::Postgresql(pg) => diesel::insert_into(throttles::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(pg)?,
+            AnyConnection::Sqlite(sqlite) => diesel::insert_into(throttles::table)
+                .values(row)
+                .execute(sqlite)?,
+        };
+        if bumped == 0 && bump(conn)? == 0 {
+            let until: i64 = throttles::table
+                .find(key)
+                .select(throttles::blocked_until)
+                .first(conn)?;
+            return Ok(Err(until));
+        }
+    }
+    let failures: i64 = throttles::table
+        .find(key)
+        .select(throttles::failures)
+        .first(conn)?;
+    diesel::update(throttles::table.find(key))
+        .set(throttles::blocked_until.eq(now + rule.delay_after(failures)))
+        .execute(conn)?;
+    Ok(Ok(failures))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn delays_double_up_to_a_ceiling() {
-        let rule = ThrottleRule {
-            free: 3,
-            base: 1,
-            max: 60,
-        };
+        let rule = ThrottleRule::delays(3, 1, 60);
         assert_eq!(rule.delay_after(3), 1);
         assert_eq!(rule.delay_after(2), 0);
         assert_eq!(rule.delay_after(4), 2);
         assert_eq!(rule.delay_after(6), 8);
         assert_eq!(rule.delay_after(100), 60);
+    }
+
+    #[test]
+    fn a_lockout_follows_the_last_free_guess() {
+        let rule = ThrottleRule {
+            lockout_after: Some(100),
+            lockout: 86_400,
+            ..ThrottleRule::delays(5, 1, 900)
+        };
+        assert_eq!(rule.delay_after(99), 900);
+        assert_eq!(rule.delay_after(100), 86_400);
+        assert_eq!(rule.forgotten_after(), 2 * 86_400);
     }
 }

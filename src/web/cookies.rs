@@ -10,6 +10,8 @@ use actix_web::HttpRequest;
 pub enum Name {
     Session,
     Csrf,
+    /// A browser the owner signed in from (`account::known_device`).
+    Device,
 }
 
 impl Name {
@@ -19,6 +21,8 @@ impl Name {
             (Name::Session, true) => "__Host-etupass_session",
             (Name::Csrf, false) => "etupass_csrf",
             (Name::Csrf, true) => "__Host-etupass_csrf",
+            (Name::Device, false) => "etupass_device",
+            (Name::Device, true) => "__Host-etupass_device",
         }
     }
 }

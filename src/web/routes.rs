@@ -102,7 +102,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/theft/confirm", web::post().to(account::confirm_theft))
     .route(
         "/password/change",
-        web::post().to(authorize::change_password),
+        web::post().to(authorize::change_required_password),
     )
     .route("/charter/accept", web::post().to(authorize::accept_charter))
     .route(
@@ -148,7 +148,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(space::disconnect_app),
     )
     .route("/account/sessions/end", web::post().to(space::end_sessions))
-    .route("/account/password", web::post().to(space::change_password))
+    .route(
+        "/account/password",
+        web::post().to(space::change_own_password),
+    )
     .route(
         "/account/contact",
         web::post().to(space::update_contact_details),

@@ -5,7 +5,7 @@
 use etupass::domain::app_password::Purpose;
 use etupass::domain::client::GrantType;
 
-use crate::helpers::{etupass, ClientOptions, TestApp, TestClient, PASSWORD};
+use crate::helpers::{documented, etupass, ClientOptions, TestApp, TestClient, PASSWORD};
 use crate::rp::{form_field, Browser};
 
 pub(crate) const NUMBER: &str = "21900600";
@@ -20,6 +20,18 @@ pub(crate) async fn create(app: &TestApp, browser: &Browser, name: &str, purpose
             .redirect();
         page = browser.open(back.location.as_str()).await;
     }
+    create_signed_in(app, browser, &page, name, purpose).await
+}
+
+/// Creates an app password from the personal space `page`, just signed in; returns it.
+pub(crate) async fn create_signed_in(
+    app: &TestApp,
+    browser: &Browser,
+    page: &str,
+    name: &str,
+    purpose: &str,
+) -> String {
+    let page = page.to_string();
     let (status, html) = browser
         .submit(
             app,
@@ -41,10 +53,26 @@ async fn check(
     user: &str,
     password: &str,
 ) -> u16 {
+    check_from(app, service, purpose, user, password, "198.51.100.1").await
+}
+
+/// A check for a person connecting from `end_user` (as the service saw them).
+async fn check_from(
+    app: &TestApp,
+    service: &TestClient,
+    purpose: &str,
+    user: &str,
+    password: &str,
+    end_user: &str,
+) -> u16 {
     reqwest::Client::new()
         .post(app.url(&format!("/api/app-passwords/{purpose}/check")))
         .basic_auth(&service.client_id, service.client_secret.as_deref())
-        .form(&[("username", user), ("password", password)])
+        .form(&[
+            ("username", user),
+            ("password", password),
+            ("end_user", end_user),
+        ])
         .send()
         .await
         .unwrap()
@@ -159,16 +187,40 @@ async fn app_passwords_work_once_per_purpose_and_never_the_account_password() {
         "the revoked one is refused: {revoked_count:?}"
     );
 
-    // Guessing is slowed down per account: past the free attempts, even the right one waits.
+    // Guessing is slowed down per account and end user: junk logins from one place make
+    // that place wait, even with the right password, but not the owner elsewhere.
     let wifi_again = create(&app, &browser, "Tablet wifi", "wifi").await;
     assert_eq!(check(&app, &radius, "wifi", NUMBER, &wifi_again).await, 200);
+    let junk = "abcd-efgh-jkmn-pqrs-tuvw";
     for _ in 0..25 {
-        check(&app, &radius, "wifi", NUMBER, "abcd-efgh-jkmn-pqrs-tuvw").await;
+        check_from(&app, &radius, "wifi", NUMBER, junk, "203.0.113.66").await;
+    }
+    assert_eq!(
+        check_from(&app, &radius, "wifi", NUMBER, &wifi_again, "203.0.113.66").await,
+        401,
+        "the guessing address waits"
+    );
+    assert_eq!(
+        check(&app, &radius, "wifi", NUMBER, &wifi_again).await,
+        200,
+        "the owner's own device is not switched off"
+    );
+    // Per account alone a higher ceiling holds, whatever addresses the guesses claim.
+    for n in 0..40 {
+        check_from(
+            &app,
+            &radius,
+            "wifi",
+            NUMBER,
+            junk,
+            &format!("203.0.113.{n}"),
+        )
+        .await;
     }
     assert_eq!(
         check(&app, &radius, "wifi", NUMBER, &wifi_again).await,
         401,
-        "throttled"
+        "past the account's ceiling, even the owner waits"
     );
     // A lock revokes every app password: unlocked later, the account has none left.
     assert!(etupass(&app, &["identity", "lock", NUMBER], None)
@@ -205,17 +257,19 @@ async fn dovecot_accepts_a_mail_app_password_with_imap_login() {
     // Dovecot's checkpassword protocol: "user\0password\0" on fd 3, exec the next program
     // on success. The script asks Etupass, authenticated as the Dovecot client.
     let script = dir.join("etupass-checkpassword");
+    // The script of docs/relying-parties.md, as an administrator would install it.
     std::fs::write(
         &script,
-        format!(
-            "#!/bin/bash\n\
-             {{ IFS= read -r -d '' user; IFS= read -r -d '' pass; }} <&3\n\
-             curl -sf -o /dev/null -u '{}:{}' --data-urlencode \"username=$user\" --data-urlencode \"password=$pass\" '{}' || exit 1\n\
-             exec \"$@\"\n",
-            dovecot_client.client_id,
-            dovecot_client.client_secret.as_deref().unwrap(),
-            app.url("/api/app-passwords/mail/check"),
-        ),
+        documented("dovecot-checkpassword")
+            .replace(
+                "DOVECOT_CLIENT_ID:DOVECOT_CLIENT_SECRET",
+                &format!(
+                    "{}:{}",
+                    dovecot_client.client_id,
+                    dovecot_client.client_secret.as_deref().unwrap()
+                ),
+            )
+            .replace("https://id.univ.example", app.issuer.trim_end_matches('/')),
     )
     .unwrap();
     std::process::Command::new("chmod")
@@ -248,4 +302,58 @@ async fn dovecot_accepts_a_mail_app_password_with_imap_login() {
         !imap_plain_login(dovecot.port, 5, "21999999", &mail).await,
         "someone else"
     );
+    // Junk logins from other addresses do not switch the owner's phone off: Dovecot
+    // passes each client's address on, and the throttle counts per account and address.
+    let junk = (10..18)
+        .map(|source| imap_plain_login(dovecot.port, source, NUMBER, "abcd-efgh-jkmn-pqrs-tuvw"));
+    for accepted in futures_util::future::join_all(junk).await {
+        assert!(!accepted);
+    }
+    assert!(
+        imap_plain_login(dovecot.port, 2, NUMBER, &mail).await,
+        "the owner's phone still syncs"
+    );
+}
+
+#[tokio::test]
+async fn an_app_password_needs_a_recent_sign_in_or_the_password_and_is_mailed() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let browser = Browser::new();
+    create(&app, &browser, "Phone mail", "mail").await;
+    app.mailbox
+        .wait_for("21900600@personal.example", "Phone mail")
+        .await;
+    // A session left open for a while (a lab computer) no longer suffices.
+    app.clock.advance(6 * 60);
+    let page = browser.open(&app.url("/account")).await;
+    let attempt = |current: &'static str| {
+        let (browser, app, page) = (&browser, &app, page.clone());
+        async move {
+            browser
+                .submit(
+                    app,
+                    &page,
+                    "/account/app-passwords",
+                    &[
+                        ("name", "Tablet"),
+                        ("purpose", "mail"),
+                        ("current_password", current),
+                    ],
+                )
+                .await
+                .page()
+        }
+    };
+    for current in ["", "not my password at all"] {
+        let (status, html) = attempt(current).await;
+        assert_eq!(status, 400, "{html}");
+        assert!(!html.contains("id=\"new-app-password\""), "none created");
+    }
+    let (status, html) = attempt(PASSWORD).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("id=\"new-app-password\""));
+    app.mailbox
+        .wait_for("21900600@personal.example", "Tablet")
+        .await;
 }

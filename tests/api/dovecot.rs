@@ -196,6 +196,7 @@ async fn dovecot_logs_students_in_with_etupass_bearer_tokens() {
     let dovecot_client = app
         .add_client(ClientOptions {
             grant_types: vec![GrantType::ClientCredentials],
+            introspect: true,
             ..ClientOptions::default()
         })
         .await;

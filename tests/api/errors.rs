@@ -490,58 +490,216 @@ fn urlencode(s: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_token_being_issued_from_a_replayed_code_is_not_saved() {
+async fn a_replay_revokes_the_refresh_token_saved_with_the_code_spend() {
     use etupass::crypto::token;
     use etupass::domain::clock::Clock;
-    use etupass::domain::grant::{AccessToken, CodeRedemption};
+    use etupass::domain::grant::{
+        AccessToken, CodeLookup, CodeRedemption, IssuedTokens, RefreshToken,
+    };
 
     let app = TestApp::spawn().await;
-    app.add_identity("21900029").await;
+    let identity = app.add_identity("21900029").await;
     let client = app.add_client(ClientOptions::default()).await;
     let (_, redirect) = code_for(&app, &client, "21900029").await;
     let code_hash = token::digest(&redirect.param("code").unwrap());
     let now = app.clock.now();
-    // The first redemption wins; a replay lands before its token is saved.
-    let first = app
+    let lookup = app
         .store
-        .redeem_authorization_code(&code_hash, &client.client_id, now)
+        .find_authorization_code(&code_hash, &client.client_id)
         .await
         .unwrap();
-    assert!(matches!(first, CodeRedemption::Redeemed(_)));
-    let replay = app
+    assert!(matches!(lookup, CodeLookup::Unspent(_)));
+    let family = "family-of-the-code".to_string();
+    let tokens = |n: &str| IssuedTokens {
+        access: AccessToken {
+            token_hash: token::digest(&format!("access {n}")),
+            client_id: client.client_id.clone(),
+            identity_id: Some(identity.id.clone()),
+            session_id: None,
+            code_hash: Some(code_hash.clone()),
+            scope: "openid".into(),
+            created_at: now,
+            expires_at: now + 60,
+            revoked_at: None,
+            family_id: Some(family.clone()),
+            claims: None,
+        },
+        refresh: Some(RefreshToken {
+            token_hash: token::digest(&format!("refresh {n}")),
+            family_id: family.clone(),
+            client_id: client.client_id.clone(),
+            identity_id: identity.id.clone(),
+            session_id: None,
+            scope: "openid".into(),
+            auth_time: now,
+            acr: "urn:etupass:acr:password".into(),
+            amr: vec!["pwd".into()],
+            created_at: now,
+            idle_expires_at: now + 600,
+            expires_at: now + 600,
+            used_at: None,
+            revoked_at: None,
+            claims: None,
+        }),
+    };
+    // The code is spent and both tokens saved in one transaction: no replay can fall
+    // between the access token and the refresh token any more.
+    let first = app
         .store
-        .redeem_authorization_code(&code_hash, &client.client_id, now)
+        .redeem_authorization_code(&code_hash, &client.client_id, tokens("1"), now)
+        .await
+        .unwrap();
+    assert!(matches!(first, CodeRedemption::Redeemed));
+    // A racing redemption that passed its checks before the spend loses, and its own
+    // tokens are never saved.
+    let late = app
+        .store
+        .redeem_authorization_code(&code_hash, &client.client_id, tokens("2"), now)
         .await
         .unwrap();
     assert!(matches!(
-        replay,
-        CodeRedemption::Replayed { revoked_tokens: 0 }
+        late,
+        CodeRedemption::Replayed { revoked_tokens: 1 }
     ));
-    let saved = app
+    let refresh = app
         .store
-        .save_access_token_for_code(
-            &code_hash,
-            AccessToken {
-                token_hash: token::digest("late"),
-                client_id: client.client_id.clone(),
-                identity_id: None,
-                session_id: None,
-                code_hash: Some(code_hash.clone()),
-                scope: "openid".into(),
-                created_at: now,
-                expires_at: now + 60,
-                revoked_at: None,
-                family_id: None,
-                claims: None,
-            },
-        )
+        .find_refresh_token(&token::digest("refresh 1"))
         .await
-        .unwrap();
-    assert!(!saved, "the late token must not become valid");
+        .unwrap()
+        .expect("the winner's refresh token was saved");
+    assert!(refresh.revoked_at.is_some(), "and revoked by the replay");
     assert!(app
         .store
-        .find_access_token(&token::digest("late"))
+        .find_refresh_token(&token::digest("refresh 2"))
         .await
         .unwrap()
         .is_none());
+    assert!(app
+        .store
+        .find_access_token(&token::digest("access 2"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn concurrent_redemptions_of_one_code_leave_no_token_standing() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900030").await;
+    let client = app
+        .add_client(ClientOptions {
+            grant_types: vec![
+                etupass::domain::client::GrantType::AuthorizationCode,
+                etupass::domain::client::GrantType::RefreshToken,
+            ],
+            ..ClientOptions::default()
+        })
+        .await;
+    let secret = client.client_secret.clone().unwrap();
+    for _ in 0..3 {
+        let (auth, redirect) = code_for(&app, &client, "21900030").await;
+        let code = redirect.param("code").unwrap();
+        let verifier = auth.verifier.as_ref().unwrap().secret().clone();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let basic = Some((client.client_id.as_str(), secret.as_str()));
+        let answers =
+            futures_util::future::join_all((0..6).map(|_| post_token(&app, &form, basic))).await;
+        let winners: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 200).collect();
+        assert_eq!(winners.len(), 1, "exactly one redemption wins");
+        assert!(answers
+            .iter()
+            .all(|(s, b, _)| *s == 200 || b["error"] == "invalid_grant"));
+        let body = &winners[0].1;
+        // Every loser was a replay: whatever the interleaving, nothing stays valid.
+        let refresh = body["refresh_token"].as_str().expect("a refresh token");
+        let (status, _, _) = post_token(
+            &app,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+            basic,
+        )
+        .await;
+        assert_eq!(status, 400, "the refresh token went with the replay");
+        let userinfo = reqwest::Client::new()
+            .get(app.url("/userinfo"))
+            .bearer_auth(body["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(userinfo.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn a_request_without_the_verifier_or_with_another_redirect_uri_does_not_burn_the_code() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900031").await;
+    let client = app
+        .add_client(ClientOptions {
+            public: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let (auth, redirect) = code_for(&app, &client, "21900031").await;
+    let code = redirect.param("code").unwrap();
+    let verifier = auth.verifier.as_ref().unwrap().secret().clone();
+    let client_id = client.client_id.as_str();
+    for form in [
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", client_id),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", client_id),
+            (
+                "code_verifier",
+                "a-wrong-verifier-a-wrong-verifier-a-wrong-verifier-0123",
+            ),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:9/other"),
+            ("client_id", client_id),
+            ("code_verifier", verifier.as_str()),
+        ],
+    ] {
+        let (status, body, _) = post_token(&app, &form, None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+    }
+    let right = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("client_id", client_id),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, body, _) = post_token(&app, &right, None).await;
+    assert_eq!(status, 200, "the real client still redeems it: {body}");
+    let access = body["access_token"].as_str().unwrap().to_string();
+    // A true replay is still a replay, and revokes.
+    let (status, body, _) = post_token(&app, &right, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let userinfo = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 401);
 }

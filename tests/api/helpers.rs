@@ -30,6 +30,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub dir: TempDir,
     hasher: PasswordHasher,
+    /// The running server's own context (its password hasher's counters, say).
+    pub server: Arc<etupass::provider::Provider>,
     handle: actix_web::dev::ServerHandle,
     database: Option<TestDatabase>,
 }
@@ -64,6 +66,8 @@ pub struct ClientOptions {
     pub attribute_writer: bool,
     pub released_attributes: Vec<String>,
     pub app_password_purposes: Vec<etupass::domain::app_password::Purpose>,
+    /// A resource server that introspects other clients' tokens (`--introspect`).
+    pub introspect: bool,
 }
 
 impl Default for ClientOptions {
@@ -88,6 +92,7 @@ impl Default for ClientOptions {
             attribute_writer: false,
             released_attributes: Vec::new(),
             app_password_purposes: Vec::new(),
+            introspect: false,
         }
     }
 }
@@ -170,6 +175,7 @@ impl TestAppBuilder {
             .await
             .expect("the application builds");
         let handle = app.handle();
+        let server = app.provider();
         tokio::spawn(app.run_until_stopped());
         let store = Store::connect(&database_url, 2).expect("test store");
         let hasher = PasswordHasher::new(settings.argon2(), 2).unwrap();
@@ -181,6 +187,7 @@ impl TestAppBuilder {
             clock,
             dir,
             hasher,
+            server,
             handle,
             database,
         }
@@ -323,6 +330,7 @@ impl TestApp {
                 attribute_writer: options.attribute_writer,
                 released_attributes: options.released_attributes,
                 app_password_purposes: options.app_password_purposes,
+                may_introspect: options.introspect,
             },
             self.clock.now(),
         )
@@ -387,6 +395,19 @@ fn init_logs() {
     if std::env::var("TEST_LOG").is_ok() {
         etupass::telemetry::init("text", "debug");
     }
+}
+
+/// The configuration block shown in `docs/relying-parties.md` after
+/// `<!-- tested: NAME -->`: the tests run what the docs say.
+pub fn documented(name: &str) -> String {
+    let docs = include_str!("../../docs/relying-parties.md");
+    let after = docs
+        .split(&format!("<!-- tested: {name} -->"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("docs/relying-parties.md has no block {name}"));
+    let block = &after[after.find("```").unwrap() + 3..];
+    let block = &block[block.find('\n').unwrap() + 1..];
+    block[..block.find("```").unwrap()].to_string()
 }
 
 /// Runs the real `etupass` binary against this app's database and keys.

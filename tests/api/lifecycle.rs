@@ -309,7 +309,9 @@ async fn the_life_of_an_account() {
     ] {
         assert!(
             log.contains(&format!("\"event\":\"{event}\"")),
-            "{event} missing from the audit log:\n{log}"
+            "{event} missing from the audit log ({}):\n{log}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
         );
     }
 }

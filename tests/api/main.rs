@@ -15,6 +15,8 @@ mod device;
 mod discovery;
 mod dovecot;
 mod errors;
+mod files;
+mod guessing;
 mod keys;
 mod lifecycle;
 mod lifecycle_rules;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::app_passwords::{create, NUMBER};
-use crate::helpers::{etupass, http_recorder, TestApp};
+use crate::helpers::{documented, etupass, http_recorder, TestApp};
 use crate::rp::Browser;
 
 /// Quotes, a backslash, a space, an accented letter and the characters that mean
@@ -37,18 +37,6 @@ fn ensure_installed() {
         present,
         &["freeradius", "freeradius-utils", "freeradius-rest"],
     );
-}
-
-/// The configuration block shown in the docs after `<!-- tested: NAME -->`.
-fn documented(name: &str) -> String {
-    let docs = include_str!("../../docs/relying-parties.md");
-    let after = docs
-        .split(&format!("<!-- tested: {name} -->"))
-        .nth(1)
-        .unwrap_or_else(|| panic!("docs/relying-parties.md has no block {name}"));
-    let block = &after[after.find("```").unwrap() + 3..];
-    let block = &block[block.find('\n').unwrap() + 1..];
-    block[..block.find("```").unwrap()].to_string()
 }
 
 /// A FreeRADIUS on a free loopback port whose `etupass` module asks `base_url` with these
@@ -129,14 +117,32 @@ async fn radtest(radius: &FreeRadius, user: &str, password: &str) -> bool {
 
 /// `radclient` with the attributes written out, for passwords `radtest` cannot quote.
 async fn radclient(radius: &FreeRadius, user: &str, password: &str) -> bool {
+    radclient_from(radius, user, password, None).await
+}
+
+/// The same from a station (a device's MAC: `Calling-Station-Id`).
+async fn radclient_from(
+    radius: &FreeRadius,
+    user: &str,
+    password: &str,
+    station: Option<&str>,
+) -> bool {
     let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let attributes = format!(
+    let mut attributes = format!(
         "User-Name = \"{}\"\nUser-Password = \"{}\"\n",
         quote(user),
         quote(password)
     );
-    let file =
-        std::env::temp_dir().join(format!("radclient-{}-{}", std::process::id(), radius.port));
+    if let Some(station) = station {
+        attributes.push_str(&format!("Calling-Station-Id = \"{}\"\n", quote(station)));
+    }
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir().join(format!(
+        "radclient-{}-{}-{call}",
+        std::process::id(),
+        radius.port
+    ));
     std::fs::write(&file, attributes).unwrap();
     let mut command = Command::new("radclient");
     command
@@ -221,6 +227,26 @@ async fn freeradius_accepts_only_wifi_app_passwords_of_active_accounts() {
         "the account password"
     );
     assert!(radclient(&radius, NUMBER, &wifi).await, "radclient agrees");
+    // Junk logins from another station do not switch the owner's laptop off.
+    for _ in 0..8 {
+        assert!(
+            !radclient_from(
+                &radius,
+                NUMBER,
+                "abcd-efgh-jkmn-pqrs-tuvw",
+                Some("02-00-5E-00-00-01")
+            )
+            .await
+        );
+    }
+    assert!(
+        radclient_from(&radius, NUMBER, &wifi, Some("02-00-5E-00-00-02")).await,
+        "the owner's station still connects"
+    );
+    assert!(
+        !radclient_from(&radius, NUMBER, &wifi, Some("02-00-5E-00-00-01")).await,
+        "the guessing station waits, even with the right password"
+    );
     let list = browser.open(&app.url("/account")).await;
     assert!(
         list.contains(LAST_USED),
@@ -248,7 +274,13 @@ async fn freeradius_sends_awkward_passwords_intact() {
         "wifi-radius",
         "c2VjcmV0LXNlY3JldA",
     );
-    radclient(&radius, "élodie.o'brien@univ.example", AWKWARD_PASSWORD).await;
+    radclient_from(
+        &radius,
+        "élodie.o'brien@univ.example",
+        AWKWARD_PASSWORD,
+        Some("02-00-5E-00-53-01"),
+    )
+    .await;
     let body = bodies.lock().unwrap().first().cloned().expect("a request");
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
         .into_owned()
@@ -262,5 +294,10 @@ async fn freeradius_sends_awkward_passwords_intact() {
     assert_eq!(field("password"), AWKWARD_PASSWORD);
     assert_eq!(field("username"), "élodie.o'brien@univ.example");
     assert_eq!(field("client_id"), "wifi-radius");
-    assert_eq!(form.len(), 4, "nothing split off: {body}");
+    assert_eq!(
+        field("end_user"),
+        "02-00-5E-00-53-01",
+        "the station, for the throttle"
+    );
+    assert_eq!(form.len(), 5, "nothing split off: {body}");
 }

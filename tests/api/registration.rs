@@ -374,3 +374,96 @@ async fn a_registered_client_introspects_only_its_own_tokens() {
     assert_eq!(introspect(others).await, json!({"active": false}));
     assert_eq!(introspect(own).await["active"], true);
 }
+
+#[tokio::test]
+async fn an_initial_access_token_registers_one_client_unless_reusable() {
+    let app = TestApp::spawn().await;
+    let register = app.url("/register");
+    let token = initial_access_token(&app);
+    // Refused metadata does not spend it.
+    let (status, _, _) = call(
+        reqwest::Method::POST,
+        &register,
+        Some(&token),
+        Some(
+            json!({"client_name": "x".repeat(81), "redirect_uris": [crate::helpers::REDIRECT_URI]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "a client_name of 81 characters");
+    let (status, _, _) = call(
+        reqwest::Method::POST,
+        &register,
+        Some(&token),
+        Some(json!({"client_name": "Two\nlines", "redirect_uris": [crate::helpers::REDIRECT_URI]})),
+    )
+    .await;
+    assert_eq!(status, 400, "a client_name of two lines");
+    let (status, _, _) = call(
+        reqwest::Method::POST,
+        &register,
+        Some(&token),
+        Some(lms_metadata()),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _, _) = call(
+        reqwest::Method::POST,
+        &register,
+        Some(&token),
+        Some(lms_metadata()),
+    )
+    .await;
+    assert_eq!(status, 401, "the token was spent");
+    assert_eq!(app.store.list_clients().await.unwrap().len(), 1);
+
+    let output = etupass(&app, &["client", "token", "--reusable"], None);
+    let reusable = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    for _ in 0..2 {
+        let (status, _, _) = call(
+            reqwest::Method::POST,
+            &register,
+            Some(&reusable),
+            Some(lms_metadata()),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+}
+
+#[tokio::test]
+async fn the_consent_page_names_where_the_answer_goes() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900002").await;
+    let token = initial_access_token(&app);
+    let (_, registered, _) = call(
+        reqwest::Method::POST,
+        &app.url("/register"),
+        Some(&token),
+        Some(json!({
+            "client_name": "Etupass — official university portal",
+            "redirect_uris": ["http://127.0.0.1:9/callback"],
+        })),
+    )
+    .await;
+    let client = TestClient {
+        client_id: registered["client_id"].as_str().unwrap().to_string(),
+        client_secret: registered["client_secret"].as_str().map(str::to_string),
+        redirect_uri: crate::helpers::REDIRECT_URI.to_string(),
+        alg: etupass::domain::client::SigningAlg::RS256,
+        auth_method: etupass::domain::client::AuthMethod::ClientSecretBasic,
+    };
+    let oidc = rp::oidc_client(&app, &client).await;
+    let auth = rp::authorization(&oidc, &["profile"], true);
+    let browser = Browser::new();
+    let (_, sign_in) = browser.get(auth.url.as_str()).await.page();
+    let (status, consent) = browser
+        .sign_in(&app, &sign_in, "21900002", PASSWORD)
+        .await
+        .page();
+    assert_eq!(status, 200);
+    assert!(
+        consent.contains("id=\"redirect-host\">127.0.0.1</strong>"),
+        "{consent}"
+    );
+}

@@ -51,6 +51,19 @@ impl Browser {
                 .unwrap(),
         }
     }
+
+    /// A browser on another machine: its requests leave from `address`, one of the
+    /// loopback range (127.0.0.0/8 all reaches the local server).
+    pub fn from_address(address: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(address.parse::<std::net::IpAddr>().expect("an address"))
+                .build()
+                .unwrap(),
+        }
+    }
 }
 
 /// A relying party's HTTP client: never follows redirects (SSRF guard the library asks for).

@@ -311,9 +311,10 @@ async fn recovery_codes_work_once_and_turning_off_needs_the_password_and_a_code(
     let landing = plain.sign_in(&app, &page, NUMBER, PASSWORD).await;
     assert_eq!(landing.redirect().location.path(), "/account");
 
-    // The reset path: on again, then a password reset by mail turns it off.
+    // The reset path: on again, then a password reset by mail keeps it (a mailbox alone
+    // must not undo two-factor sign-in).
     let page = browser.open(&app.url("/account/second-factor")).await;
-    set_up(&app, &browser, &page).await;
+    let (second_key, _, _) = set_up(&app, &browser, &page).await;
     let mark = app.mailbox.mark();
     let forgot = Browser::new();
     let form = forgot.open(&app.url("/password/forgot")).await;
@@ -344,11 +345,16 @@ async fn recovery_codes_work_once_and_turning_off_needs_the_password_and_a_code(
     let (status, _) = landing.page();
     assert_eq!(status, 200);
     let page = plain.open(&app.url("/login")).await;
-    let landing = plain.sign_in(&app, &page, NUMBER, new_password).await;
-    assert!(
-        matches!(landing, Landing::Redirect(_)),
-        "no second step after the reset"
-    );
+    let (status, second) = plain
+        .sign_in(&app, &page, NUMBER, new_password)
+        .await
+        .page();
+    assert_eq!(status, 200, "the second step still follows the password");
+    assert!(second.contains("name=\"code\""), "{second}");
+    app.clock.advance(30);
+    let code = authenticator_code(&second_key, app.clock.now());
+    let landing = second_step(&app, &plain, &second, &code).await;
+    assert!(matches!(landing, Landing::Redirect(_)));
 }
 
 #[tokio::test]
@@ -448,4 +454,28 @@ async fn staff_must_set_it_up_and_a_relying_party_can_ask_for_it() {
         .await
         .page();
     assert!(setup.contains("action=\"/account/second-factor\""));
+}
+
+#[tokio::test]
+async fn the_second_step_renews_the_session_cookie() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let browser = signed_in_browser(&app, NUMBER).await;
+    let page = browser.open(&app.url("/account/second-factor")).await;
+    let (key, _, _) = set_up(&app, &browser, &page).await;
+    let next = Browser::new();
+    let password_step = crate::sessions::sign_in_for_cookie(&app, &next, NUMBER).await;
+    let (_, second) = next.get(&app.url("/account")).await.page();
+    app.clock.advance(30);
+    let code = authenticator_code(&key, app.clock.now());
+    let landing = second_step(&app, &next, &second, &code).await;
+    assert!(matches!(landing, Landing::Redirect(_)));
+    assert!(
+        next.open(&app.url("/account")).await.contains(NUMBER),
+        "the browser holds the renewed cookie"
+    );
+    assert!(
+        !crate::sessions::cookie_opens_the_account(&app, &password_step).await,
+        "the cookie of the password step no longer opens anything"
+    );
 }

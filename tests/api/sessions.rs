@@ -1,5 +1,7 @@
 //! Single sign-on, remembered consent, prompt handling.
 
+use etupass::domain::clock::Clock;
+
 use crate::helpers::{ClientOptions, TestApp, PASSWORD};
 use crate::rp::{self, Browser, Landing};
 
@@ -245,4 +247,198 @@ async fn id_token_hint_names_the_expected_person() {
         .await
         .redirect();
     assert_eq!(redirect.param("error").as_deref(), Some("invalid_request"));
+}
+
+/// Posts `carried` (an authorization request, as the sign-in form carries it) to a gate's
+/// form as someone holding only the session cookie would.
+async fn post_to_gate(
+    app: &TestApp,
+    browser: &Browser,
+    page_with_csrf: &str,
+    action: &str,
+    carried: &str,
+) -> Landing {
+    browser
+        .submit(
+            app,
+            page_with_csrf,
+            action,
+            &[
+                ("request", carried),
+                ("version", "1"),
+                ("accept_charter", "yes"),
+            ],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn prompt_login_and_max_age_cannot_be_skipped_through_a_gate_form() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900016").await;
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let browser = Browser::new();
+    let oidc = rp::oidc_client(&app, &client).await;
+    let auth = rp::authorization(&oidc, &[], true);
+    browser
+        .authorize(&app, &auth.url, "21900016", PASSWORD)
+        .await;
+    // A minute later the relying party insists on a fresh sign-in.
+    app.clock.advance(60);
+    let mut auth = rp::authorization(&oidc, &[], true);
+    auth.url
+        .query_pairs_mut()
+        .append_pair("prompt", "login")
+        .append_pair("max_age", "0");
+    let (_, sign_in) = browser.get(auth.url.as_str()).await.page();
+    assert!(sign_in.contains("name=\"password\""));
+    let carried = rp::form_field(&sign_in, "request").unwrap();
+    // Someone at the keyboard posts the request to a gate instead of signing in: no code.
+    for action in [
+        "/charter/accept",
+        "/account/second-factor/continue",
+        "/password/change",
+        "/login/second-factor",
+    ] {
+        match post_to_gate(&app, &browser, &sign_in, action, &carried).await {
+            Landing::Redirect(redirect) => {
+                assert!(
+                    redirect.param("code").is_none(),
+                    "{action} issued a code without the fresh sign-in asked for"
+                );
+            }
+            Landing::Page(_, html) => assert!(
+                html.contains("name=\"password\""),
+                "{action}: the sign-in page again: {html}"
+            ),
+        }
+    }
+    // A forged proof does not help either.
+    let forged = format!("{carried}&etupass_signed_in=9999999999.forged");
+    match post_to_gate(&app, &browser, &sign_in, "/charter/accept", &forged).await {
+        Landing::Redirect(redirect) => assert!(redirect.param("code").is_none()),
+        Landing::Page(_, html) => assert!(html.contains("name=\"password\"")),
+    }
+    // Signing in for real gives the code.
+    let redirect = browser
+        .sign_in(&app, &sign_in, "21900016", PASSWORD)
+        .await
+        .redirect();
+    assert!(redirect.param("code").is_some());
+}
+
+#[tokio::test]
+async fn a_sign_in_made_for_the_request_still_counts_after_its_gates() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900017").await;
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    app.store
+        .publish_charter("Charte v2".into(), app.clock.now())
+        .await
+        .unwrap();
+    let browser = Browser::new();
+    let oidc = rp::oidc_client(&app, &client).await;
+    let mut auth = rp::authorization(&oidc, &[], true);
+    auth.url
+        .query_pairs_mut()
+        .append_pair("prompt", "login")
+        .append_pair("max_age", "0");
+    let (_, sign_in) = browser.get(auth.url.as_str()).await.page();
+    let (status, charter) = browser
+        .sign_in(&app, &sign_in, "21900017", PASSWORD)
+        .await
+        .page();
+    assert_eq!(status, 200);
+    assert!(charter.contains("Charte v2"));
+    let version = rp::form_field(&charter, "version").unwrap();
+    let request = rp::form_field(&charter, "request").unwrap();
+    // Minutes on the charter page do not undo the sign-in made for this request.
+    app.clock.advance(120);
+    let redirect = browser
+        .submit(
+            &app,
+            &charter,
+            "/charter/accept",
+            &[
+                ("request", &request),
+                ("version", &version),
+                ("accept_charter", "yes"),
+            ],
+        )
+        .await
+        .redirect();
+    assert!(redirect.param("code").is_some(), "{}", redirect.location);
+    let signed_in = rp::exchange(&oidc, &client, auth, &redirect).await;
+    assert!(signed_in.claims.auth_time().is_some());
+}
+
+/// The session cookie a response sets, if any.
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("etupass_session="))
+        .map(|c| c.split(';').next().unwrap_or("").to_string())
+        .filter(|c| !c.is_empty())
+}
+
+/// Signs in on `/login` with this browser; the session cookie set.
+pub(crate) async fn sign_in_for_cookie(app: &TestApp, browser: &Browser, number: &str) -> String {
+    let (_, page) = browser.get(&app.url("/login")).await.page();
+    let csrf = rp::form_field(&page, "csrf_token").unwrap();
+    let response = browser
+        .http
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("request", ""),
+            ("username", number),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    session_cookie(&response).expect("a session cookie")
+}
+
+/// Whether a bare request with this session cookie reaches the personal space.
+pub(crate) async fn cookie_opens_the_account(app: &TestApp, cookie: &str) -> bool {
+    let html = reqwest::Client::new()
+        .get(app.url("/account"))
+        .header("cookie", format!("etupass_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The sign-in page asks for a name; the personal space has password forms too.
+    !html.contains("name=\"username\"")
+}
+
+#[tokio::test]
+async fn signing_in_again_in_the_same_browser_ends_the_previous_session() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900018").await;
+    app.add_identity("21900019").await;
+    let lab_computer = Browser::new();
+    let first = sign_in_for_cookie(&app, &lab_computer, "21900018").await;
+    assert!(cookie_opens_the_account(&app, &first).await);
+    // The next student signs in on the same computer: the first session is over.
+    let second = sign_in_for_cookie(&app, &lab_computer, "21900019").await;
+    assert_ne!(first, second);
+    assert!(!cookie_opens_the_account(&app, &first).await);
+    assert!(cookie_opens_the_account(&app, &second).await);
 }

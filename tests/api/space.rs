@@ -610,3 +610,150 @@ async fn address_change_mails_cannot_flood_mailboxes() {
     assert_eq!(statuses[0], (200, false));
     assert_eq!(statuses[7], (400, true), "{statuses:?}");
 }
+
+/// Signs in to a relying party that gets refresh tokens; its access and refresh tokens.
+async fn connect_application(app: &TestApp, browser: &Browser) -> (String, String) {
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            grant_types: vec![
+                etupass::domain::client::GrantType::AuthorizationCode,
+                etupass::domain::client::GrantType::RefreshToken,
+            ],
+            ..ClientOptions::default()
+        })
+        .await;
+    let oidc = rp::oidc_client(app, &client).await;
+    let auth = rp::authorization(&oidc, &["profile", "offline_access"], true);
+    let redirect = browser.authorize(app, &auth.url, NUMBER, PASSWORD).await;
+    let signed_in = rp::exchange(&oidc, &client, auth, &redirect).await;
+    use openidconnect::OAuth2TokenResponse;
+    let refresh = signed_in
+        .tokens
+        .refresh_token()
+        .expect("a refresh token")
+        .secret()
+        .clone();
+    (
+        rp::access_token(&signed_in.tokens).secret().clone(),
+        refresh,
+    )
+}
+
+async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_password_change_ends_what_the_old_password_opened_unless_the_person_keeps_it() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let browser = Browser::new();
+    let (access, _) = connect_application(&app, &browser).await;
+    let page = browser.open(&app.url("/account")).await;
+    // First with the box ticked: applications stay connected.
+    let (status, html) = browser
+        .submit(
+            &app,
+            &page,
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", STRONG),
+                ("confirmation", STRONG),
+                ("keep_access", "yes"),
+            ],
+        )
+        .await
+        .page();
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(userinfo_status(&app, &access).await, 200, "kept on request");
+
+    // By default (the box unticked), everything issued before the change ends.
+    let stolen = Browser::new();
+    let page = open_account(&app, &stolen, STRONG).await;
+    let wifi = crate::app_passwords::create_signed_in(&app, &stolen, &page, "Laptop", "wifi").await;
+    let (status, html) = browser
+        .submit(
+            &app,
+            &browser.open(&app.url("/account")).await,
+            "/account/password",
+            &[
+                ("current_password", STRONG),
+                ("password", "Nine amber foxes sleep beneath the winter oak"),
+                (
+                    "confirmation",
+                    "Nine amber foxes sleep beneath the winter oak",
+                ),
+            ],
+        )
+        .await
+        .page();
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(
+        userinfo_status(&app, &access).await,
+        401,
+        "the access token"
+    );
+    let number = etupass::domain::identity::StudentNumber::parse(NUMBER).unwrap();
+    let identity = app
+        .store
+        .find_identity_by_number(&number)
+        .await
+        .unwrap()
+        .unwrap();
+    let app_passwords = app.store.app_passwords(&identity.id).await.unwrap();
+    assert!(
+        app_passwords.is_empty(),
+        "the app password {wifi} is revoked"
+    );
+    assert!(
+        stolen
+            .open(&app.url("/account"))
+            .await
+            .contains("name=\"username\""),
+        "the other browser is signed out"
+    );
+    assert!(
+        browser.open(&app.url("/account")).await.contains(NUMBER),
+        "this one stays"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_revokes_refresh_tokens_by_default() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let browser = Browser::new();
+    let (_, refresh) = connect_application(&app, &browser).await;
+    let page = browser.open(&app.url("/account")).await;
+    let (status, _) = browser
+        .submit(
+            &app,
+            &page,
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", STRONG),
+                ("confirmation", STRONG),
+            ],
+        )
+        .await
+        .page();
+    assert_eq!(status, 200);
+    let revoked_at = app
+        .store
+        .find_refresh_token(&etupass::crypto::token::digest(&refresh))
+        .await
+        .unwrap()
+        .expect("the refresh token row")
+        .revoked_at;
+    assert!(revoked_at.is_some(), "the refresh token is revoked");
+}

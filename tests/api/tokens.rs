@@ -19,6 +19,7 @@ fn refreshing() -> ClientOptions {
 fn resource_server() -> ClientOptions {
     ClientOptions {
         grant_types: vec![GrantType::ClientCredentials],
+        introspect: true,
         ..ClientOptions::default()
     }
 }
@@ -95,8 +96,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
     assert_eq!(status, 200);
     let third = body["refresh_token"].as_str().unwrap().to_string();
 
-    // Past the grace window, presenting `first` again is theft: the family dies.
-    app.clock.advance(60);
+    // Presenting `first` again, even in the same second, is theft: the family dies.
     let (status, body) = refresh(&app, &client, &first).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -126,8 +126,62 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
 }
 
 #[tokio::test]
-async fn two_racing_refreshes_get_the_same_successor() {
+async fn a_reuse_in_the_same_second_revokes_the_family_even_with_zero_grace_set() {
+    // RFC 9700 §4.14.2: no window by default, and "0s" said outright means none either.
+    for explicit in [false, true] {
+        let mut builder = TestApp::builder();
+        if explicit {
+            builder = builder.with_config(|s| {
+                s.refresh_token_reuse_grace = std::time::Duration::ZERO;
+            });
+        }
+        let app = builder.spawn().await;
+        app.add_identity("21900204").await;
+        let client = app.add_client(refreshing()).await;
+        let (_, token) = sign_in(&app, &client, "21900204").await;
+        let token = token.unwrap();
+        let (status, body) = refresh(&app, &client, &token).await;
+        assert_eq!(status, 200, "{body}");
+        let successor = body["refresh_token"].as_str().unwrap().to_string();
+        let successor_access = body["access_token"].as_str().unwrap().to_string();
+        let (status, body) = refresh(&app, &client, &token).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "a reuse at once (explicit: {explicit})"
+        );
+        let (status, _) = refresh(&app, &client, &successor).await;
+        assert_eq!(status, 400, "the family is revoked (explicit: {explicit})");
+        assert_eq!(userinfo_status(&app, &successor_access).await, 401);
+    }
+}
+
+#[tokio::test]
+async fn two_racing_refreshes_without_a_window_leave_no_token_standing() {
     let app = TestApp::spawn().await;
+    app.add_identity("21900205").await;
+    let client = app.add_client(refreshing()).await;
+    let (_, token) = sign_in(&app, &client, "21900205").await;
+    let token = token.unwrap();
+    let (first, second) = tokio::join!(
+        refresh(&app, &client, &token),
+        refresh(&app, &client, &token)
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "one wins, the other is a reuse");
+    let winner = if first.0 == 200 { &first.1 } else { &second.1 };
+    let successor = winner["refresh_token"].as_str().unwrap();
+    let (status, _) = refresh(&app, &client, successor).await;
+    assert_eq!(status, 400, "the reuse revoked the winner's successor too");
+}
+
+#[tokio::test]
+async fn two_racing_refreshes_get_the_same_successor_within_a_configured_window() {
+    let app = TestApp::builder()
+        .with_config(|s| s.refresh_token_reuse_grace = std::time::Duration::from_secs(10))
+        .spawn()
+        .await;
     app.add_identity("21900201").await;
     let client = app.add_client(refreshing()).await;
     let (_, token) = sign_in(&app, &client, "21900201").await;
@@ -184,6 +238,38 @@ async fn a_refresh_may_narrow_the_scope_but_not_widen_it() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "openid");
+}
+
+#[tokio::test]
+async fn only_marked_resource_servers_introspect_other_clients_tokens() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900206").await;
+    let webmail = app.add_client(refreshing()).await;
+    let curious = app
+        .add_client(ClientOptions {
+            grant_types: vec![GrantType::ClientCredentials],
+            ..ClientOptions::default()
+        })
+        .await;
+    let (access, _) = sign_in(&app, &webmail, "21900206").await;
+    let (status, answer) = post(&app, "/introspect", &curious, &[("token", &access)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        serde_json::json!({"active": false}),
+        "a confidential client not marked --introspect learns nothing of another's token"
+    );
+    // Its own tokens it may still look at.
+    let (_, own) = post(
+        &app,
+        "/token",
+        &curious,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    let own = own["access_token"].as_str().unwrap();
+    let (_, answer) = post(&app, "/introspect", &curious, &[("token", own)]).await;
+    assert_eq!(answer["active"], true);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use super::{TokenRequest, TokenResponse};
 use crate::crypto::token;
 use crate::domain::client::{Client, GrantType};
-use crate::domain::grant::{AuthorizationCode, CodeRedemption};
+use crate::domain::grant::{AuthorizationCode, CodeLookup, CodeRedemption};
 use crate::oauth::error::OAuthError;
 use crate::oauth::id_token::SignInFacts;
 use crate::oauth::pkce;
@@ -20,23 +20,22 @@ pub async fn handle(
     let redirect_uri = request.require("redirect_uri")?;
     let now = provider.now();
     let code_hash = token::digest(code);
+    // Looked up first, spent last: a request that fails the checks (no verifier, another
+    // redirect URI) leaves the code for the real client, and a replay is known at once.
     let grant = match provider
         .store
-        .redeem_authorization_code(&code_hash, &client.client_id, now)
+        .find_authorization_code(&code_hash, &client.client_id)
         .await?
     {
-        CodeRedemption::Redeemed(grant) => grant,
-        CodeRedemption::Replayed { revoked_tokens } => {
-            tracing::warn!(
-                client_id = %client.client_id,
-                revoked_tokens,
-                "authorization code replayed; tokens issued from it revoked"
-            );
-            return Err(OAuthError::invalid_grant(
-                "the authorization code was already used",
-            ));
+        CodeLookup::Unspent(grant) => grant,
+        CodeLookup::Spent => {
+            let outcome = provider
+                .store
+                .revoke_replayed_code(&code_hash, &client.client_id, now)
+                .await?;
+            return Err(replayed(client, outcome));
         }
-        CodeRedemption::Unknown => {
+        CodeLookup::Unknown => {
             return Err(OAuthError::invalid_grant(
                 "the authorization code is not valid",
             ))
@@ -64,16 +63,49 @@ pub async fn handle(
         nonce: grant.nonce.as_deref(),
         claims: grant.claims.as_ref(),
     };
-    super::issue_for_person(
+    let minted = super::mint_for_person(
         provider,
         client,
         &identity,
         &grant.scope,
         &facts,
-        Some(&grant.code_hash),
+        Some(&code_hash),
+        now,
+    )?;
+    // The spend and the tokens commit together (see `Store::redeem_authorization_code`).
+    match provider
+        .store
+        .redeem_authorization_code(&code_hash, &client.client_id, minted.records, now)
+        .await?
+    {
+        CodeRedemption::Redeemed => {}
+        outcome => return Err(replayed(client, outcome)),
+    }
+    super::respond(
+        provider,
+        client,
+        &identity,
+        &grant.scope,
+        &facts,
+        minted.access_token,
+        minted.refresh_token,
         now,
     )
-    .await
+}
+
+/// The answer to a code presented after it was spent (its tokens are revoked by then).
+fn replayed(client: &Client, outcome: CodeRedemption) -> OAuthError {
+    match outcome {
+        CodeRedemption::Replayed { revoked_tokens } => {
+            tracing::warn!(
+                client_id = %client.client_id,
+                revoked_tokens,
+                "authorization code replayed; tokens issued from it revoked"
+            );
+            OAuthError::invalid_grant("the authorization code was already used")
+        }
+        _ => OAuthError::invalid_grant("the authorization code is not valid"),
+    }
 }
 
 /// The code must have been issued to this client, for this redirect URI, still be

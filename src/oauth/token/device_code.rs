@@ -79,5 +79,17 @@ pub async fn handle(
         nonce: None,
         claims: None,
     };
-    super::issue_for_person(provider, client, &identity, &grant.scope, &facts, None, now).await
+    let minted =
+        super::mint_for_person(provider, client, &identity, &grant.scope, &facts, None, now)?;
+    provider.store.save_issued_tokens(minted.records).await?;
+    super::respond(
+        provider,
+        client,
+        &identity,
+        &grant.scope,
+        &facts,
+        minted.access_token,
+        minted.refresh_token,
+        now,
+    )
 }

@@ -17,8 +17,7 @@ use crate::crypto::jwt;
 use crate::crypto::token;
 use crate::domain::client::{AccessTokenFormat, Client, GrantType, RefreshLifetimes};
 use crate::domain::clock::UnixTime;
-use crate::domain::grant::AccessToken;
-use crate::domain::grant::RefreshToken;
+use crate::domain::grant::{AccessToken, IssuedTokens, RefreshToken};
 use crate::domain::identity::Identity;
 use crate::domain::scope::{self, Scope};
 use crate::provider::Provider;
@@ -127,12 +126,17 @@ fn require_grant(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
     }
 }
 
-/// The tokens of a person's grant (a code, an approved device): an access token, a
-/// refresh-token family for clients registered for refresh tokens, and the response with
-/// the ID token. The family exists from the start: its access tokens, this one included,
-/// go with it, and a replay of the code finds the family through this token. A code's
-/// token is saved only if the code was not replayed meanwhile.
-async fn issue_for_person(
+/// The tokens of a person's grant (a code, an approved device), minted but not saved:
+/// an access token and, for clients registered for refresh tokens, a refresh token
+/// opening a new family. The family exists from the start: its access tokens, this one
+/// included, go with it, and a replay of the code finds the family through this token.
+struct PersonTokens {
+    access_token: String,
+    refresh_token: Option<String>,
+    records: IssuedTokens,
+}
+
+fn mint_for_person(
     provider: &Provider,
     client: &Client,
     identity: &Identity,
@@ -140,12 +144,12 @@ async fn issue_for_person(
     facts: &SignInFacts<'_>,
     code_hash: Option<&str>,
     now: UnixTime,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<PersonTokens, OAuthError> {
     let access_token = mint_access_token(provider, client, Some((identity, facts)), scope, now)?;
     let family_id = client
         .allows_grant(GrantType::RefreshToken)
         .then(|| uuid::Uuid::new_v4().to_string());
-    let record = AccessToken {
+    let access = AccessToken {
         token_hash: token::digest(&access_token),
         client_id: client.client_id.clone(),
         identity_id: Some(identity.id.clone()),
@@ -158,81 +162,37 @@ async fn issue_for_person(
         family_id: family_id.clone(),
         claims: facts.claims.cloned(),
     };
-    match code_hash {
-        Some(code_hash) => {
-            if !provider
-                .store
-                .save_access_token_for_code(code_hash, record)
-                .await?
-            {
-                return Err(OAuthError::invalid_grant(
-                    "the authorization code was already used",
-                ));
-            }
+    let (refresh_token, refresh) = match family_id {
+        Some(family_id) => {
+            let secret = token::generate();
+            let lifetimes = refresh_lifetimes(provider, client);
+            let expires_at = now + lifetimes.absolute as i64;
+            let record = RefreshToken {
+                token_hash: token::digest(&secret),
+                family_id,
+                client_id: client.client_id.clone(),
+                identity_id: identity.id.clone(),
+                session_id: facts.session_id.map(str::to_string),
+                scope: scope.to_string(),
+                auth_time: facts.auth_time,
+                acr: facts.acr.to_string(),
+                amr: facts.amr.to_vec(),
+                created_at: now,
+                idle_expires_at: (now + lifetimes.idle as i64).min(expires_at),
+                expires_at,
+                used_at: None,
+                revoked_at: None,
+                claims: facts.claims.cloned(),
+            };
+            (Some(secret), Some(record))
         }
-        None => provider.store.save_access_token(record).await?,
-    }
-    let refresh_token = match family_id {
-        Some(family_id) => Some(
-            start_refresh_family(
-                provider,
-                client,
-                identity,
-                (scope, &family_id),
-                facts,
-                facts.session_id,
-                now,
-            )
-            .await?,
-        ),
-        None => None,
+        None => (None, None),
     };
-    respond(
-        provider,
-        client,
-        identity,
-        scope,
-        facts,
+    Ok(PersonTokens {
         access_token,
         refresh_token,
-        now,
-    )
-}
-
-/// Opens a refresh-token family for a sign-in; returns the token to hand out.
-async fn start_refresh_family(
-    provider: &Provider,
-    client: &Client,
-    identity: &Identity,
-    (scope, family_id): (&str, &str),
-    facts: &SignInFacts<'_>,
-    session_id: Option<&str>,
-    now: UnixTime,
-) -> Result<String, OAuthError> {
-    let secret = token::generate();
-    let lifetimes = refresh_lifetimes(provider, client);
-    let expires_at = now + lifetimes.absolute as i64;
-    provider
-        .store
-        .save_refresh_token(RefreshToken {
-            token_hash: token::digest(&secret),
-            family_id: family_id.to_string(),
-            client_id: client.client_id.clone(),
-            identity_id: identity.id.clone(),
-            session_id: session_id.map(str::to_string),
-            scope: scope.to_string(),
-            auth_time: facts.auth_time,
-            acr: facts.acr.to_string(),
-            amr: facts.amr.to_vec(),
-            created_at: now,
-            idle_expires_at: (now + lifetimes.idle as i64).min(expires_at),
-            expires_at,
-            used_at: None,
-            revoked_at: None,
-            claims: facts.claims.cloned(),
-        })
-        .await?;
-    Ok(secret)
+        records: IssuedTokens { access, refresh },
+    })
 }
 
 /// The client's own refresh-token lifetimes, or the configured ones.

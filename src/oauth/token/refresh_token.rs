@@ -44,6 +44,31 @@ pub async fn handle(
         ));
     }
     let settings = &provider.settings;
+    // Minted before the rotation from the presented token's facts (a successor inherits
+    // them unchanged), so that the rotation and the new access token commit together.
+    let facts = SignInFacts {
+        auth_time: current.auth_time,
+        acr: &current.acr,
+        amr: &current.amr,
+        session_id: current.session_id.as_deref(),
+        nonce: None,
+        claims: current.claims.as_ref(),
+    };
+    let access_token =
+        super::mint_access_token(provider, client, Some((&identity, &facts)), &scope, now)?;
+    let access = AccessToken {
+        token_hash: token::digest(&access_token),
+        client_id: client.client_id.clone(),
+        identity_id: Some(identity.id.clone()),
+        session_id: current.session_id.clone(),
+        code_hash: None,
+        scope: scope.clone(),
+        created_at: now,
+        expires_at: now + settings.access_token_lifetime.as_secs() as i64,
+        revoked_at: None,
+        family_id: Some(current.family_id.clone()),
+        claims: current.claims.clone(),
+    };
     // The successor is derived from the presented token with the server's secret, so two
     // racing refreshes compute the same one without it ever being stored in clear.
     let successor = token::derive(&provider.token_secret, presented);
@@ -62,12 +87,13 @@ pub async fn handle(
                 revoked_at: None,
                 ..parent.clone()
             },
+            access,
             settings.refresh_token_reuse_grace.as_secs() as i64,
             now,
         )
         .await?;
-    let parent = match redemption {
-        RefreshRedemption::Rotated(parent) | RefreshRedemption::WithinGrace(parent) => parent,
+    match redemption {
+        RefreshRedemption::Rotated(_) | RefreshRedemption::WithinGrace(_) => {}
         RefreshRedemption::Reused { revoked } => {
             tracing::warn!(client_id = %client.client_id, revoked, "refresh token reused: family revoked");
             return Err(OAuthError::invalid_grant(
@@ -78,32 +104,6 @@ pub async fn handle(
             return Err(OAuthError::invalid_grant("the refresh token is not valid"))
         }
     };
-    let facts = SignInFacts {
-        auth_time: parent.auth_time,
-        acr: &parent.acr,
-        amr: &parent.amr,
-        session_id: parent.session_id.as_deref(),
-        nonce: None,
-        claims: parent.claims.as_ref(),
-    };
-    let access_token =
-        super::mint_access_token(provider, client, Some((&identity, &facts)), &scope, now)?;
-    provider
-        .store
-        .save_access_token(AccessToken {
-            token_hash: token::digest(&access_token),
-            client_id: client.client_id.clone(),
-            identity_id: Some(identity.id.clone()),
-            session_id: parent.session_id.clone(),
-            code_hash: None,
-            scope: scope.clone(),
-            created_at: now,
-            expires_at: now + settings.access_token_lifetime.as_secs() as i64,
-            revoked_at: None,
-            family_id: Some(parent.family_id.clone()),
-            claims: parent.claims.clone(),
-        })
-        .await?;
     super::respond(
         provider,
         client,

@@ -1,7 +1,8 @@
 //! `POST /api/app-passwords/{mail|wifi}/check`: for the mail server and the RADIUS server,
 //! authenticated as clients of Etupass (confidential, registered for client_credentials).
-//! The form is `username` and `password` (form-encoded: FreeRADIUS's rest module
-//! escapes it properly, which its JSON templates do not). 200 accepts, 401 rejects.
+//! The form is `username`, `password` and `end_user` (where the person connects from:
+//! Dovecot's remote IP, RADIUS's Calling-Station-Id), form-encoded: FreeRADIUS's rest
+//! module escapes it properly, which its JSON templates do not. 200 accepts, 401 rejects.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -61,7 +62,18 @@ pub async fn check(
             "username and password are required",
         ));
     };
-    match app_passwords::check(&state.provider, &client, purpose, username, password).await {
+    // Where the person connects from, as the service saw it (optional; bounded).
+    let end_user = field("end_user").filter(|e| e.len() <= 128);
+    match app_passwords::check(
+        &state.provider,
+        &client,
+        purpose,
+        username,
+        password,
+        end_user,
+    )
+    .await
+    {
         Ok(true) => HttpResponse::Ok().json(json!({ "result": "accept" })),
         Ok(false) => HttpResponse::Unauthorized().json(json!({ "result": "reject" })),
         Err(error) => error::oauth_json(&OAuthError::server(&error)),

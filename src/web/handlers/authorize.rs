@@ -80,26 +80,50 @@ pub async fn login_post(
     }
     let provider = &state.provider;
     let context = request_context(&req);
-    let identity =
-        match sign_in::authenticate(provider, &form.username, &form.password, &context).await {
-            Ok(identity) => identity,
-            Err(SignInError::Throttled(wait)) => {
-                let view = SignInView {
-                    wait: Some(wait),
-                    ..again("login.throttled", StatusCode::TOO_MANY_REQUESTS)
-                };
-                return sign_in_page(&state, &req, lang, view).await;
-            }
-            Err(SignInError::InvalidCredentials) => {
-                let view = again("login.invalid", StatusCode::UNAUTHORIZED);
-                return sign_in_page(&state, &req, lang, view).await;
-            }
-            Err(SignInError::NotActive(_)) => {
-                let view = again("login.not_active", StatusCode::FORBIDDEN);
-                return sign_in_page(&state, &req, lang, view).await;
-            }
-            Err(error) => return server_error(&state, lang, &error),
-        };
+    let secure = provider.settings.issuer_is_https();
+    let known_device = cookies::read(&req, cookies::Name::Device, secure);
+    let signed_in = match sign_in::authenticate(
+        provider,
+        &form.username,
+        &form.password,
+        known_device.as_deref(),
+        &context,
+    )
+    .await
+    {
+        Ok(signed_in) => signed_in,
+        Err(SignInError::Throttled(wait)) => {
+            let view = SignInView {
+                wait: Some(wait),
+                ..again("login.throttled", StatusCode::TOO_MANY_REQUESTS)
+            };
+            return with_retry_after(sign_in_page(&state, &req, lang, view).await, wait);
+        }
+        Err(SignInError::Busy) => {
+            let view = SignInView {
+                wait: Some(1),
+                ..again("login.busy", StatusCode::SERVICE_UNAVAILABLE)
+            };
+            return with_retry_after(sign_in_page(&state, &req, lang, view).await, 1);
+        }
+        Err(SignInError::InvalidCredentials) => {
+            let view = again("login.invalid", StatusCode::UNAUTHORIZED);
+            return sign_in_page(&state, &req, lang, view).await;
+        }
+        Err(SignInError::NotActive(_)) => {
+            let view = again("login.not_active", StatusCode::FORBIDDEN);
+            return sign_in_page(&state, &req, lang, view).await;
+        }
+        Err(error) => return server_error(&state, lang, &error),
+    };
+    let identity = signed_in.identity;
+    // Signing in again in this browser ends the session it had (another person's, on a
+    // shared computer, or a stale one of the same person): never two at once.
+    if let Ok(Some((previous, previous_identity))) = current_session(&state, &req).await {
+        if let Err(error) = sign_in::end_session(provider, &previous, &previous_identity).await {
+            return server_error(&state, lang, &error);
+        }
+    }
     let (session, secret) = match sign_in::start_session(provider, &identity, &context).await {
         Ok(started) => started,
         Err(error) => return server_error(&state, lang, &error),
@@ -118,8 +142,24 @@ pub async fn login_post(
         Some((session, identity)),
     )
     .await;
-    if let Err(error) = response.add_cookie(&cookie) {
-        tracing::error!(%error, "could not set the session cookie");
+    let device = cookies::build(
+        cookies::Name::Device,
+        signed_in.device_cookie,
+        secure,
+        Some(provider.settings.device_cookie_lifetime.as_secs() as i64),
+    );
+    for cookie in [cookie, device] {
+        if let Err(error) = response.add_cookie(&cookie) {
+            tracing::error!(%error, "could not set a cookie");
+        }
+    }
+    response
+}
+
+/// Tells the browser (and scripts) when to try again.
+fn with_retry_after(mut response: HttpResponse, seconds: i64) -> HttpResponse {
+    if let Ok(value) = header::HeaderValue::from_str(&seconds.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
 }
@@ -176,37 +216,26 @@ pub(super) async fn run(
             Err(response) => return response,
         },
     };
-    // Before any relying party: a required password change, a new charter version.
-    if let Some((signed_in, identity)) = &session {
-        let asks = authorize::asks_for_second_factor(&params);
-        match gates::pending_for_session(&state.provider, identity, signed_in, asks).await {
-            Ok(Some(_))
-                if params
-                    .get("prompt")
-                    .is_some_and(|p| p.split(' ').any(|v| v == "none")) =>
-            {
-                return match authorize::interaction_required(&state.provider, raw).await {
-                    Ok(outcome) => respond(state, req, lang, outcome).await,
-                    Err(error) => server_error(state, lang, &error),
-                };
+    // Signed in on the way to an Etupass page (the personal space, a device), or to
+    // Etupass itself: its gates first, then there. (A relying party's request meets its
+    // gates in the authorization pipeline.)
+    let etupass_page = match super::continuation(&raw) {
+        Some(location) => Some(location),
+        None if raw.0.is_empty() => Some("/".to_string()),
+        None => None,
+    };
+    if let Some(location) = etupass_page {
+        if let Some((signed_in, identity)) = &session {
+            match gates::pending_for_session(&state.provider, identity, signed_in, false).await {
+                Ok(Some(gate)) => {
+                    return gate_page(state, req, lang, &raw, identity, gate, Vec::new()).await
+                }
+                Ok(None) => {}
+                Err(error) => return server_error(state, lang, &error),
             }
-            Ok(Some(gate)) => {
-                return gate_page(state, req, lang, &raw, identity, gate, Vec::new()).await
-            }
-            Ok(None) => {}
-            Err(error) => return server_error(state, lang, &error),
         }
-    }
-    if let Some(location) = super::continuation(&raw) {
-        // Signed in on the way to an Etupass page (the personal space, a device).
         return HttpResponse::SeeOther()
             .insert_header((header::LOCATION, location))
-            .finish();
-    }
-    if raw.0.is_empty() {
-        // Signed in to Etupass itself, with no relying party waiting.
-        return HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/"))
             .finish();
     }
     // Consent counts only from a signed-in person; without a session, sign in first.
@@ -233,6 +262,11 @@ async fn respond(
         Outcome::Redirect(location) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, location))
             .finish(),
+        Outcome::Gate {
+            carried,
+            identity,
+            gate,
+        } => gate_page(state, req, lang, &carried, &identity, gate, Vec::new()).await,
         Outcome::SignIn(request) => {
             let view = SignInView {
                 username: request.login_hint.as_deref(),
@@ -251,6 +285,8 @@ async fn respond(
                 .with("csrf_token", csrf_token)
                 .with("request", request.carried.encode())
                 .with("client_name", request.client.name.clone())
+                // Where the answer goes, which a registrant cannot dress up as its name.
+                .with("redirect_host", request.redirect_host())
                 .with("user_name", identity.display_name())
                 .with("scopes", scopes);
             pages::render(state, lang, page, cookie.into_iter().collect())
@@ -449,15 +485,6 @@ pub(super) async fn gate_page(
     }
 }
 
-/// After a gate, the sign-in still counts as fresh for `prompt=login` if it just happened.
-pub(super) fn interaction_after_gate(state: &AppState, session: &Session) -> Interaction {
-    if state.provider.now() - session.auth_time < 600 {
-        Interaction::SignedIn
-    } else {
-        Interaction::Fresh
-    }
-}
-
 #[derive(Debug, Deserialize)]
 pub struct ChangePasswordForm {
     #[serde(default)]
@@ -471,7 +498,7 @@ pub struct ChangePasswordForm {
 }
 
 /// The forced password change, between sign-in and the relying party.
-pub async fn change_password(
+pub async fn change_required_password(
     state: web::Data<AppState>,
     req: HttpRequest,
     form: web::Form<ChangePasswordForm>,
@@ -503,21 +530,23 @@ pub async fn change_password(
         Err(error) => return server_error(&state, lang, &error),
     }
     let context = request_context(&req);
-    match gates::change_password(
+    // A required change keeps the person's applications: it is a rule (an administrator's,
+    // the password's age), not a sign that someone else holds the old password.
+    match gates::set_new_password(
         &state.provider,
         &identity,
         &session,
         &form.password,
         &form.confirmation,
+        false,
         lang,
         &context,
     )
     .await
     {
-        Ok(reasons) if reasons.is_empty() => {
-            let interaction = interaction_after_gate(&state, &session);
-            run(&state, &req, raw, interaction, None).await
-        }
+        // Back to the pipeline, which knows from the carried proof whether the person
+        // signed in for this request.
+        Ok(reasons) if reasons.is_empty() => run(&state, &req, raw, Interaction::Fresh, None).await,
         Ok(reasons) => {
             gate_page(
                 &state,
@@ -566,10 +595,7 @@ pub async fn accept_charter(
     let charter =
         match gates::pending_for_session(&state.provider, &identity, &session, false).await {
             Ok(Some(Gate::AcceptCharter(charter))) => charter,
-            Ok(_) => {
-                let interaction = interaction_after_gate(&state, &session);
-                return run(&state, &req, raw, interaction, None).await;
-            }
+            Ok(_) => return run(&state, &req, raw, Interaction::Fresh, None).await,
             Err(error) => return server_error(&state, lang, &error),
         };
     // Accepting needs the box ticked, on the version shown (not an older one).
@@ -595,14 +621,7 @@ pub async fn accept_charter(
     {
         return server_error(&state, lang, &error);
     }
-    run(
-        &state,
-        &req,
-        raw,
-        interaction_after_gate(&state, &session),
-        None,
-    )
-    .await
+    run(&state, &req, raw, Interaction::Fresh, None).await
 }
 
 #[derive(Debug, Deserialize)]

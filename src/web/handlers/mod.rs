@@ -19,10 +19,50 @@ use actix_web::HttpRequest;
 /// Where the request came from. The peer address, not `X-Forwarded-For`, which anyone
 /// can write; behind a proxy, that address is the proxy's.
 pub fn request_context(req: &HttpRequest) -> crate::domain::audit::RequestContext {
+    let trusted = req
+        .app_data::<actix_web::web::Data<crate::web::AppState>>()
+        .map(|state| state.provider.settings.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     crate::domain::audit::RequestContext {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: client_address(req.peer_addr().map(|a| a.ip()), &forwarded, trusted)
+            .map(|ip| ip.to_string()),
         user_agent: header(req, "user-agent").map(str::to_string),
     }
+}
+
+/// The address of the person behind a request: the peer, unless the peer is a trusted
+/// proxy; then the right-most `X-Forwarded-For` entry that is not a trusted proxy (the
+/// ones to its left were written by the client, who can write anything). From anyone
+/// else the header is ignored.
+fn client_address(
+    peer: Option<std::net::IpAddr>,
+    forwarded_for: &[&str],
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut address = peer?;
+    if !is_trusted(&address) {
+        return Some(address);
+    }
+    let hops = forwarded_for
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => address = ip,
+            Ok(ip) => return Some(ip),
+            // Not an address: the chain is broken here; the last proxy is all we know.
+            Err(_) => return Some(address),
+        }
+    }
+    Some(address)
 }
 
 /// What the sign-in form carries to come back to an Etupass page instead of a relying
@@ -48,4 +88,47 @@ pub fn continuation(raw: &crate::oauth::authorize::RawRequest) -> Option<String>
 /// A request header as text, if present and printable.
 pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        // Straight from a client: the header is the client's own words.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &["198.51.100.1"], &trusted),
+            ip("203.0.113.9")
+        );
+        // Behind the proxy: the right-most untrusted entry, not the forged left one.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &["1.2.3.4, 203.0.113.7"], &trusted),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            client_address(
+                ip("10.0.0.2"),
+                &["1.2.3.4", "203.0.113.7, 10.0.0.3"],
+                &trusted
+            ),
+            ip("203.0.113.7"),
+            "several headers, a second proxy"
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &["garbage"], &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &[], &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &["203.0.113.7"], &[]),
+            ip("10.0.0.2"),
+            "no proxy trusted: the header is ignored"
+        );
+    }
 }

@@ -9,8 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::authorize::{
-    interaction_after_gate, page_lang, run, server_error, signed_in_or_sign_in_page,
-    signed_in_past_gates,
+    page_lang, run, server_error, signed_in_or_sign_in_page, signed_in_past_gates,
 };
 use super::{come_back_to, request_context};
 use crate::account::gates::{self, Gate};
@@ -171,8 +170,30 @@ pub async fn second_step(
     let context = request_context(&req);
     match second_factor::verify(provider, &identity, &session, &form.code, &context).await {
         Ok(CodeOutcome::Accepted(())) => {
-            let interaction = interaction_after_gate(&state, &session);
-            run(&state, &req, raw, interaction, None).await
+            // The session now proves both factors: under a new cookie secret, so that a
+            // cookie seen before (on the password step) does not carry it.
+            let secret =
+                match crate::account::sign_in::renew_session_secret(provider, &session).await {
+                    Ok(Some(secret)) => secret,
+                    Ok(None) => return run(&state, &req, raw, Interaction::Fresh, None).await,
+                    Err(error) => return server_error(&state, lang, &error),
+                };
+            // This request still carries the old cookie: the session is looked up anew.
+            let renewed = match crate::account::sign_in::resume_session(provider, &secret).await {
+                Ok(renewed) => renewed,
+                Err(error) => return server_error(&state, lang, &error),
+            };
+            let mut response = run(&state, &req, raw, Interaction::Fresh, renewed).await;
+            let cookie = crate::web::cookies::build(
+                crate::web::cookies::Name::Session,
+                secret,
+                provider.settings.issuer_is_https(),
+                Some(provider.settings.session_lifetime.as_secs() as i64),
+            );
+            if let Err(error) = response.add_cookie(&cookie) {
+                tracing::error!(%error, "could not set the session cookie");
+            }
+            response
         }
         Ok(refused) => second_step_page(&state, &req, lang, &raw, CodeProblem::of(&refused)),
         Err(error) => server_error(&state, lang, &error),
@@ -261,10 +282,7 @@ pub async fn continue_after_codes(
         return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.expired_form");
     }
     match super::authorize::current_session(&state, &req).await {
-        Ok(Some((session, _))) => {
-            let interaction = interaction_after_gate(&state, &session);
-            run(&state, &req, raw, interaction, None).await
-        }
+        Ok(Some(_)) => run(&state, &req, raw, Interaction::Fresh, None).await,
         Ok(None) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/login"))
             .finish(),

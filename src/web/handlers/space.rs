@@ -166,6 +166,8 @@ pub struct NewAppPasswordForm {
     #[serde(default)]
     csrf_token: String,
     #[serde(default)]
+    current_password: String,
+    #[serde(default)]
     name: String,
     #[serde(default)]
     purpose: String,
@@ -188,6 +190,8 @@ pub async fn create_app_password(
     let created = crate::account::app_passwords::create(
         &state.provider,
         &signed_in.1,
+        &signed_in.0,
+        &form.current_password,
         &form.name,
         purpose,
         &request_context(&req),
@@ -247,9 +251,12 @@ pub struct PasswordForm {
     password: String,
     #[serde(default)]
     confirmation: String,
+    /// Ticked: applications, devices and app passwords stay connected.
+    #[serde(default)]
+    keep_access: Option<String>,
 }
 
-pub async fn change_password(
+pub async fn change_own_password(
     state: web::Data<AppState>,
     req: HttpRequest,
     form: web::Form<PasswordForm>,
@@ -259,13 +266,14 @@ pub async fn change_password(
         Ok(signed_in) => signed_in,
         Err(response) => return response,
     };
-    let result = space::change_password(
+    let result = space::change_own_password(
         &state.provider,
         &signed_in.1,
         &signed_in.0,
         &form.current_password,
         &form.password,
         &form.confirmation,
+        form.keep_access.as_deref() == Some("yes"),
         lang,
         &request_context(&req),
     )

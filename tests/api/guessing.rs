@@ -1,0 +1,373 @@
+//! Password guessing from outside: the time a failure takes must not tell whether the
+//! account exists, a stranger must not lock the owner out, and a burst must not stall
+//! everyone else.
+
+use crate::helpers::{etupass, TestApp, PASSWORD};
+use crate::rp::{form_field, Browser, Landing};
+
+/// Posts the bare sign-in form (`/login`, no relying party) once; the status answered.
+pub async fn post_sign_in(app: &TestApp, browser: &Browser, username: &str, password: &str) -> u16 {
+    let (_, page) = browser.get(&app.url("/login")).await.page();
+    match browser.sign_in(app, &page, username, password).await {
+        Landing::Page(status, _) => status,
+        Landing::Redirect(_) => 303,
+    }
+}
+
+#[tokio::test]
+async fn every_failed_sign_in_costs_one_argon2_verification_whatever_the_account() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21901000").await;
+    app.add_identity_with("21901001", "Martin", "Paul", None)
+        .await; // awaiting activation: no password yet
+    app.add_identity("21901002").await;
+    assert!(etupass(&app, &["identity", "lock", "21901002"], None)
+        .status
+        .success());
+    app.add_identity("21901003").await;
+    assert!(etupass(&app, &["identity", "graduate", "21901003"], None)
+        .status
+        .success());
+    app.add_identity_affiliated("21901004", "parent").await;
+    let browser = Browser::new();
+    for (name, password) in [
+        ("21901000", "a wrong password here"),
+        ("21999999", "a wrong password here"),
+        ("nobody@univ.example", "a wrong password here"),
+        ("21901001", "a wrong password here"),
+        ("21901002", "a wrong password here"),
+        ("21901002", PASSWORD),
+        ("21901003", "a wrong password here"),
+        ("21901004", "a wrong password here"),
+    ] {
+        let before = app.server.passwords.verifications();
+        let status = post_sign_in(&app, &browser, name, password).await;
+        assert!(
+            matches!(status, 401 | 403),
+            "{name}: a failed sign-in, not {status}"
+        );
+        assert_eq!(
+            app.server.passwords.verifications(),
+            before + 1,
+            "{name}: exactly one argon2id verification"
+        );
+    }
+    // The right password costs one too (and signs in).
+    let before = app.server.passwords.verifications();
+    assert_eq!(
+        post_sign_in(&app, &browser, "21901000", PASSWORD).await,
+        303
+    );
+    assert_eq!(app.server.passwords.verifications(), before + 1);
+    // The sign-in page answers the same for an unknown name and a wrong password.
+    let unknown = Browser::new();
+    let (_, page) = unknown.get(&app.url("/login")).await.page();
+    let (status_unknown, html_unknown) = unknown
+        .sign_in(&app, &page, "21999998", "a wrong password here")
+        .await
+        .page();
+    let (_, page) = unknown.get(&app.url("/login")).await.page();
+    let (status_wrong, html_wrong) = unknown
+        .sign_in(&app, &page, "21901000", "a wrong password here")
+        .await
+        .page();
+    assert_eq!(status_unknown, status_wrong);
+    assert_eq!(
+        strip_tokens(&html_unknown).replace("21999998", "N"),
+        strip_tokens(&html_wrong).replace("21901000", "N")
+    );
+}
+
+/// The page without its per-response CSRF token.
+fn strip_tokens(html: &str) -> String {
+    match form_field(html, "csrf_token") {
+        Some(token) => html.replace(&token, ""),
+        None => html.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn a_stranger_guessing_does_not_keep_the_owner_out_of_a_known_browser() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21901010").await;
+    let owner = Browser::from_address("127.0.0.51");
+    assert_eq!(post_sign_in(&app, &owner, "21901010", PASSWORD).await, 303);
+
+    // A stranger elsewhere guesses until the account is blocked for unknown browsers.
+    let stranger = Browser::from_address("127.0.0.50");
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(post_sign_in(&app, &stranger, "21901010", "guess guess guess").await);
+    }
+    assert!(statuses[..4].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+
+    // The owner's known browser still signs in, every time.
+    for _ in 0..3 {
+        assert_eq!(
+            post_sign_in(&app, &owner, "21901010", PASSWORD).await,
+            303,
+            "the owner's known browser is not locked out"
+        );
+    }
+    // A browser the owner never used faces the account's limit.
+    let new_laptop = Browser::from_address("127.0.0.52");
+    assert_eq!(
+        post_sign_in(&app, &new_laptop, "21901010", PASSWORD).await,
+        429
+    );
+    // The stranger keeps going, waiting out each delay: past twice the free attempts,
+    // the owner is told, with the way to report identity theft.
+    for _ in 0..6 {
+        app.clock.advance(15 * 60);
+        assert_eq!(
+            post_sign_in(&app, &stranger, "21901010", "guess guess guess").await,
+            401
+        );
+    }
+    let mail = app
+        .mailbox
+        .wait_for("21901010@personal.example", "/theft")
+        .await;
+    assert!(mail.text.contains("deviner"), "{}", mail.text);
+}
+
+#[tokio::test]
+async fn the_number_and_the_institutional_address_share_one_counter() {
+    let app = TestApp::spawn().await;
+    let identity = app.add_identity("21901011").await;
+    let address = identity
+        .institutional_email
+        .clone()
+        .expect("an institutional address");
+    let mut statuses = Vec::new();
+    for round in 0..3 {
+        for name in ["21901011", address.as_str()] {
+            // Each from its own address: only the account's counter can add them up.
+            let browser =
+                Browser::from_address(&format!("127.0.2.{}", round * 2 + 1 + name.len() % 2));
+            statuses.push(post_sign_in(&app, &browser, name, "guess guess guess").await);
+        }
+    }
+    assert_eq!(statuses[..4], [401, 401, 401, 401], "{statuses:?}");
+    assert_eq!(
+        statuses[5], 429,
+        "the sixth guess, whichever alias, finds the account blocked: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_known_browser_has_a_limit_of_its_own() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21901012").await;
+    let owner = Browser::from_address("127.0.0.53");
+    assert_eq!(post_sign_in(&app, &owner, "21901012", PASSWORD).await, 303);
+    // A stolen device cookie gives no endless guesses: its own counter blocks it.
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(post_sign_in(&app, &owner, "21901012", "guess guess guess").await);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    // Those failures were not the account's: an unknown browser is not blocked by them.
+    let other = Browser::from_address("127.0.0.54");
+    assert_eq!(post_sign_in(&app, &other, "21901012", PASSWORD).await, 303);
+}
+
+#[tokio::test]
+async fn too_many_failures_in_a_row_lock_the_account_for_unknown_browsers() {
+    let app = TestApp::builder()
+        .with_config(|s| s.throttle_account_lockout_after = 12)
+        .spawn()
+        .await;
+    app.add_identity("21901013").await;
+    let owner = Browser::from_address("127.0.0.55");
+    assert_eq!(post_sign_in(&app, &owner, "21901013", PASSWORD).await, 303);
+    let mut failures = 0;
+    for round in 0..40 {
+        // Each guess from a fresh address, once the last delay has passed.
+        let stranger = Browser::from_address(&format!("127.0.3.{}", round + 1));
+        app.clock.advance(15 * 60);
+        if post_sign_in(&app, &stranger, "21901013", "guess guess guess").await == 401 {
+            failures += 1;
+        }
+        if failures == 12 {
+            break;
+        }
+    }
+    assert_eq!(failures, 12);
+    // Locked now for a day, even past the longest delay, even with the right password.
+    app.clock.advance(2 * 15 * 60);
+    let new_laptop = Browser::from_address("127.0.0.56");
+    assert_eq!(
+        post_sign_in(&app, &new_laptop, "21901013", PASSWORD).await,
+        429
+    );
+    assert_eq!(post_sign_in(&app, &owner, "21901013", PASSWORD).await, 303);
+    app.clock.advance(24 * 3600);
+    assert_eq!(
+        post_sign_in(&app, &new_laptop, "21901013", PASSWORD).await,
+        303,
+        "the lockout ends"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_from_one_address_is_refused_before_it_is_hashed() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21901014").await;
+    let before = app.server.passwords.verifications();
+    let attempts = (0..80).map(|n| {
+        let app = &app;
+        async move {
+            let browser = Browser::from_address("127.0.0.60");
+            let (_, page) = browser.get(&app.url("/login")).await.page();
+            let csrf = form_field(&page, "csrf_token").unwrap();
+            let response = browser
+                .http
+                .post(app.url("/login"))
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("request", ""),
+                    ("username", &format!("2199{n:04}")),
+                    ("password", "guess guess guess"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response.headers().get("retry-after").is_some();
+            (response.status().as_u16(), retry_after)
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let refused = answers.iter().filter(|(s, _)| *s == 429).count();
+    assert!(
+        answers.iter().all(|(s, _)| *s == 401 || *s == 429),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().filter(|(s, _)| *s == 429).all(|(_, r)| *r),
+        "every refusal says when to come back"
+    );
+    let hashed = app.server.passwords.verifications() - before;
+    assert!(
+        hashed <= 50,
+        "at most the address's free attempts are hashed, not {hashed}"
+    );
+    assert_eq!(hashed as usize + refused, 80);
+    // Someone else, elsewhere, signs in meanwhile.
+    let student = Browser::from_address("127.0.0.61");
+    assert_eq!(
+        post_sign_in(&app, &student, "21901014", PASSWORD).await,
+        303
+    );
+    // And a success gives its attempt back: the address is not charged for it.
+    let again = Browser::from_address("127.0.0.61");
+    for _ in 0..3 {
+        assert_eq!(post_sign_in(&app, &again, "21901014", PASSWORD).await, 303);
+    }
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_answers_at_once_with_retry_after() {
+    // A costlier hash and a queue of one: a storm from many addresses overflows it.
+    let app = TestApp::builder()
+        .with_config(|s| {
+            s.argon2_memory_kib = 4096;
+            s.argon2_iterations = 2;
+            s.password_hash_concurrency = 1;
+            s.password_hash_queue = 1;
+        })
+        .spawn()
+        .await;
+    let attempts = (0..24).map(|n| {
+        let app = &app;
+        async move {
+            let browser = Browser::from_address(&format!("127.0.4.{}", n + 1));
+            let (_, page) = browser.get(&app.url("/login")).await.page();
+            let csrf = form_field(&page, "csrf_token").unwrap();
+            let response = browser
+                .http
+                .post(app.url("/login"))
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("request", ""),
+                    ("username", "21999999"),
+                    ("password", "guess guess guess"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").is_some();
+            (status, retry_after)
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    // Whatever the interleaving: a wrong password, the unknown name's own delay, or
+    // "busy, try again" with Retry-After; never a 500, never an endless wait.
+    for (status, retry_after) in &answers {
+        assert!(matches!(status, 401 | 429 | 503), "{answers:?}");
+        if *status == 503 {
+            assert!(retry_after);
+        }
+    }
+}
+
+/// A wrong sign-in posted through a reverse proxy that says who the client is.
+async fn wrong_sign_in_forwarded(app: &TestApp, browser: &Browser, forwarded_for: &str) -> u16 {
+    let (_, page) = browser.get(&app.url("/login")).await.page();
+    let csrf = form_field(&page, "csrf_token").unwrap();
+    browser
+        .http
+        .post(app.url("/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("request", ""),
+            (
+                "username",
+                &format!("2198{}", uuid::Uuid::new_v4().as_u128() % 10_000),
+            ),
+            ("password", "guess guess guess"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_counted_by_its_own_address() {
+    let app = TestApp::builder()
+        .with_config(|s| {
+            s.throttle_ip_free_attempts = 3;
+            s.trusted_proxies = vec!["127.0.0.70/32".parse().unwrap()];
+        })
+        .spawn()
+        .await;
+    let proxy = Browser::from_address("127.0.0.70");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        // The left entry is the client's own claim; the proxy appended the real address.
+        statuses.push(wrong_sign_in_forwarded(&app, &proxy, "192.0.2.1, 198.51.100.9").await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "that client is slowed down");
+    assert_eq!(
+        wrong_sign_in_forwarded(&app, &proxy, "198.51.100.10").await,
+        401,
+        "another client behind the same proxy is not"
+    );
+    // From anyone else the header is ignored: a forger is counted by its own address.
+    let forger = Browser::from_address("127.0.0.71");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(wrong_sign_in_forwarded(&app, &forger, "198.51.100.11").await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429]);
+    assert_eq!(
+        wrong_sign_in_forwarded(&app, &proxy, "198.51.100.11").await,
+        401,
+        "the forged address was never charged"
+    );
+}
