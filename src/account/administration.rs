@@ -41,6 +41,8 @@ pub async fn act(
     audit: AuditEvent,
 ) -> Result<(), StoreError> {
     let ends_sessions = matches!(action, AdminAction::Lock | AdminAction::SetPassword(_));
+    // An administrator's unlock or new password also lifts a lockout by guessing.
+    let forgives = matches!(action, AdminAction::Unlock | AdminAction::SetPassword(_));
     let now = provider.now();
     let sessions = if ends_sessions {
         provider.store.live_session_ids(&identity.id, now).await?
@@ -52,5 +54,15 @@ pub async fn act(
         .admin_update(&identity.id, action, audit, now)
         .await?;
     super::sign_in::tell_relying_parties(provider, identity, sessions).await;
+    if forgives {
+        use super::throttle::{clear_subject, Action, Subject};
+        clear_subject(provider, Action::SignIn, Subject::Identity(&identity.id)).await?;
+        clear_subject(
+            provider,
+            Action::AppPassword,
+            Subject::Identity(&identity.id),
+        )
+        .await?;
+    }
     Ok(())
 }

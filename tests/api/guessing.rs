@@ -371,3 +371,26 @@ async fn behind_a_trusted_proxy_each_client_is_counted_by_its_own_address() {
         "the forged address was never charged"
     );
 }
+
+#[tokio::test]
+async fn an_administrator_lifts_a_lockout_at_once() {
+    let app = TestApp::builder()
+        .with_config(|s| s.throttle_account_lockout_after = 6)
+        .spawn()
+        .await;
+    app.add_identity("21901015").await;
+    for round in 0..6 {
+        let stranger = Browser::from_address(&format!("127.0.5.{}", round + 1));
+        app.clock.advance(15 * 60);
+        assert_eq!(
+            post_sign_in(&app, &stranger, "21901015", "guess guess guess").await,
+            401
+        );
+    }
+    let laptop = Browser::from_address("127.0.0.57");
+    assert_eq!(post_sign_in(&app, &laptop, "21901015", PASSWORD).await, 429);
+    assert!(etupass(&app, &["identity", "unlock", "21901015"], None)
+        .status
+        .success());
+    assert_eq!(post_sign_in(&app, &laptop, "21901015", PASSWORD).await, 303);
+}
