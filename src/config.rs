@@ -479,3 +479,69 @@ mod tests {
         assert_eq!(settings.session_lifetime, Duration::from_secs(8 * 3600));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn line() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "issuer",
+            "bind",
+            "database_pool_size",
+            "session_lifetime",
+            "refresh_token_reuse_grace",
+            "throttle_account_lockout_after",
+            "trusted_proxies",
+            "password_min_length",
+            "argon2_memory_kib",
+            "default_locale",
+            "second_factor_required_for",
+            "unknown_key",
+        ]);
+        let value = prop::sample::select(vec![
+            "\"http://127.0.0.1:8080\"",
+            "\"not a url\"",
+            "0",
+            "-1",
+            "101",
+            "\"10s\"",
+            "3600",
+            "[\"10.0.0.0/8\"]",
+            "[\"10.0.0.0/33\"]",
+            "[\"staff\"]",
+            "true",
+            "\"fr\"",
+            "{ a = 1 }",
+            "\"",
+        ]);
+        prop_oneof![
+            (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+            ".{0,40}"
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any `etupass.toml`: loaded and validated, or refused with a configuration
+        /// error (one readable line), never a panic.
+        #[test]
+        fn any_configuration_file_loads_or_is_refused_with_a_reason(
+            lines in prop::collection::vec(line(), 0..8)
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("etupass.toml");
+            std::fs::write(&path, lines.join("\n")).unwrap();
+            match Settings::load(Some(&path)) {
+                Ok(settings) => {
+                    if let Err(error) = settings.validate() {
+                        prop_assert!(error.to_string().starts_with("configuration"));
+                    }
+                }
+                Err(error) => prop_assert!(error.to_string().starts_with("configuration")),
+            }
+        }
+    }
+}

@@ -783,3 +783,56 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const HEADER: &str = "numero;nom;prenoms;date_naissance;affiliation;email_personnel\n";
+
+    fn row() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,80}",
+            (
+                "[0-9]{0,10}",
+                "[A-Za-zé' -]{0,12}",
+                "[A-Za-zé' -]{0,12}",
+                prop::sample::select(vec!["2004-05-17", "17/05/2004", "2004-02-30", "", "x"]),
+                prop::sample::select(vec!["student", "staff", "bogus", "", "student,alumni"]),
+                prop::sample::select(vec!["a@b.example", "not an address", "", "\"q\"@x.example"]),
+            )
+                .prop_map(|(n, f, g, d, a, e)| format!("{n};{f};{g};{d};{a};{e}")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any bytes: read or refused as a whole, never a panic.
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse(&bytes);
+        }
+
+        /// A file with a good header: one result per data line, each error naming a line
+        /// of the file, so that nothing is lost without a word.
+        #[test]
+        fn every_row_is_imported_or_reported_with_its_line(rows in prop::collection::vec(row(), 0..12)) {
+            let mut file = String::from(HEADER);
+            for row in &rows {
+                file.push_str(&row.replace('\n', " "));
+                file.push('\n');
+            }
+            let lines = 1 + rows.len() as u64;
+            if let Ok(parsed) = parse(file.as_bytes()) {
+                for result in &parsed.rows {
+                    if let Err(error) = result {
+                        prop_assert!(error.line >= 2 && error.line <= lines, "{:?}", error);
+                        prop_assert!(!error.reason.is_empty());
+                    }
+                }
+            }
+        }
+    }
+}

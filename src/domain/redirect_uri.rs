@@ -109,3 +109,59 @@ mod tests {
         assert!(!uri.matches("HTTPS://rp.example/cb"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn candidate() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,60}",
+            (
+                prop::sample::select(vec![
+                    "https://",
+                    "http://",
+                    "javascript:",
+                    "data:",
+                    "file://",
+                    "edu.univ.app:/",
+                    "HTTPS://",
+                    "",
+                ]),
+                prop::sample::select(vec![
+                    "rp.example",
+                    "127.0.0.1",
+                    "[::1]",
+                    "localhost",
+                    "user:pw@rp.example",
+                    "rp.example:443",
+                    "10.0.0.1",
+                    "",
+                ]),
+                "[/a-z0-9?=&#%.]{0,20}",
+            )
+                .prop_map(|(scheme, host, rest)| format!("{scheme}{host}{rest}")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// A redirect URI is parsed or refused, never panics; a parsed one matches
+        /// itself exactly and nothing else that differs.
+        #[test]
+        fn a_redirect_uri_matches_only_itself(raw in candidate(), other in candidate()) {
+            if let Ok(uri) = RedirectUri::parse(&raw) {
+                prop_assert!(uri.matches(uri.as_str()));
+                prop_assert!(!uri.as_str().contains('#'), "no fragment is ever registered");
+                if other != uri.as_str() {
+                    prop_assert!(!uri.matches(&other));
+                }
+            }
+            if let Ok(web) = RedirectUri::parse_web(&raw) {
+                prop_assert!(web.as_str().starts_with("https://") || web.as_str().starts_with("http://"));
+            }
+        }
+    }
+}

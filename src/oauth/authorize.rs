@@ -978,3 +978,172 @@ mod tests {
         assert_eq!(url, "https://rp.example/cb?tenant=x&code=a+b");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::domain::client::{AccessTokenFormat, AuthMethod, SigningAlg};
+    use crate::domain::redirect_uri::RedirectUri;
+    use proptest::prelude::*;
+
+    fn client(public: bool) -> Client {
+        Client {
+            client_id: "rp".into(),
+            name: "RP".into(),
+            secret_hash: None,
+            redirect_uris: vec![RedirectUri::parse("https://rp.example/cb").unwrap()],
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: vec![GrantType::AuthorizationCode],
+            token_endpoint_auth_method: if public {
+                AuthMethod::None
+            } else {
+                AuthMethod::ClientSecretBasic
+            },
+            public,
+            first_party: false,
+            id_token_signed_response_alg: SigningAlg::RS256,
+            access_token_format: AccessTokenFormat::Opaque,
+            backchannel_logout_uri: None,
+            pairwise_sector: None,
+            jwks: None,
+            jwks_uri: None,
+            secret_salt: None,
+            require_pushed_authorization_requests: false,
+            refresh_token_lifetimes: None,
+            registration_token_hash: None,
+            open_to_alumni: false,
+            open_to_parents: false,
+            attribute_writer: false,
+            released_attributes: Vec::new(),
+            app_password_purposes: Vec::new(),
+            may_introspect: false,
+            created_at: 0,
+        }
+    }
+
+    /// The parameters of an authorization request, with values that are sometimes
+    /// right, sometimes near misses, sometimes anything.
+    fn parameter() -> impl Strategy<Value = (String, String)> {
+        let name = prop::sample::select(vec![
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "nonce",
+            "prompt",
+            "max_age",
+            "code_challenge",
+            "code_challenge_method",
+            "claims",
+            "acr_values",
+            "ui_locales",
+            "login_hint",
+            "response_mode",
+            "request",
+            "request_uri",
+            "id_token_hint",
+            SIGN_IN_PROOF,
+            "unknown",
+        ]);
+        let value = prop_oneof![
+            prop::sample::select(vec![
+                "code",
+                "rp",
+                "https://rp.example/cb",
+                "openid profile",
+                "none",
+                "login consent",
+                "S256",
+                "plain",
+                "query",
+                "0",
+                "-1",
+                "99999999999999999999",
+                "{\"id_token\":{\"acr\":{\"essential\":true}}}",
+                "urn:etupass:acr:mfa",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ])
+            .prop_map(str::to_string),
+            ".{0,80}",
+        ];
+        (name.prop_map(str::to_string), value)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever arrives, `check_pushed` (the whole of `check_request`) answers,
+        /// and a refusal is one of the errors the endpoint documents.
+        #[test]
+        fn any_request_is_accepted_or_refused_with_a_documented_error(
+            params in prop::collection::vec(parameter(), 0..14),
+            public in any::<bool>(),
+        ) {
+            if let Err(error) = check_pushed(RawRequest(params), client(public)) {
+                prop_assert!(matches!(
+                    error.code,
+                    ErrorCode::InvalidRequest
+                        | ErrorCode::UnsupportedResponseType
+                        | ErrorCode::UnauthorizedClient
+                        | ErrorCode::InvalidScope
+                        | ErrorCode::RequestNotSupported
+                        | ErrorCode::InvalidRequestUri
+                ), "{:?}", error);
+            }
+        }
+
+        #[test]
+        fn the_claims_parameter_is_parsed_or_refused_as_invalid_request(raw in ".{0,300}") {
+            if let Err(error) = parse_claims(Some(&raw)) {
+                prop_assert_eq!(error.code, ErrorCode::InvalidRequest);
+            }
+        }
+
+        #[test]
+        fn structured_claims_never_panic(
+            places in prop::collection::vec(
+                (prop::sample::select(vec!["id_token", "userinfo", "x"]),
+                 prop::sample::select(vec!["acr", "sub", "email", "name", "address"]),
+                 prop::sample::select(vec![
+                     "null",
+                     "{\"essential\":true}",
+                     "{\"value\":\"x\"}",
+                     "{\"values\":[\"urn:etupass:acr:mfa\",1]}",
+                     "[]",
+                     "3",
+                 ])),
+                0..6,
+            )
+        ) {
+            let mut json = String::from("{");
+            for (i, (place, claim, value)) in places.iter().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                json.push_str(&format!("\"{place}\":{{\"{claim}\":{value}}}"));
+            }
+            json.push('}');
+            if let Err(error) = parse_claims(Some(&json)) {
+                prop_assert_eq!(error.code, ErrorCode::InvalidRequest);
+            }
+        }
+
+        #[test]
+        fn prompt_is_parsed_or_refused_as_invalid_request(raw in ".{0,40}") {
+            if let Err(error) = parse_prompt(Some(&raw)) {
+                prop_assert_eq!(error.code, ErrorCode::InvalidRequest);
+            }
+        }
+
+        #[test]
+        fn a_sign_in_proof_is_only_stripped(params in prop::collection::vec(parameter(), 0..8)) {
+            let (without, _) = RawRequest(params.clone()).without_sign_in_proof();
+            prop_assert!(without.0.iter().all(|(k, _)| k != SIGN_IN_PROOF));
+            prop_assert_eq!(
+                without.0.len(),
+                params.iter().filter(|(k, _)| k != SIGN_IN_PROOF).count()
+            );
+        }
+    }
+}

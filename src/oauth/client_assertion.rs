@@ -425,3 +425,82 @@ mod tests {
         assert!(peek(&format!("{none}.{payload}.")).is_none());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[A-Za-z0-9_-]{0,60}",
+            prop::sample::select(vec![
+                r#"{"alg":"HS256"}"#,
+                r#"{"alg":"none"}"#,
+                r#"{"alg":"RS256","kid":"k"}"#,
+                r#"{"sub":"c1","iss":"c1","aud":"x","exp":1e30,"jti":"j"}"#,
+                r#"{"sub":1}"#,
+                "[]",
+                "{",
+            ])
+            .prop_map(|s| URL_SAFE_NO_PAD.encode(s)),
+        ]
+    }
+
+    fn claim_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!(null)),
+            Just(json!("c1")),
+            Just(json!("https://id.example.edu")),
+            Just(json!(["https://id.example.edu", "https://other.example"])),
+            Just(json!([])),
+            any::<i64>().prop_map(|n| json!(n)),
+            Just(json!(1.5e300)),
+            ".{0,20}".prop_map(|s| json!(s)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Whatever is posted as `client_assertion`, reading it before verification
+        /// answers or gives up: never a panic, and never `alg: none`.
+        #[test]
+        fn peeking_at_any_assertion_never_panics(
+            header in segment(), payload in segment(), signature in "[A-Za-z0-9_.-]{0,40}"
+        ) {
+            let assertion = format!("{header}.{payload}.{signature}");
+            if let Some(peeked) = peek(&assertion) {
+                let alg = josekit::jwt::decode_header(&assertion)
+                    .ok()
+                    .and_then(|h| h.claim("alg").and_then(Value::as_str).map(str::to_string));
+                prop_assert_ne!(alg.as_deref(), Some("none"));
+                let _ = peeked.method;
+            }
+            let _ = verify_hmac(&assertion, "HS256", b"secret");
+        }
+
+        /// The claims of a verified assertion: accepted only when `iss` and `sub` are the
+        /// client, the audience is ours alone, and it is live; refused otherwise.
+        #[test]
+        fn claims_are_accepted_only_when_every_rule_holds(
+            iss in claim_value(), sub in claim_value(), aud in claim_value(),
+            exp in claim_value(), jti in claim_value(),
+        ) {
+            let mut claims = Map::new();
+            for (name, value) in [("iss", iss), ("sub", sub), ("aud", aud), ("exp", exp), ("jti", jti)] {
+                if !value.is_null() {
+                    claims.insert(name.into(), value);
+                }
+            }
+            let audiences = ["https://id.example.edu".to_string()];
+            if let Ok((jti, exp)) = check_claims(&claims, "c1", &audiences, 1_000) {
+                prop_assert_eq!(claims.get("iss"), Some(&json!("c1")));
+                prop_assert_eq!(claims.get("sub"), Some(&json!("c1")));
+                prop_assert!(exp > 1_000 && exp <= 1_000 + 3600);
+                prop_assert!(!jti.is_empty());
+            }
+        }
+    }
+}

@@ -286,3 +286,39 @@ pub(crate) fn mint_access_token(
         claims,
     )?)
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A token request's form: each parameter at most once, else `invalid_request`.
+        #[test]
+        fn a_form_is_read_or_refused_for_a_repeated_parameter(
+            form in prop::collection::vec(
+                (prop::sample::select(vec!["grant_type", "code", "redirect_uri",
+                    "code_verifier", "client_id", "scope", "refresh_token"]).prop_map(str::to_string),
+                 ".{0,40}"),
+                0..10,
+            )
+        ) {
+            let repeated = {
+                let mut names: Vec<&String> = form.iter().map(|(k, _)| k).collect();
+                names.sort();
+                names.windows(2).any(|w| w[0] == w[1])
+            };
+            match TokenRequest::parse(form) {
+                Ok(request) => {
+                    prop_assert!(!repeated);
+                    // `require` never panics, and refuses empty values.
+                    let _ = request.require("grant_type");
+                }
+                Err(error) => {
+                    prop_assert!(repeated);
+                    prop_assert_eq!(error.code, ErrorCode::InvalidRequest);
+                }
+            }
+        }
+    }
+}
