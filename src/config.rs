@@ -94,6 +94,10 @@ pub struct Settings {
     /// How often the mail worker looks for mail to send.
     #[serde(with = "humantime_serde")]
     pub mail_poll_interval: Duration,
+    /// How long a mail claimed by a worker stays reserved to it: after a crash, the
+    /// mails it was sending are retried once this has passed.
+    #[serde(with = "humantime_serde")]
+    pub mail_claim_lease: Duration,
 
     // --- Lifecycle ---
     /// Delay between enrollment and the activation mail.
@@ -195,6 +199,7 @@ impl Default for Settings {
             mail_from: "Etupass <no-reply@univ.example>".into(),
             security_team_email: "security@univ.example".into(),
             mail_poll_interval: Duration::from_secs(1),
+            mail_claim_lease: Duration::from_secs(120),
             activation_delay: Duration::from_secs(24 * 3600),
             activation_link_lifetime: Duration::from_secs(7 * 24 * 3600),
             reset_link_lifetime: Duration::from_secs(30 * 60),

@@ -39,7 +39,7 @@ impl Transport {
     }
 
     pub async fn send(&self, from: &str, id: &str, mail: &OutgoingMail) -> Result<(), String> {
-        let message = build(from, mail)?;
+        let message = build(from, id, mail)?;
         match self {
             Transport::Smtp(smtp) => smtp
                 .send(message)
@@ -80,13 +80,18 @@ impl Transport {
 }
 
 /// Quoted-printable bodies: readable in any client and in logs of mail relays.
-fn build(from: &str, mail: &OutgoingMail) -> Result<Message, String> {
+/// The `Message-ID` is the outbox row's: a mail sent again after a crash between the
+/// relay's acceptance and our record of it carries the same one, so a mailbox that
+/// eliminates duplicates (LMTP, Sieve `duplicate`) shows it once.
+fn build(from: &str, id: &str, mail: &OutgoingMail) -> Result<Message, String> {
     let from: Mailbox = from.parse().map_err(|e| format!("mail_from: {e}"))?;
+    let message_id = format!("<{id}@{}>", from.email.domain());
     let to: Mailbox = mail
         .recipient
         .parse()
         .map_err(|e| format!("recipient: {e}"))?;
     Message::builder()
+        .message_id(Some(message_id))
         .from(from)
         .to(to)
         .subject(mail.subject.clone())

@@ -12,8 +12,6 @@ use crate::crypto::token;
 use crate::domain::link::{LinkPurpose, NewLink};
 use crate::provider::Provider;
 
-/// How long a claimed mail stays reserved to its worker before another may retry it.
-const CLAIM_LEASE_SECS: i64 = 120;
 const BATCH: i64 = 50;
 /// Retries back off from 30 s, doubling, up to an hour.
 const RETRY_BASE_SECS: i64 = 30;
@@ -99,7 +97,11 @@ pub async fn deliver(
     let now = provider.now();
     let claimed = provider
         .store
-        .claim_mails(now, CLAIM_LEASE_SECS, BATCH)
+        .claim_mails(
+            now,
+            provider.settings.mail_claim_lease.as_secs().max(1) as i64,
+            BATCH,
+        )
         .await?;
     let mut delivered = 0;
     for queued in claimed {

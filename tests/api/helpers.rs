@@ -230,6 +230,21 @@ impl TestApp {
         app
     }
 
+    /// Stops the in-process server (and its mail worker), keeping the database, keys and
+    /// SMTP sink: for tests that run the real `etupass serve` binary against them.
+    pub async fn stop_server(&self) {
+        self.handle.stop(true).await;
+    }
+
+    /// The SMTP sink's address, as `smtp_url`.
+    pub fn smtp_url(&self) -> String {
+        self.settings
+            .smtp_url
+            .as_ref()
+            .map(|url| url.expose().to_string())
+            .unwrap_or_default()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }

@@ -11,6 +11,7 @@ mod authorization_code;
 mod browser;
 mod cli;
 mod client_auth;
+mod crash;
 mod device;
 mod discovery;
 mod dovecot;
