@@ -31,6 +31,48 @@ pub struct Provider {
     pub client_keys: ClientKeyCache,
     /// Sign-ins in progress per address on this instance.
     pub sign_ins_in_flight: crate::account::throttle::InFlight,
+    /// Work queued after an answer (the account-dependent part of the mail forms).
+    pub background: Background,
+}
+
+/// Work done after the answer to a request, counted so that a test (or a shutdown) can
+/// wait until none is left.
+#[derive(Debug, Clone, Default)]
+pub struct Background {
+    running: Arc<std::sync::atomic::AtomicUsize>,
+    queued: Arc<std::sync::atomic::AtomicU64>,
+    finished: Arc<tokio::sync::Notify>,
+}
+
+impl Background {
+    pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        use std::sync::atomic::Ordering;
+        self.running.fetch_add(1, Ordering::AcqRel);
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let (running, finished) = (self.running.clone(), self.finished.clone());
+        tokio::spawn(async move {
+            work.await;
+            running.fetch_sub(1, Ordering::AcqRel);
+            finished.notify_waiters();
+        });
+    }
+
+    /// How many pieces of work were queued so far.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Returns once no queued work is running.
+    pub async fn idle(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let finished = self.finished.notified();
+            if self.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            finished.await;
+        }
+    }
 }
 
 impl std::fmt::Debug for Provider {
@@ -78,6 +120,7 @@ impl Provider {
             discovery,
             client_keys: ClientKeyCache::new(outbound_allow_loopback),
             sign_ins_in_flight: Default::default(),
+            background: Background::default(),
         })
     }
 

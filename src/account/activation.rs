@@ -96,9 +96,10 @@ pub async fn activate(
 }
 
 /// A new activation link, for a pending account whose number and birth date match.
-/// Answered the same whether they match or not.
+/// Answered the same whether they match or not, right after the throttle: the look-up
+/// and the mail are queued after the answer, so its timing tells nothing either.
 pub async fn resend(
-    provider: &Provider,
+    provider: &std::sync::Arc<Provider>,
     number: &str,
     birth_date: &str,
     lang: &str,
@@ -125,29 +126,47 @@ pub async fn resend(
         Some(number.as_str()),
     )
     .await?;
+    let (queued, lang) = (provider.clone(), lang.to_string());
+    provider.background.spawn(async move {
+        if let Err(error) = send_new_activation(&queued, &number, birth_date, &lang).await {
+            tracing::error!(%error, "a new activation link could not be prepared");
+        }
+    });
+    Ok(RequestOutcome::Accepted)
+}
+
+/// The queued part of `resend`.
+async fn send_new_activation(
+    provider: &Provider,
+    number: &StudentNumber,
+    birth_date: BirthDate,
+    lang: &str,
+) -> Result<(), AccountError> {
     let identity = provider
         .store
-        .find_identity_by_number(&number)
+        .find_identity_by_number(number)
         .await?
         .filter(|i| i.status == IdentityStatus::PendingActivation && i.birth_date == birth_date);
+    let Some((identity, recipient)) =
+        identity.and_then(|i| i.personal_email.clone().map(|to| (i, to)))
+    else {
+        return Ok(());
+    };
     let (url, link) = new_link(
         provider,
         LinkPurpose::Activation,
         provider.settings.activation_link_lifetime.as_secs(),
         "/activate",
     );
-    let recipient = identity.as_ref().and_then(|i| i.personal_email.clone());
     let mail = MailContent::activation(number.as_str(), url).render(
         &provider.views,
         lang,
         &provider.settings.institution_name,
-        recipient.as_deref().unwrap_or("nobody@invalid.example"),
+        &recipient,
     )?;
-    if let (Some(identity), Some(_)) = (identity, recipient) {
-        provider
-            .store
-            .send_link(&identity.id, link, mail, None, provider.now())
-            .await?;
-    }
-    Ok(RequestOutcome::Accepted)
+    provider
+        .store
+        .send_link(&identity.id, link, mail, None, provider.now())
+        .await?;
+    Ok(())
 }

@@ -97,8 +97,8 @@ pub(crate) fn new_link(
 }
 
 /// A request that mails a link to the account a person names (reset, theft report):
-/// throttled, answered the same whether the account exists or not, the mail rendered
-/// either way so both cost about the same time.
+/// throttled, answered the same whether the account exists or not, the account's work
+/// queued after the answer so that both take the same time.
 pub(crate) struct NamedAccountLink {
     pub action: throttle::Action,
     pub purpose: LinkPurpose,
@@ -110,20 +110,46 @@ pub(crate) struct NamedAccountLink {
     pub content: fn(String) -> crate::mail::MailContent,
 }
 
+/// The answer comes right after the throttle, the same for every name; the work that
+/// depends on the account (the look-up, the link, the mail, the audit) is queued and done
+/// after the answer, so that neither the answer nor its timing tells whether the account
+/// exists. (The work is lost if the process dies in between; the person asks again.)
 pub(crate) async fn mail_link_to_named_account(
-    provider: &Provider,
+    provider: &std::sync::Arc<Provider>,
     sign_in_name: &str,
     lang: &str,
     context: &crate::domain::audit::RequestContext,
     request: NamedAccountLink,
 ) -> Result<RequestOutcome, AccountError> {
-    use crate::domain::audit::AuditEvent;
     let name = sign_in_name.trim();
     let ip = context.ip.as_deref();
     if let Some(wait) = throttle::check(provider, request.action, ip, Some(name)).await? {
         return Ok(RequestOutcome::Throttled(wait.0));
     }
     throttle::count(provider, request.action, ip, Some(name)).await?;
+    let (queued, name, lang, context) = (
+        provider.clone(),
+        name.to_string(),
+        lang.to_string(),
+        context.clone(),
+    );
+    provider.background.spawn(async move {
+        if let Err(error) = send_named_link(&queued, &name, &lang, &context, request).await {
+            tracing::error!(%error, "a mailed link could not be prepared");
+        }
+    });
+    Ok(RequestOutcome::Accepted)
+}
+
+/// The queued part of `mail_link_to_named_account`.
+async fn send_named_link(
+    provider: &Provider,
+    name: &str,
+    lang: &str,
+    context: &crate::domain::audit::RequestContext,
+    request: NamedAccountLink,
+) -> Result<(), AccountError> {
+    use crate::domain::audit::AuditEvent;
     let identity = if name.is_empty() || name.len() > 254 || name.chars().any(char::is_control) {
         None
     } else {
@@ -137,15 +163,15 @@ pub(crate) async fn mail_link_to_named_account(
         request.path,
     );
     let recipient = identity.as_ref().and_then(|i| i.personal_email.clone());
-    let mail = (request.content)(url).render(
-        &provider.views,
-        lang,
-        &provider.settings.institution_name,
-        recipient.as_deref().unwrap_or("nobody@invalid.example"),
-    )?;
     let audit = AuditEvent::new(request.event, provider.now(), context);
     match (identity, recipient) {
-        (Some(identity), Some(_)) => {
+        (Some(identity), Some(recipient)) => {
+            let mail = (request.content)(url).render(
+                &provider.views,
+                lang,
+                &provider.settings.institution_name,
+                &recipient,
+            )?;
             let audit = audit.identity(&identity);
             provider
                 .store
@@ -157,5 +183,5 @@ pub(crate) async fn mail_link_to_named_account(
             provider.store.record_audit(audit).await?;
         }
     }
-    Ok(RequestOutcome::Accepted)
+    Ok(())
 }

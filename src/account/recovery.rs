@@ -14,7 +14,7 @@ use crate::store::lifecycle::LinkError;
 
 /// "Mot de passe oublié": number or institutional e-mail in, a link out if it exists.
 pub async fn request_reset(
-    provider: &Provider,
+    provider: &std::sync::Arc<Provider>,
     sign_in_name: &str,
     lang: &str,
     context: &RequestContext,

@@ -14,7 +14,7 @@ use crate::provider::Provider;
 use crate::store::lifecycle::LinkError;
 
 pub async fn request(
-    provider: &Provider,
+    provider: &std::sync::Arc<Provider>,
     sign_in_name: &str,
     lang: &str,
     context: &RequestContext,

@@ -481,3 +481,57 @@ async fn signing_out_ends_the_session_and_a_password_cannot_be_changed_without_a
         "the next relying party asks for the password"
     );
 }
+
+#[tokio::test]
+async fn the_mail_forms_do_the_accounts_work_after_answering_whoever_is_named() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900110").await;
+    app.add_identity_with("21900111", "Martin", "Paul", None)
+        .await; // awaiting activation
+    for (page, path, known, unknown) in [
+        (
+            "/theft",
+            "/theft",
+            vec![("username", "21900110")],
+            vec![("username", "21999110")],
+        ),
+        (
+            "/password/forgot",
+            "/password/forgot",
+            vec![("username", "21900110")],
+            vec![("username", "21999111")],
+        ),
+        (
+            // The form of a new activation link is on the page of a dead link.
+            "/activate?token=expired-or-unknown",
+            "/activate/resend",
+            vec![("number", "21900111"), ("birth_date", "2004-05-17")],
+            vec![("number", "21999112"), ("birth_date", "2004-05-17")],
+        ),
+    ] {
+        let mut answers = Vec::new();
+        for fields in [&known, &unknown] {
+            let queued = app.server.background.queued();
+            let browser = Browser::new();
+            let (_, form) = browser.get(&app.url(page)).await.page();
+            let (status, html) = browser.submit(&app, &form, path, fields).await.page();
+            // Whoever is named, the request queues the same one piece of work and
+            // answers without waiting for it: its time cannot depend on the account.
+            assert_eq!(app.server.background.queued(), queued + 1, "{path}");
+            let csrf = crate::rp::form_field(&html, "csrf_token").unwrap_or_default();
+            answers.push((status, html.replace(&csrf, "")));
+        }
+        assert_eq!(answers[0], answers[1], "{path}: the same answer");
+    }
+    app.server.background.idle().await;
+    // The work was done for the real accounts only.
+    app.mailbox
+        .wait_for("21900110@personal.example", "/theft/confirm?token=")
+        .await;
+    app.mailbox
+        .wait_for("21900110@personal.example", "/password/reset?token=")
+        .await;
+    app.mailbox
+        .wait_for("21900111@personal.example", "/activate?token=")
+        .await;
+}
