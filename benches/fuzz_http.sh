@@ -14,43 +14,17 @@ cd "$(dirname "$0")/.."
 
 REQUESTS="${REQUESTS:-4000}"
 SEED="${SEED:-1}"
-if [[ -z "${BIN:-}" ]]; then
-    cargo build --release --quiet
-    BIN="$PWD/target/release/etupass"
-fi
-BIN="$(realpath "$BIN")"
-
-WORK="$(mktemp -d)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-ISSUER="http://127.0.0.1:$PORT"
-PGDB=""
-if [[ -n "${DATABASE_URL:-}" ]]; then
-    PGDB="etupass_fuzz_$$"
-    psql "$DATABASE_URL" -qc "CREATE DATABASE $PGDB"
-    export ETUPASS_DATABASE_URL="${DATABASE_URL%/*}/$PGDB"
-else
-    export ETUPASS_DATABASE_URL="sqlite://$WORK/etupass.db"
-fi
-export ETUPASS_KEYS_DIR="$WORK/keys" ETUPASS_ISSUER="$ISSUER" ETUPASS_BIND="127.0.0.1:$PORT"
-export ETUPASS_MAIL_DIR="$WORK/mail" ETUPASS_ARGON2_MEMORY_KIB=64 ETUPASS_ARGON2_ITERATIONS=1
+source benches/serve.sh
+prepare_server fuzz
+export ETUPASS_ARGON2_MEMORY_KIB=64 ETUPASS_ARGON2_ITERATIONS=1
 export RUST_LOG=info RUST_BACKTRACE=1
-
-cleanup() {
-    [[ -n "${SERVER:-}" ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
-    [[ -n "$PGDB" ]] && psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 CLIENT_JSON="$("$BIN" client add --name fuzz --redirect-uri http://127.0.0.1:9/cb \
     --grant-type authorization_code --grant-type refresh_token --grant-type client_credentials)"
 echo "fuzz password 12345 abc" | "$BIN" identity add --number 20000001 --family-name Fuzz \
     --given-name Test --birth-date 2000-01-01 --affiliation student --password-stdin >/dev/null
 
-(cd "$WORK" && exec "$BIN" serve >"$WORK/server.log" 2>&1) &
-SERVER=$!
-for _ in $(seq 1 100); do curl -fs "$ISSUER/healthz" >/dev/null && break; sleep 0.1; done
-curl -fs "$ISSUER/healthz" >/dev/null || { echo "the server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
+start_server "$WORK/server.log"
 
 status=0
 python3 - "$ISSUER" "$REQUESTS" "$SEED" "$CLIENT_JSON" <<'PY' || status=$?

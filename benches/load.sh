@@ -18,29 +18,9 @@ THREADS="${THREADS:-2}"
 FLOW_CONNECTIONS="${FLOW_CONNECTIONS:-4}"
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet
-BIN="$PWD/target/release/etupass"
-
-WORK="$(mktemp -d)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-ISSUER="http://127.0.0.1:$PORT"
-PGDB=""
-if [[ -n "${DATABASE_URL:-}" ]]; then
-    PGDB="etupass_bench_$$"
-    psql "$DATABASE_URL" -qc "CREATE DATABASE $PGDB"
-    export ETUPASS_DATABASE_URL="${DATABASE_URL%/*}/$PGDB"
-else
-    export ETUPASS_DATABASE_URL="sqlite://$WORK/etupass.db"
-fi
-export ETUPASS_KEYS_DIR="$WORK/keys" ETUPASS_ISSUER="$ISSUER" ETUPASS_BIND="127.0.0.1:$PORT"
+source benches/serve.sh
+prepare_server bench
 export ETUPASS_ARGON2_MEMORY_KIB=64 ETUPASS_ARGON2_ITERATIONS=1 RUST_LOG=warn
-
-cleanup() {
-    [[ -n "${SERVER:-}" ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
-    [[ -n "$PGDB" ]] && psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 REDIRECT="http://127.0.0.1:9/cb"
 CLIENT_JSON="$("$BIN" client add --name bench --redirect-uri "$REDIRECT" --first-party \
@@ -52,9 +32,7 @@ CLIENT_SECRET="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client
 echo "bench password 123" | "$BIN" identity add --number 20000001 --family-name Bench --given-name Load \
     --birth-date 2000-01-01 --affiliation student --password-stdin >/dev/null
 
-(cd "$WORK" && exec "$BIN" serve) &
-SERVER=$!
-for _ in $(seq 1 100); do curl -fs "$ISSUER/healthz" >/dev/null && break; sleep 0.1; done
+start_server
 
 # One sign-in flow with curl, for the bearer token the userinfo run needs.
 flow() {

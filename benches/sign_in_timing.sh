@@ -15,30 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TRIES="${TRIES:-30}"
-cargo build --release --quiet
-BIN="$PWD/target/release/etupass"
-
-WORK="$(mktemp -d)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-ISSUER="http://127.0.0.1:$PORT"
-PGDB=""
-if [[ -n "${DATABASE_URL:-}" ]]; then
-    PGDB="etupass_timing_$$"
-    psql "$DATABASE_URL" -qc "CREATE DATABASE $PGDB"
-    export ETUPASS_DATABASE_URL="${DATABASE_URL%/*}/$PGDB"
-else
-    export ETUPASS_DATABASE_URL="sqlite://$WORK/etupass.db"
-fi
-export ETUPASS_KEYS_DIR="$WORK/keys" ETUPASS_ISSUER="$ISSUER" ETUPASS_BIND="127.0.0.1:$PORT"
+source benches/serve.sh
+prepare_server timing
 export ETUPASS_THROTTLE_ACCOUNT_FREE_ATTEMPTS=1000 ETUPASS_THROTTLE_IP_FREE_ATTEMPTS=100000
 export ETUPASS_THROTTLE_ACCOUNT_LOCKOUT_AFTER=100 RUST_LOG=warn
-
-cleanup() {
-    [[ -n "${SERVER:-}" ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
-    [[ -n "$PGDB" ]] && psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 add() { # number affiliation [password]
     local args=(identity add --number "$1" --family-name Timing --given-name Case
@@ -58,9 +38,7 @@ add 20000104 student "$PASSWORD"
 "$BIN" identity graduate 20000104 >/dev/null
 add 20000105 parent "$PASSWORD"
 
-(cd "$WORK" && exec "$BIN" serve) &
-SERVER=$!
-for _ in $(seq 1 100); do curl -fs "$ISSUER/healthz" >/dev/null && break; sleep 0.1; done
+start_server
 
 python3 - "$ISSUER" "$TRIES" <<'PY'
 import http.cookiejar, re, statistics, sys, time, urllib.parse, urllib.request, urllib.error

@@ -107,24 +107,7 @@ impl Store {
                     ))
                     .execute(conn)?;
                 if bumped == 0 {
-                    let row = (
-                        throttles::key.eq(&key),
-                        throttles::failures.eq(1),
-                        throttles::blocked_until.eq(now),
-                        throttles::updated_at.eq(now),
-                    );
-                    // On PostgreSQL another instance may insert the same key between our
-                    // UPDATE and INSERT; ON CONFLICT keeps the transaction alive (a failed
-                    // statement would abort it). SQLite serializes writers: no race there.
-                    bumped = match conn {
-                        AnyConnection::Postgresql(pg) => diesel::insert_into(throttles::table)
-                            .values(row)
-                            .on_conflict_do_nothing()
-                            .execute(pg)?,
-                        AnyConnection::Sqlite(sqlite) => diesel::insert_into(throttles::table)
-                            .values(row)
-                            .execute(sqlite)?,
-                    };
+                    bumped = insert_first_failure(conn, &key, now)?;
                     if bumped == 0 {
                         bumped = diesel::update(throttles::table.find(&key))
                             .set((
@@ -203,6 +186,27 @@ impl Store {
     }
 }
 
+/// A key's first failure; 0 when another instance inserted the key meanwhile. On
+/// PostgreSQL that can happen between our UPDATE and INSERT; ON CONFLICT keeps the
+/// transaction alive (a failed statement would abort it). SQLite serializes writers.
+fn insert_first_failure(conn: &mut AnyConnection, key: &str, now: UnixTime) -> StoreResult<usize> {
+    let row = (
+        throttles::key.eq(key),
+        throttles::failures.eq(1),
+        throttles::blocked_until.eq(now),
+        throttles::updated_at.eq(now),
+    );
+    Ok(match conn {
+        AnyConnection::Postgresql(pg) => diesel::insert_into(throttles::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(pg)?,
+        AnyConnection::Sqlite(sqlite) => diesel::insert_into(throttles::table)
+            .values(row)
+            .execute(sqlite)?,
+    })
+}
+
 /// One key of `take_throttled_attempt`: the failures after counting this attempt, or
 /// the instant the key is blocked until.
 fn take_one(
@@ -240,23 +244,7 @@ fn take_one(
         if let Some(until) = existing {
             return Ok(Err(until));
         }
-        let row = (
-            throttles::key.eq(key),
-            throttles::failures.eq(1),
-            throttles::blocked_until.eq(now),
-            throttles::updated_at.eq(now),
-        );
-        // As in `record_throttle_failures`: another instance may insert the same key
-        // between our UPDATE and INSERT on PostgreSQL.
-        bumped = match conn {
-            AnyConnection::Postgresql(pg) => diesel::insert_into(throttles::table)
-                .values(row)
-                .on_conflict_do_nothing()
-                .execute(pg)?,
-            AnyConnection::Sqlite(sqlite) => diesel::insert_into(throttles::table)
-                .values(row)
-                .execute(sqlite)?,
-        };
+        bumped = insert_first_failure(conn, key, now)?;
         if bumped == 0 && bump(conn)? == 0 {
             let until: i64 = throttles::table
                 .find(key)

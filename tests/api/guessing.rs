@@ -220,20 +220,9 @@ async fn a_burst_from_one_address_is_refused_before_it_is_hashed() {
         let app = &app;
         async move {
             let browser = Browser::from_address("127.0.0.60");
-            let (_, page) = browser.get(&app.url("/login")).await.page();
-            let csrf = form_field(&page, "csrf_token").unwrap();
             let response = browser
-                .http
-                .post(app.url("/login"))
-                .form(&[
-                    ("csrf_token", csrf.as_str()),
-                    ("request", ""),
-                    ("username", &format!("2199{n:04}")),
-                    ("password", "guess guess guess"),
-                ])
-                .send()
-                .await
-                .unwrap();
+                .sign_in_response(app, &format!("2199{n:04}"), "guess guess guess", None)
+                .await;
             let retry_after = response.headers().get("retry-after").is_some();
             (response.status().as_u16(), retry_after)
         }
@@ -283,20 +272,9 @@ async fn a_full_hashing_queue_answers_at_once_with_retry_after() {
         let app = &app;
         async move {
             let browser = Browser::from_address(&format!("127.0.4.{}", n + 1));
-            let (_, page) = browser.get(&app.url("/login")).await.page();
-            let csrf = form_field(&page, "csrf_token").unwrap();
             let response = browser
-                .http
-                .post(app.url("/login"))
-                .form(&[
-                    ("csrf_token", csrf.as_str()),
-                    ("request", ""),
-                    ("username", "21999999"),
-                    ("password", "guess guess guess"),
-                ])
-                .send()
-                .await
-                .unwrap();
+                .sign_in_response(app, "21999999", "guess guess guess", None)
+                .await;
             let status = response.status().as_u16();
             let retry_after = response.headers().get("retry-after").is_some();
             (status, retry_after)

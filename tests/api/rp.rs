@@ -241,6 +241,29 @@ impl Browser {
         .await
     }
 
+    /// Opens `/login` and posts its form (no relying party), with `header` if any; the
+    /// raw response (status, headers and cookies as they came).
+    pub async fn sign_in_response(
+        &self,
+        app: &TestApp,
+        username: &str,
+        password: &str,
+        header: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let (_, page) = self.get(&app.url("/login")).await.page();
+        let csrf = form_field(&page, "csrf_token").expect("the sign-in page has a CSRF token");
+        let mut request = self.http.post(app.url("/login")).form(&[
+            ("csrf_token", csrf.as_str()),
+            ("request", ""),
+            ("username", username),
+            ("password", password),
+        ]);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        request.send().await.unwrap()
+    }
+
     /// Answers the consent page shown on `page`.
     pub async fn consent(&self, app: &TestApp, page: &str, decision: &str) -> Landing {
         let csrf = form_field(page, "csrf_token").expect("the consent page has a CSRF token");

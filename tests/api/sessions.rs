@@ -396,20 +396,7 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
 
 /// Signs in on `/login` with this browser; the session cookie set.
 pub(crate) async fn sign_in_for_cookie(app: &TestApp, browser: &Browser, number: &str) -> String {
-    let (_, page) = browser.get(&app.url("/login")).await.page();
-    let csrf = rp::form_field(&page, "csrf_token").unwrap();
-    let response = browser
-        .http
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("request", ""),
-            ("username", number),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = browser.sign_in_response(app, number, PASSWORD, None).await;
     session_cookie(&response).expect("a session cookie")
 }
 

@@ -1,0 +1,47 @@
+# Sourced by the benchmark scripts: a real `etupass serve` on a free loopback port, in a
+# temporary directory, on SQLite or (with DATABASE_URL) a fresh PostgreSQL database that
+# is dropped at exit. Set the ETUPASS_* settings of the run before `start_server`.
+#
+#   prepare_server NAME      builds the release binary (unless BIN is set), sets BIN, WORK,
+#                            PORT, ISSUER and the database; NAME names the database
+#   start_server [LOG]       starts it (output to LOG, if given) and waits for /healthz
+#
+# Cleanup (the server stopped, the database dropped, WORK removed) runs at exit.
+
+prepare_server() {
+    if [[ -z "${BIN:-}" ]]; then
+        cargo build --release --quiet
+        BIN="$PWD/target/release/etupass"
+    fi
+    BIN="$(realpath "$BIN")"
+    WORK="$(mktemp -d)"
+    PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    ISSUER="http://127.0.0.1:$PORT"
+    PGDB=""
+    if [[ -n "${DATABASE_URL:-}" ]]; then
+        PGDB="etupass_${1}_$$"
+        psql "$DATABASE_URL" -qc "CREATE DATABASE $PGDB"
+        export ETUPASS_DATABASE_URL="${DATABASE_URL%/*}/$PGDB"
+    else
+        export ETUPASS_DATABASE_URL="sqlite://$WORK/etupass.db"
+    fi
+    export ETUPASS_KEYS_DIR="$WORK/keys" ETUPASS_ISSUER="$ISSUER" ETUPASS_BIND="127.0.0.1:$PORT"
+    export ETUPASS_MAIL_DIR="$WORK/mail"
+    trap cleanup_server EXIT
+}
+
+cleanup_server() {
+    [[ -n "${SERVER:-}" ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
+    [[ -n "${PGDB:-}" ]] && psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" || true
+    rm -rf "$WORK"
+}
+
+start_server() {
+    local log="${1:-/dev/stdout}"
+    (cd "$WORK" && exec "$BIN" serve >"$log" 2>&1) &
+    SERVER=$!
+    for _ in $(seq 1 100); do curl -fs "$ISSUER/healthz" >/dev/null && return 0; sleep 0.1; done
+    echo "the server did not start" >&2
+    [[ -f "$log" ]] && cat "$log" >&2
+    exit 1
+}
