@@ -109,7 +109,7 @@ pub async fn resend(
     else {
         return Ok(RequestOutcome::Malformed("activation.bad_resend"));
     };
-    if let Some(wait) = throttle::check(
+    if let Some(wait) = throttle::take_request(
         provider,
         Action::Activation,
         context.ip.as_deref(),
@@ -119,13 +119,6 @@ pub async fn resend(
     {
         return Ok(RequestOutcome::Throttled(wait.0));
     }
-    throttle::count(
-        provider,
-        Action::Activation,
-        context.ip.as_deref(),
-        Some(number.as_str()),
-    )
-    .await?;
     let (queued, lang) = (provider.clone(), lang.to_string());
     provider.background.spawn(async move {
         if let Err(error) = send_new_activation(&queued, &number, birth_date, &lang).await {

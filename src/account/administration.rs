@@ -55,14 +55,9 @@ pub async fn act(
         .await?;
     super::sign_in::tell_relying_parties(provider, identity, sessions).await;
     if forgives {
-        use super::throttle::{clear_subject, Action, Subject};
+        use super::throttle::{clear_app_password_account, clear_subject, Action, Subject};
         clear_subject(provider, Action::SignIn, Subject::Identity(&identity.id)).await?;
-        clear_subject(
-            provider,
-            Action::AppPassword,
-            Subject::Identity(&identity.id),
-        )
-        .await?;
+        clear_app_password_account(provider, Subject::Identity(&identity.id)).await?;
     }
     Ok(())
 }

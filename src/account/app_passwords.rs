@@ -120,7 +120,7 @@ pub async fn check(
         None => Subject::Typed(name),
     };
     if let Attempt::Throttled(_) =
-        throttle::attempt_app_password(provider, subject, end_user).await?
+        throttle::attempt_app_password(provider, subject, purpose.as_str(), end_user).await?
     {
         return Ok(false);
     }
@@ -143,7 +143,7 @@ pub async fn check(
         None => false,
     };
     if accepted {
-        throttle::refund_app_password(provider, subject, end_user).await?;
+        throttle::refund_app_password(provider, subject, purpose.as_str(), end_user).await?;
     }
     Ok(accepted)
 }

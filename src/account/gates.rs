@@ -112,12 +112,16 @@ pub async fn set_new_password(
 ) -> Result<Vec<&'static str>, AccountError> {
     let mut refused = passwords::refusals(&provider.settings, identity, password, confirmation);
     if refused.is_empty() {
-        let same = provider
+        // Bounded like a sign-in: this form is open to any signed-in person.
+        match provider
             .passwords
-            .verify(identity.password_hash.as_deref(), password)
-            .await?;
-        if same.matches {
-            refused.push("password.same_as_before");
+            .verify_or_busy(identity.password_hash.as_deref(), password)
+            .await
+        {
+            Ok(same) if same.matches => refused.push("password.same_as_before"),
+            Ok(_) => {}
+            Err(crate::crypto::password::PasswordError::Busy) => refused.push("login.busy"),
+            Err(error) => return Err(error.into()),
         }
     }
     if !refused.is_empty() {

@@ -35,6 +35,19 @@ pub enum AccountError {
     View(#[from] ViewError),
 }
 
+impl From<sign_in::SignInError> for AccountError {
+    fn from(error: sign_in::SignInError) -> Self {
+        use sign_in::SignInError;
+        match error {
+            SignInError::Store(e) => AccountError::Store(e),
+            SignInError::Password(e) => AccountError::Password(e),
+            SignInError::Mail(e) => AccountError::View(e),
+            // The outcomes of a sign-in are not errors of the forms that reuse its check.
+            other => AccountError::Store(StoreError::Conflict(other.to_string())),
+        }
+    }
+}
+
 impl From<LinkError> for AccountError {
     fn from(error: LinkError) -> Self {
         match error {
@@ -123,10 +136,9 @@ pub(crate) async fn mail_link_to_named_account(
 ) -> Result<RequestOutcome, AccountError> {
     let name = sign_in_name.trim();
     let ip = context.ip.as_deref();
-    if let Some(wait) = throttle::check(provider, request.action, ip, Some(name)).await? {
+    if let Some(wait) = throttle::take_request(provider, request.action, ip, Some(name)).await? {
         return Ok(RequestOutcome::Throttled(wait.0));
     }
-    throttle::count(provider, request.action, ip, Some(name)).await?;
     let (queued, name, lang, context) = (
         provider.clone(),
         name.to_string(),

@@ -187,22 +187,22 @@ pub async fn accept(
             return Ok(Accepted::Refused(vec!["parents.address_taken"]))
         }
         Some(parent) => {
-            // The address signs in already: its password proves the invitation reached them.
-            let name = Some(link.parent_email.as_str());
+            // The address signs in already: its password proves the invitation reached them
+            // (checked as a sign-in is, on the same counters).
+            use super::sign_in::{check_password_of, PasswordCheck};
             let ip = context.ip.as_deref();
-            if throttle::check(provider, Action::SignIn, ip, name)
-                .await?
-                .is_some()
+            match check_password_of(provider, &parent, form.password, ip)
+                .await
+                .map_err(AccountError::from)?
             {
-                return Ok(Accepted::Refused(vec!["login.throttled"]));
-            }
-            let verified = provider
-                .passwords
-                .verify(parent.password_hash.as_deref(), form.password)
-                .await?;
-            if !verified.matches {
-                throttle::count(provider, Action::SignIn, ip, name).await?;
-                return Ok(Accepted::Refused(vec!["parents.wrong_password"]));
+                PasswordCheck::Right => {}
+                PasswordCheck::Wrong => {
+                    return Ok(Accepted::Refused(vec!["parents.wrong_password"]))
+                }
+                PasswordCheck::Throttled(_) => {
+                    return Ok(Accepted::Refused(vec!["login.throttled"]))
+                }
+                PasswordCheck::Busy => return Ok(Accepted::Refused(vec!["login.busy"])),
             }
             Acceptor::Existing(parent.id)
         }

@@ -118,7 +118,7 @@ pub async fn recover_number(
         return Ok(RequestOutcome::Malformed("number.missing_names"));
     }
     let account_key = format!("{}|{}", family.to_lowercase(), birth_date.as_str());
-    if let Some(wait) = throttle::check(
+    if let Some(wait) = throttle::take_request(
         provider,
         Action::NumberRecovery,
         context.ip.as_deref(),
@@ -128,13 +128,6 @@ pub async fn recover_number(
     {
         return Ok(RequestOutcome::Throttled(wait.0));
     }
-    throttle::count(
-        provider,
-        Action::NumberRecovery,
-        context.ip.as_deref(),
-        Some(&account_key),
-    )
-    .await?;
     let matches: Vec<Identity> = provider
         .store
         .find_by_civil_data(family, given, birth_date.as_str())

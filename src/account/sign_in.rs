@@ -2,6 +2,8 @@
 //! that follows. One argon2id verification per attempt, known account or not, counted
 //! against the throttle before it is made.
 
+use std::sync::Arc;
+
 use super::known_device;
 use super::throttle::{self, Action, Attempt, Subject};
 use crate::crypto::password::PasswordError;
@@ -50,7 +52,7 @@ pub struct SignedIn {
 /// verification whatever the account: unknown, without a password, suspended, alumni or
 /// parent, the work and the answer are the same.
 pub async fn authenticate(
-    provider: &Provider,
+    provider: &Arc<Provider>,
     sign_in_name: &str,
     password: &str,
     known_device: Option<&str>,
@@ -69,7 +71,13 @@ pub async fn authenticate(
             .await?
     };
     let device = identity.as_ref().and_then(|identity| {
-        known_device::for_identity(&provider.token_secret, known_device, &identity.id)
+        known_device::for_identity(
+            &provider.token_secret,
+            known_device,
+            identity,
+            provider.now(),
+            provider.settings.device_cookie_lifetime.as_secs() as i64,
+        )
     });
     let identity_id = identity.as_ref().map(|i| i.id.clone());
     let device_id = device.as_ref().map(|d| d.device_id.clone());
@@ -81,6 +89,9 @@ pub async fn authenticate(
         (Some(identity_id), None) => Subject::Identity(identity_id),
         (None, _) => Subject::Typed(sign_in_name),
     };
+    // A known browser of the account counts on its own counter only: a stranger behind
+    // the same address (a campus NAT, eduroam) cannot keep the owner out of it.
+    let ip = if device.is_some() { None } else { ip };
     // Attempts in progress from one address are bounded: a burst from one place is
     // answered at once instead of filling the hashing queue in front of everyone else.
     let _in_flight = match ip {
@@ -114,8 +125,9 @@ pub async fn authenticate(
     {
         Ok(verification) => verification,
         Err(PasswordError::Busy) => {
-            // Not the person's failure: the attempt is given back.
-            throttle::refund(provider, Action::SignIn, ip, subject).await?;
+            // Not the person's failure: that one attempt is given back (the rest of the
+            // count stays: a full queue must not wipe an account's failures).
+            throttle::give_back(provider, Action::SignIn, ip, subject).await?;
             return Err(SignInError::Busy);
         }
         Err(error) => return Err(error.into()),
@@ -128,7 +140,7 @@ pub async fn authenticate(
             if let Some(identity) = &known {
                 audit = audit.identity(identity);
                 if matches!(subject, Subject::Identity(_)) {
-                    alert_when_guessed(provider, identity, subject_failures).await?;
+                    alert_when_guessed(provider, identity, subject_failures);
                 }
             }
             provider.store.record_audit(audit).await?;
@@ -150,11 +162,13 @@ pub async fn authenticate(
     let audit = AuditEvent::new(events::SIGN_IN, provider.now(), context).identity(&identity);
     provider.store.record_audit(audit).await?;
     tracing::info!(event = "sign_in", subject = %identity.subject, "signed in");
-    // The browser keeps its device id, or gets one.
-    let device_cookie = match (&device, known_device) {
-        (Some(_), Some(cookie)) => cookie.to_string(),
-        _ => known_device::issue(&provider.token_secret, &identity.id),
-    };
+    // The browser keeps its device id (its cookie issued anew), or gets one.
+    let device_cookie = known_device::issue(
+        &provider.token_secret,
+        &identity,
+        device.as_ref().map(|d| d.device_id.as_str()),
+        provider.now(),
+    );
     Ok(SignedIn {
         identity,
         device_cookie,
@@ -163,25 +177,76 @@ pub async fn authenticate(
 
 /// Mails the owner once when failures from unknown browsers reach twice the free
 /// attempts (someone is guessing), and once more when the account locks, with the link
-/// to report identity theft.
-async fn alert_when_guessed(
-    provider: &Provider,
-    identity: &Identity,
-    failures: i64,
-) -> Result<(), SignInError> {
+/// to report identity theft. Queued after the answer: a failure costs the same time
+/// whether it alerts or not.
+fn alert_when_guessed(provider: &Arc<Provider>, identity: &Identity, failures: i64) {
     let settings = &provider.settings;
     let alert_at = i64::from(settings.throttle_account_free_attempts.max(1)) * 2;
     let lockout_at = i64::from(settings.throttle_account_lockout_after);
     if failures != alert_at && failures != lockout_at {
-        return Ok(());
-    }
-    let content = MailContent::guessing_alert(settings.endpoint("/theft"));
-    let lang = settings.default_locale.clone();
-    if let Some(mail) = super::personal_notice(provider, identity, &lang, content)? {
-        provider.store.queue_mail(mail, provider.now()).await?;
+        return;
     }
     tracing::warn!(event = "sign_in_guessing", subject = %identity.subject, failures, "many wrong passwords for one account");
-    Ok(())
+    let (queued, identity) = (provider.clone(), identity.clone());
+    provider.background.spawn(async move {
+        let settings = &queued.settings;
+        let content = MailContent::guessing_alert(settings.endpoint("/theft"));
+        let mail = super::personal_notice(&queued, &identity, &settings.default_locale, content);
+        let queued_mail = match mail {
+            Ok(Some(mail)) => queued.store.queue_mail(mail, queued.now()).await,
+            Ok(None) => Ok(()),
+            Err(error) => {
+                tracing::error!(%error, "the guessing alert could not be rendered");
+                Ok(())
+            }
+        };
+        if let Err(error) = queued_mail {
+            tracing::error!(%error, "the guessing alert could not be queued");
+        }
+    });
+}
+
+/// What checking a known person's password again says (the current password before a
+/// change, a parent's password to accept an invitation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Right,
+    Wrong,
+    Throttled(i64),
+    Busy,
+}
+
+/// Checks the password of a known identity under the sign-in's rules: counted against
+/// the address and the identity before the hash (the same counters as sign-in, so these
+/// forms give no extra guesses), the bounded queue, the attempt given back when right.
+pub async fn check_password_of(
+    provider: &Provider,
+    identity: &Identity,
+    password: &str,
+    ip: Option<&str>,
+) -> Result<PasswordCheck, SignInError> {
+    let subject = Subject::Identity(&identity.id);
+    if let Attempt::Throttled(wait) =
+        throttle::attempt(provider, Action::SignIn, ip, subject).await?
+    {
+        return Ok(PasswordCheck::Throttled(wait.0));
+    }
+    match provider
+        .passwords
+        .verify_or_busy(identity.password_hash.as_deref(), password)
+        .await
+    {
+        Ok(verification) if verification.matches => {
+            throttle::refund(provider, Action::SignIn, ip, subject).await?;
+            Ok(PasswordCheck::Right)
+        }
+        Ok(_) => Ok(PasswordCheck::Wrong),
+        Err(PasswordError::Busy) => {
+            throttle::give_back(provider, Action::SignIn, ip, subject).await?;
+            Ok(PasswordCheck::Busy)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Opens an SSO session; returns it with the secret for the cookie (stored only hashed).

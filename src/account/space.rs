@@ -201,36 +201,25 @@ pub async fn update_contact_details(
 }
 
 /// The current password, before a change that could take the account over (a session
-/// left open on a lab computer must not be enough): throttled like sign-in, and checked
-/// again after the hash so that parallel guesses learn nothing past the limit.
+/// left open on a lab computer must not be enough): checked under the sign-in's rules,
+/// on the same counters (`sign_in::check_password_of`), so a session gives no extra
+/// guesses and a burst of them is refused before it is hashed.
 pub(crate) async fn check_current_password(
     provider: &Provider,
     identity: &Identity,
     current: &str,
     context: &RequestContext,
 ) -> Result<Option<&'static str>, AccountError> {
-    let ip = context.ip.as_deref();
-    let account = Some(identity.number.as_str());
-    let throttled = || async {
-        throttle::check(provider, Action::SignIn, ip, account)
-            .await
-            .map(|wait| wait.is_some())
-    };
-    if throttled().await? {
-        return Ok(Some("login.throttled"));
-    }
-    let verified = provider
-        .passwords
-        .verify(identity.password_hash.as_deref(), current)
-        .await?;
-    if !verified.matches {
-        throttle::count(provider, Action::SignIn, ip, account).await?;
-        return Ok(Some("account.wrong_current_password"));
-    }
-    if throttled().await? {
-        return Ok(Some("login.throttled"));
-    }
-    Ok(None)
+    use super::sign_in::{check_password_of, PasswordCheck};
+    let checked = check_password_of(provider, identity, current, context.ip.as_deref())
+        .await
+        .map_err(AccountError::from)?;
+    Ok(match checked {
+        PasswordCheck::Right => None,
+        PasswordCheck::Wrong => Some("account.wrong_current_password"),
+        PasswordCheck::Throttled(_) => Some("login.throttled"),
+        PasswordCheck::Busy => Some("login.busy"),
+    })
 }
 
 /// How long the link to confirm a new personal address lasts.
@@ -262,13 +251,12 @@ pub async fn request_email_change(
     // form cannot be used to flood mailboxes.
     let ip = context.ip.as_deref();
     let account = Some(identity.number.as_str());
-    if throttle::check(provider, Action::EmailChange, ip, account)
+    if throttle::take_request(provider, Action::EmailChange, ip, account)
         .await?
         .is_some()
     {
         return Ok(vec!["login.throttled"]);
     }
-    throttle::count(provider, Action::EmailChange, ip, account).await?;
     let (url, mut link) = super::new_link(
         provider,
         crate::domain::link::LinkPurpose::EmailChange,

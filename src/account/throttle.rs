@@ -83,8 +83,16 @@ impl Subject<'_> {
                 "device",
                 &format!("{identity_id}:{device}"),
             )),
+            // Folded as the look-up folds it (addresses lower-cased, numbers as typed), so
+            // that two spellings share a counter exactly when they would name one account.
             Subject::Typed(typed) => {
-                account_value(Some(typed)).map(|v| key(provider, action, "account", &v))
+                let typed = typed.trim();
+                let folded = if typed.contains('@') {
+                    typed.to_lowercase()
+                } else {
+                    typed.to_string()
+                };
+                (!folded.is_empty()).then(|| key(provider, action, "account", &folded))
             }
         }
     }
@@ -104,10 +112,31 @@ pub enum Attempt {
 /// a password, and must not sit in a table in clear nor as a digest anyone can test
 /// guesses against; hashing also bounds their length.
 fn key(provider: &Provider, action: Action, kind: &str, value: &str) -> String {
+    let value = match kind {
+        "ip" => address_block(value),
+        _ => value.to_string(),
+    };
     crate::crypto::token::derive(
         &provider.token_secret,
         &format!("throttle:{}:{kind}:{value}", action.as_str()),
     )
+}
+
+/// What an address counts as: an IPv4 address itself, an IPv6 address by its /64 (one
+/// subscriber gets a whole /64: counting each address apart would give an attacker
+/// endless fresh ones). IPv4-mapped IPv6 addresses count as their IPv4 address.
+pub fn address_block(address: &str) -> String {
+    match address
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_canonical())
+    {
+        Ok(std::net::IpAddr::V6(ip)) => {
+            let s = ip.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(ip) => ip.to_string(),
+        Err(_) => address.to_string(),
+    }
 }
 
 fn account_value(account: Option<&str>) -> Option<String> {
@@ -174,6 +203,26 @@ pub async fn attempt(
     take(provider, keys).await
 }
 
+/// A guarded attempt that was never made (the hashing queue was full): the address and
+/// the subject each get that one attempt back, and keep the rest of their count.
+pub async fn give_back(
+    provider: &Provider,
+    action: Action,
+    ip: Option<&str>,
+    subject: Subject<'_>,
+) -> Result<(), StoreError> {
+    if let Some(ip) = ip {
+        provider
+            .store
+            .refund_throttle_attempt(key(provider, action, "ip", ip))
+            .await?;
+    }
+    if let Some(key) = subject.key(provider, action) {
+        provider.store.refund_throttle_attempt(key).await?;
+    }
+    Ok(())
+}
+
 /// A guarded attempt that succeeded: the address gets its attempt back, the subject's
 /// failures are forgotten.
 pub async fn refund(
@@ -195,17 +244,20 @@ pub async fn refund(
 }
 
 /// An app password checked by the mail or RADIUS server for `end_user` (the address or
-/// station the person connects from, as the server saw it): counted per account and end
-/// user, so junk logins from elsewhere do not switch off the owner's phone or laptop,
-/// and per account alone with a higher ceiling (`throttle_app_password_account_free_attempts`).
-/// The account's count is the last of `subject_failures`.
+/// station the person connects from, as the server saw it): counted per account, purpose
+/// and end user, so junk logins from elsewhere do not switch off the owner's phone or
+/// laptop, and per account and purpose alone with a higher ceiling
+/// (`throttle_app_password_account_free_attempts`). An end user who used a right app
+/// password before is exempt from that ceiling: a stranger who makes up station ids
+/// cannot block the owner's own devices.
 pub async fn attempt_app_password(
     provider: &Provider,
     subject: Subject<'_>,
+    purpose: &str,
     end_user: Option<&str>,
 ) -> Result<Attempt, StoreError> {
-    let action = Action::AppPassword;
-    let Some(account) = subject.key(provider, action) else {
+    let keys = app_password_keys(provider, subject, purpose, end_user);
+    let Some(account) = keys.account else {
         return Ok(Attempt::Allowed {
             subject_failures: 0,
         });
@@ -217,45 +269,86 @@ pub async fn attempt_app_password(
             .throttle_app_password_account_free_attempts,
         ..per_end_user
     };
-    let mut keys = Vec::with_capacity(2);
-    if let Some(end_user) = end_user.map(str::trim).filter(|e| !e.is_empty()) {
-        keys.push((
-            key(
-                provider,
-                action,
-                "end_user",
-                &format!("{account}:{end_user}"),
-            ),
-            per_end_user,
-        ));
+    let mut counted = Vec::with_capacity(2);
+    let mut known = false;
+    if let (Some(pair), Some(known_key)) = (keys.end_user, keys.known) {
+        known = provider.store.throttle_key_exists(known_key).await?;
+        counted.push((pair, per_end_user));
     }
-    keys.push((account, per_account));
-    take(provider, keys).await
+    if !known {
+        counted.push((account, per_account));
+    }
+    take(provider, counted).await
 }
 
-/// An app password accepted: the account and end user's failures are forgotten, the
-/// account gets its attempt back.
+/// An app password accepted: the end user's failures are forgotten and it becomes known
+/// (exempt from the account-wide ceiling); the account gets its attempt back.
 pub async fn refund_app_password(
     provider: &Provider,
     subject: Subject<'_>,
+    purpose: &str,
     end_user: Option<&str>,
 ) -> Result<(), StoreError> {
-    let action = Action::AppPassword;
-    let Some(account) = subject.key(provider, action) else {
+    let keys = app_password_keys(provider, subject, purpose, end_user);
+    let Some(account) = keys.account else {
         return Ok(());
     };
-    if let Some(end_user) = end_user.map(str::trim).filter(|e| !e.is_empty()) {
+    if let (Some(pair), Some(known)) = (keys.end_user, keys.known) {
+        provider.store.clear_throttle(pair).await?;
         provider
             .store
-            .clear_throttle(key(
-                provider,
-                action,
-                "end_user",
-                &format!("{account}:{end_user}"),
-            ))
+            .mark_throttle_key(known, provider.now())
             .await?;
     }
     provider.store.refund_throttle_attempt(account).await
+}
+
+/// Forgets an account's app-password failures of every purpose (an administrator's
+/// unlock).
+pub async fn clear_app_password_account(
+    provider: &Provider,
+    subject: Subject<'_>,
+) -> Result<(), StoreError> {
+    for purpose in [
+        crate::domain::app_password::Purpose::Mail,
+        crate::domain::app_password::Purpose::Wifi,
+    ] {
+        if let Some(account) = app_password_keys(provider, subject, purpose.as_str(), None).account
+        {
+            provider.store.clear_throttle(account).await?;
+        }
+    }
+    Ok(())
+}
+
+struct AppPasswordKeys {
+    account: Option<String>,
+    end_user: Option<String>,
+    /// Marks an end user that used a right app password of this account and purpose.
+    known: Option<String>,
+}
+
+fn app_password_keys(
+    provider: &Provider,
+    subject: Subject<'_>,
+    purpose: &str,
+    end_user: Option<&str>,
+) -> AppPasswordKeys {
+    let action = Action::AppPassword;
+    let account = subject
+        .key(provider, action)
+        .map(|account| key(provider, action, purpose, &account));
+    let end_user = end_user.map(str::trim).filter(|e| !e.is_empty());
+    let pair = |kind: &str| {
+        account.as_ref().zip(end_user).map(|(account, end_user)| {
+            key(provider, action, kind, &format!("{account}:{end_user}"))
+        })
+    };
+    AppPasswordKeys {
+        end_user: pair("end_user"),
+        known: pair("known_end_user"),
+        account,
+    }
 }
 
 async fn take(
@@ -271,6 +364,30 @@ async fn take(
             },
         },
     )
+}
+
+/// Counts a request (one that mails someone) against the address and the name, atomically
+/// with the check (`Store::take_throttled_attempt`): a burst sent in parallel cannot all
+/// pass the check before any is counted, so it cannot flood a mailbox. `Some` when it
+/// must wait (nothing counted then).
+pub async fn take_request(
+    provider: &Provider,
+    action: Action,
+    ip: Option<&str>,
+    account: Option<&str>,
+) -> Result<Option<Throttled>, StoreError> {
+    let (ip_rule, account_rule) = rules(provider);
+    let mut keys = Vec::with_capacity(2);
+    if let Some(ip) = ip {
+        keys.push((key(provider, action, "ip", ip), ip_rule));
+    }
+    if let Some(account) = account_value(account) {
+        keys.push((key(provider, action, "account", &account), account_rule));
+    }
+    Ok(match take(provider, keys).await? {
+        Attempt::Throttled(wait) => Some(wait),
+        Attempt::Allowed { .. } => None,
+    })
 }
 
 /// Whether the action must wait.
@@ -350,17 +467,19 @@ pub struct InFlightGuard {
 }
 
 impl InFlight {
-    /// Enters an attempt from `address`, unless `limit` are in progress already.
+    /// Enters an attempt from `address` (by its block, as the counters count it), unless
+    /// `limit` are in progress already.
     pub fn enter(&self, address: &str, limit: u32) -> Option<InFlightGuard> {
+        let address = address_block(address);
         let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
-        let count = map.entry(address.to_string()).or_insert(0);
+        let count = map.entry(address.clone()).or_insert(0);
         if *count >= limit.max(1) {
             return None;
         }
         *count += 1;
         Some(InFlightGuard {
             by_address: self.by_address.clone(),
-            address: address.to_string(),
+            address,
         })
     }
 }
@@ -380,6 +499,24 @@ impl Drop for InFlightGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_and_mapped_ones_as_ipv4() {
+        assert_eq!(address_block("192.0.2.7"), "192.0.2.7");
+        assert_eq!(
+            address_block("2001:db8:1:2:aaaa::1"),
+            address_block("2001:db8:1:2:ffff::9"),
+            "one /64"
+        );
+        assert_ne!(
+            address_block("2001:db8:1:2::1"),
+            address_block("2001:db8:1:3::1")
+        );
+        assert_eq!(address_block("::ffff:192.0.2.7"), "192.0.2.7");
+        let in_flight = InFlight::default();
+        let _a = in_flight.enter("2001:db8::1", 1).unwrap();
+        assert!(in_flight.enter("2001:db8::2", 1).is_none(), "the same /64");
+    }
 
     #[test]
     fn in_flight_attempts_are_bounded_per_address() {

@@ -111,13 +111,19 @@ impl PasswordHasher {
         stored: Option<&str>,
         password: &str,
     ) -> Result<Verification, PasswordError> {
+        /// Gives the slot back however the verification ends, a dropped request included.
+        struct Slot(Arc<AtomicUsize>);
+        impl Drop for Slot {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let slot = Slot(self.waiting.clone());
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_limit {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(PasswordError::Busy);
         }
-        let waiting = self.waiting.clone();
         let result = self.verify(stored, password).await;
-        waiting.fetch_sub(1, Ordering::AcqRel);
+        drop(slot);
         result
     }
 
@@ -236,6 +242,28 @@ mod tests {
         assert!(!wrong.matches);
         let unknown = hasher.verify(None, "anything").await.unwrap();
         assert!(!unknown.matches);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once_and_gives_every_slot_back() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap().with_queue_limit(1);
+        hasher.waiting.store(1, Ordering::SeqCst); // one verification waiting already
+        assert!(matches!(
+            hasher.verify_or_busy(None, "x").await,
+            Err(PasswordError::Busy)
+        ));
+        assert_eq!(
+            hasher.waiting.load(Ordering::SeqCst),
+            1,
+            "the refusal took no slot"
+        );
+        hasher.waiting.store(0, Ordering::SeqCst);
+        assert!(hasher.verify_or_busy(None, "x").await.is_ok());
+        // A request dropped while it waits gives its slot back too.
+        let pending = hasher.verify_or_busy(None, "x");
+        drop(pending);
+        assert_eq!(hasher.waiting.load(Ordering::SeqCst), 0);
+        assert!(hasher.verify_or_busy(None, "x").await.is_ok());
     }
 
     #[tokio::test]

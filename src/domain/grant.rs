@@ -45,7 +45,7 @@ pub struct AuthorizationCode {
 pub enum CodeLookup {
     Unspent(Box<AuthorizationCode>),
     /// Redeemed before: presenting it again is a replay.
-    Spent,
+    Spent(Box<AuthorizationCode>),
     Unknown,
 }
 

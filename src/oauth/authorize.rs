@@ -261,12 +261,14 @@ pub async fn authorize(
     interaction: Interaction,
 ) -> Result<Outcome, OAuthError> {
     let (raw, proof) = raw.without_sign_in_proof();
-    // Signed in for this request: just now, or before the gates this form comes from.
-    let signed_in_now = interaction == Interaction::SignedIn
-        || session
+    // Signed in for this request: just now, or before the gates this form comes from
+    // (a proof carried on keeps its first expiry: passing pages again never extends it).
+    let carried_proof = proof.filter(|proof| {
+        session
             .as_ref()
-            .zip(proof.as_deref())
-            .is_some_and(|((session, _), proof)| proves_sign_in(provider, session, &raw, proof));
+            .is_some_and(|(session, _)| proves_sign_in(provider, session, &raw, proof))
+    });
+    let signed_in_now = interaction == Interaction::SignedIn || carried_proof.is_some();
     let carried = raw.clone();
     let (raw, pushed) = match resolve_pushed(provider, raw).await? {
         Ok(resolved) => resolved,
@@ -310,10 +312,11 @@ pub async fn authorize(
     // The pages after sign-in carry the proof on, so that meeting them does not undo it.
     let mut request = request;
     if signed_in_now {
-        request.carried =
-            request
-                .carried
-                .with_sign_in_proof(sign_in_proof(provider, &session, &request.carried));
+        let proof = match carried_proof {
+            Some(proof) if interaction != Interaction::SignedIn => proof,
+            _ => sign_in_proof(provider, &session, &request.carried),
+        };
+        request.carried = request.carried.with_sign_in_proof(proof);
     }
     if let Some(gate) = check_gates(provider, &request, &session, &identity).await? {
         if request.prompt.none {

@@ -87,6 +87,9 @@ pub fn public_only_client(timeout: Duration, allow_loopback: bool) -> reqwest::C
     reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // Through an HTTP(S)_PROXY of the environment the proxy would resolve the name,
+        // out of the resolver's sight.
+        .no_proxy()
         .dns_resolver(Arc::new(PublicOnly { allow_loopback }))
         .build()
         .expect("an HTTP client with no custom TLS builds")

@@ -70,6 +70,18 @@ fn client_name(name: Option<String>) -> Result<String, OAuthError> {
     if name.chars().any(char::is_control) {
         return Err(invalid_metadata("client_name must be one line of text"));
     }
+    // Invisible and direction-changing characters could make the name read as another.
+    let invisible = |c: char| {
+        matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{FEFF}')
+            || ('\u{200B}'..='\u{200F}').contains(&c)
+            || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2060}'..='\u{2069}').contains(&c)
+    };
+    if name.chars().any(invisible) {
+        return Err(invalid_metadata(
+            "client_name must not hold invisible or direction characters",
+        ));
+    }
     Ok(name)
 }
 

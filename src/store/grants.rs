@@ -227,7 +227,9 @@ impl Store {
                 .optional()?;
             Ok(match row {
                 None => CodeLookup::Unknown,
-                Some(row) if row.consumed_at.is_some() => CodeLookup::Spent,
+                Some(row) if row.consumed_at.is_some() => {
+                    CodeLookup::Spent(Box::new(row.into_code()?))
+                }
                 Some(row) => CodeLookup::Unspent(Box::new(row.into_code()?)),
             })
         })

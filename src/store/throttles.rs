@@ -176,6 +176,47 @@ impl Store {
         .await
     }
 
+    /// Whether `key` has a row (a marker set by `mark_throttle_key`, or a counter).
+    pub async fn throttle_key_exists(&self, key: String) -> StoreResult<bool> {
+        self.run(move |conn| {
+            let found: Option<String> = throttles::table
+                .find(key)
+                .select(throttles::key)
+                .first(conn)
+                .optional()?;
+            Ok(found.is_some())
+        })
+        .await
+    }
+
+    /// Sets a marker row for `key` (no failures, never blocked), or refreshes it.
+    pub async fn mark_throttle_key(&self, key: String, now: UnixTime) -> StoreResult<()> {
+        self.write(move |conn| {
+            let touched = diesel::update(throttles::table.find(&key))
+                .set(throttles::updated_at.eq(now))
+                .execute(conn)?;
+            if touched == 0 {
+                let row = (
+                    throttles::key.eq(&key),
+                    throttles::failures.eq(0),
+                    throttles::blocked_until.eq(now),
+                    throttles::updated_at.eq(now),
+                );
+                match conn {
+                    AnyConnection::Postgresql(pg) => diesel::insert_into(throttles::table)
+                        .values(row)
+                        .on_conflict_do_nothing()
+                        .execute(pg)?,
+                    AnyConnection::Sqlite(sqlite) => diesel::insert_into(throttles::table)
+                        .values(row)
+                        .execute(sqlite)?,
+                };
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Forgets the failures of `key` (after a success).
     pub async fn clear_throttle(&self, key: String) -> StoreResult<()> {
         self.write(move |conn| {

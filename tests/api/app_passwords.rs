@@ -218,9 +218,22 @@ async fn app_passwords_work_once_per_purpose_and_never_the_account_password() {
         .await;
     }
     assert_eq!(
-        check(&app, &radius, "wifi", NUMBER, &wifi_again).await,
+        check_from(&app, &radius, "wifi", NUMBER, &wifi_again, "198.51.100.77").await,
         401,
-        "past the account's ceiling, even the owner waits"
+        "past the account's ceiling, a place never seen before waits"
+    );
+    // …but not a place the owner used before: made-up station ids cannot switch the
+    // owner's own devices off.
+    assert_eq!(
+        check(&app, &radius, "wifi", NUMBER, &wifi_again).await,
+        200,
+        "the owner's known device"
+    );
+    // Mail has a ceiling of its own: the wifi guesses did not switch the phone's mail off.
+    let mail_again = create(&app, &browser, "Phone mail 2", "mail").await;
+    assert_eq!(
+        check_from(&app, &radius, "mail", NUMBER, &mail_again, "198.51.100.78").await,
+        200
     );
     // A lock revokes every app password: unlocked later, the account has none left.
     assert!(etupass(&app, &["identity", "lock", NUMBER], None)

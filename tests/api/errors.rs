@@ -703,3 +703,49 @@ async fn a_request_without_the_verifier_or_with_another_redirect_uri_does_not_bu
         .unwrap();
     assert_eq!(userinfo.status(), 401);
 }
+
+#[tokio::test]
+async fn a_spent_code_without_its_verifier_revokes_nothing() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900032").await;
+    let client = app
+        .add_client(ClientOptions {
+            public: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let (auth, redirect) = code_for(&app, &client, "21900032").await;
+    let code = redirect.param("code").unwrap();
+    let verifier = auth.verifier.as_ref().unwrap().secret().clone();
+    let with_verifier = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("client_id", client.client_id.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, body, _) = post_token(&app, &with_verifier, None).await;
+    assert_eq!(status, 200);
+    let access = body["access_token"].as_str().unwrap().to_string();
+    let userinfo = |token: String| {
+        let app = &app;
+        async move {
+            reqwest::Client::new()
+                .get(app.url("/userinfo"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Someone who found the used code (a log, a history) but lacks the verifier.
+    let (status, _, _) = post_token(&app, &with_verifier[..4], None).await;
+    assert_eq!(status, 400);
+    assert_eq!(userinfo(access.clone()).await, 200, "the grant stands");
+    // The real client's own replay still revokes.
+    let (status, _, _) = post_token(&app, &with_verifier, None).await;
+    assert_eq!(status, 400);
+    assert_eq!(userinfo(access).await, 401);
+}

@@ -372,3 +372,120 @@ async fn an_administrator_lifts_a_lockout_at_once() {
         .success());
     assert_eq!(post_sign_in(&app, &laptop, "21901015", PASSWORD).await, 303);
 }
+
+#[tokio::test]
+async fn the_owners_known_browser_gets_in_from_an_address_strangers_have_blocked() {
+    let app = TestApp::builder()
+        .with_config(|s| s.throttle_ip_free_attempts = 3)
+        .spawn()
+        .await;
+    app.add_identity("21901016").await;
+    // The owner and a stranger behind one campus NAT.
+    let owner = Browser::from_address("127.0.0.80");
+    assert_eq!(post_sign_in(&app, &owner, "21901016", PASSWORD).await, 303);
+    let stranger = Browser::from_address("127.0.0.80");
+    for n in 0..6 {
+        post_sign_in(&app, &stranger, &format!("2199{n:04}"), "guess guess guess").await;
+    }
+    assert_eq!(
+        post_sign_in(&app, &stranger, "21901016", PASSWORD).await,
+        429,
+        "the address is blocked"
+    );
+    assert_eq!(
+        post_sign_in(&app, &owner, "21901016", PASSWORD).await,
+        303,
+        "but not for the owner's known browser"
+    );
+}
+
+#[tokio::test]
+async fn the_current_password_forms_count_on_the_sign_in_counters() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21901017").await;
+    let browser = Browser::new();
+    assert_eq!(
+        post_sign_in(&app, &browser, "21901017", PASSWORD).await,
+        303
+    );
+    // A session left open: guesses at the current password in the personal space…
+    let page = browser.open(&app.url("/account")).await;
+    for _ in 0..5 {
+        browser
+            .submit(
+                &app,
+                &page,
+                "/account/password",
+                &[
+                    ("current_password", "guess guess guess"),
+                    (
+                        "password",
+                        "Seven violet lanterns drift over the quiet harbour",
+                    ),
+                    (
+                        "confirmation",
+                        "Seven violet lanterns drift over the quiet harbour",
+                    ),
+                ],
+            )
+            .await;
+    }
+    // …count on the account like sign-in failures: no extra guesses there.
+    let (status, html) = browser
+        .submit(
+            &app,
+            &page,
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                (
+                    "password",
+                    "Seven violet lanterns drift over the quiet harbour",
+                ),
+                (
+                    "confirmation",
+                    "Seven violet lanterns drift over the quiet harbour",
+                ),
+            ],
+        )
+        .await
+        .page();
+    assert_eq!(status, 400);
+    assert!(html.contains("Trop de tentatives"), "{html}");
+    let elsewhere = Browser::from_address("127.0.0.81");
+    assert_eq!(
+        post_sign_in(&app, &elsewhere, "21901017", PASSWORD).await,
+        429,
+        "the same account counter"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_reset_requests_sends_no_more_mails_than_the_free_ones() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21901018").await;
+    let requests = (0..20).map(|n| {
+        let app = &app;
+        async move {
+            let browser = Browser::from_address(&format!("127.0.6.{}", n + 1));
+            let form = browser.open(&app.url("/password/forgot")).await;
+            browser
+                .submit(app, &form, "/password/forgot", &[("username", "21901018")])
+                .await
+                .page()
+                .0
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    app.server.background.idle().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mails = app.mailbox.count_for("21901018@personal.example");
+    assert!(
+        (1..=5).contains(&mails),
+        "{mails} mails for 20 parallel requests: at most the free ones"
+    );
+}

@@ -429,3 +429,68 @@ async fn signing_in_again_in_the_same_browser_ends_the_previous_session() {
     assert!(!cookie_opens_the_account(&app, &first).await);
     assert!(cookie_opens_the_account(&app, &second).await);
 }
+
+#[tokio::test]
+async fn a_sign_in_proof_is_not_extended_by_passing_the_pages_again() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900020").await;
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    app.store
+        .publish_charter("Charte v3".into(), app.clock.now())
+        .await
+        .unwrap();
+    let browser = Browser::new();
+    let oidc = rp::oidc_client(&app, &client).await;
+    let mut auth = rp::authorization(&oidc, &[], true);
+    auth.url
+        .query_pairs_mut()
+        .append_pair("prompt", "login")
+        .append_pair("max_age", "0");
+    let (_, sign_in) = browser.get(auth.url.as_str()).await.page();
+    let (_, charter) = browser
+        .sign_in(&app, &sign_in, "21900020", PASSWORD)
+        .await
+        .page();
+    let request = rp::form_field(&charter, "request").unwrap();
+    assert!(request.contains("etupass_signed_in="));
+    // Nine minutes later the request goes through the pipeline again (another form):
+    // the charter page comes back, with the same proof, not a fresh one.
+    app.clock.advance(9 * 60);
+    let (_, again) = browser
+        .submit(
+            &app,
+            &charter,
+            "/account/second-factor/continue",
+            &[("request", &request)],
+        )
+        .await
+        .page();
+    assert_eq!(rp::form_field(&again, "request").unwrap(), request);
+    // Past the proof's ten minutes the charter is accepted, but the sign-in is stale.
+    app.clock.advance(2 * 60);
+    let version = rp::form_field(&again, "version").unwrap();
+    let landing = browser
+        .submit(
+            &app,
+            &again,
+            "/charter/accept",
+            &[
+                ("request", &request),
+                ("version", &version),
+                ("accept_charter", "yes"),
+            ],
+        )
+        .await;
+    match landing {
+        Landing::Page(_, html) => assert!(html.contains("name=\"password\"")),
+        Landing::Redirect(redirect) => assert!(
+            redirect.param("code").is_none(),
+            "no code eleven minutes after a max_age=0 sign-in"
+        ),
+    }
+}

@@ -28,7 +28,17 @@ pub async fn handle(
         .await?
     {
         CodeLookup::Unspent(grant) => grant,
-        CodeLookup::Spent => {
+        CodeLookup::Spent(grant) => {
+            // Only a replay that proves what the first redemption proved (the redirect URI,
+            // the PKCE verifier) revokes: a used code found in a log or a history must not
+            // let a stranger end a public client's grant.
+            check_binding(
+                &grant,
+                client,
+                redirect_uri,
+                request.get("code_verifier"),
+                None,
+            )?;
             let outcome = provider
                 .store
                 .revoke_replayed_code(&code_hash, &client.client_id, now)
@@ -46,7 +56,7 @@ pub async fn handle(
         client,
         redirect_uri,
         request.get("code_verifier"),
-        now,
+        Some(now),
     )?;
     let identity = provider
         .store
@@ -109,20 +119,21 @@ fn replayed(client: &Client, outcome: CodeRedemption) -> OAuthError {
 }
 
 /// The code must have been issued to this client, for this redirect URI, still be
-/// fresh, and the verifier must match the challenge (RFC 6749 §4.1.3, RFC 7636 §4.6).
+/// fresh (when `now` is given), and the verifier must match the challenge (RFC 6749
+/// §4.1.3, RFC 7636 §4.6).
 fn check_binding(
     grant: &AuthorizationCode,
     client: &Client,
     redirect_uri: &str,
     verifier: Option<&str>,
-    now: i64,
+    now: Option<i64>,
 ) -> Result<(), OAuthError> {
     if grant.client_id != client.client_id {
         return Err(OAuthError::invalid_grant(
             "the authorization code was issued to another client",
         ));
     }
-    if now >= grant.expires_at {
+    if now.is_some_and(|now| now >= grant.expires_at) {
         return Err(OAuthError::invalid_grant(
             "the authorization code has expired",
         ));

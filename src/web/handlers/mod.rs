@@ -16,8 +16,8 @@ pub mod userinfo;
 
 use actix_web::HttpRequest;
 
-/// Where the request came from. The peer address, not `X-Forwarded-For`, which anyone
-/// can write; behind a proxy, that address is the proxy's.
+/// Where the request came from: the peer address, or behind a proxy listed in
+/// `trusted_proxies`, the address that proxy saw (see [`client_address`]).
 pub fn request_context(req: &HttpRequest) -> crate::domain::audit::RequestContext {
     let trusted = req
         .app_data::<actix_web::web::Data<crate::web::AppState>>()
@@ -45,7 +45,8 @@ fn client_address(
     trusted: &[ipnet::IpNet],
 ) -> Option<std::net::IpAddr> {
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let mut address = peer?;
+    // An IPv4 client seen through an IPv6 socket is its IPv4 address (for the CIDRs).
+    let mut address = peer?.to_canonical();
     if !is_trusted(&address) {
         return Some(address);
     }
@@ -55,7 +56,7 @@ fn client_address(
         .map(str::trim)
         .collect::<Vec<_>>();
     for hop in hops.into_iter().rev() {
-        match hop.parse::<std::net::IpAddr>() {
+        match hop.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
             Ok(ip) if is_trusted(&ip) => address = ip,
             Ok(ip) => return Some(ip),
             // Not an address: the chain is broken here; the last proxy is all we know.
