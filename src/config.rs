@@ -162,6 +162,9 @@ pub struct Settings {
     /// How long a browser stays known as the owner's after a sign-in (device cookie).
     #[serde(with = "humantime_serde")]
     pub device_cookie_lifetime: Duration,
+    /// How long a CAS service or proxy ticket may wait for its validation.
+    #[serde(with = "humantime_serde")]
+    pub cas_ticket_lifetime: Duration,
 }
 
 impl Default for Settings {
@@ -222,6 +225,7 @@ impl Default for Settings {
             throttle_app_password_account_free_attempts: 50,
             throttle_account_lockout: Duration::from_secs(24 * 3600),
             device_cookie_lifetime: Duration::from_secs(180 * 24 * 3600),
+            cas_ticket_lifetime: Duration::from_secs(10),
         }
     }
 }
@@ -312,6 +316,7 @@ impl Settings {
             ),
             ("access_token_lifetime", self.access_token_lifetime),
             ("id_token_lifetime", self.id_token_lifetime),
+            ("cas_ticket_lifetime", self.cas_ticket_lifetime),
             ("session_lifetime", self.session_lifetime),
             (
                 "refresh_token_idle_lifetime",

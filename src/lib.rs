@@ -1,10 +1,11 @@
 //! Etupass: a university's digital account, as an OAuth 2.0 / OpenID Connect provider.
 //!
-//! Layers, outermost first: `web` (actix handlers) → `oauth` / `account` (protocol and
+//! Layers, outermost first: `web` (actix handlers) → `oauth` / `cas` / `account` (protocol and
 //! account logic) → `domain` (types and rules), `store` (diesel), `crypto`, `views`.
 
 pub mod account;
 pub mod app;
+pub mod cas;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -2,6 +2,7 @@
 //! reads the same configuration as `serve` and fails with a one-line reason.
 
 pub mod audit;
+pub mod cas;
 pub mod charter;
 pub mod client;
 pub mod identity;
@@ -19,7 +20,7 @@ use crate::config::Settings;
 #[command(
     name = "etupass",
     version,
-    about = "Etupass: the university's OpenID Connect identity provider"
+    about = "Etupass: the university's identity provider (OpenID Connect and CAS)"
 )]
 pub struct Cli {
     /// Configuration file (default: ./etupass.toml when present).
@@ -49,6 +50,9 @@ pub enum Command {
     Charter(charter::CharterCommand),
     /// Print the audit log.
     Audit(audit::AuditArgs),
+    /// Register the services that use CAS.
+    #[command(subcommand)]
+    Cas(cas::CasCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -64,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys::run(settings, command),
         Command::Charter(command) => charter::run(settings, command).await,
         Command::Audit(args) => audit::run(settings, args).await,
+        Command::Cas(command) => cas::run(settings, command).await,
     }
 }
 

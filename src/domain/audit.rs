@@ -47,6 +47,8 @@ pub mod events {
     pub const PARENT_LINKED: &str = "parent_linked";
     pub const PARENT_UNLINKED: &str = "parent_unlinked";
     pub const PARENT_SHARING_CHANGED: &str = "parent_sharing_changed";
+    /// A CAS service or proxy ticket validated: the service, its URL, the attributes released.
+    pub const CAS_TICKET_VALIDATED: &str = "cas_ticket_validated";
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -3,6 +3,7 @@
 pub mod app_password;
 pub mod attribute;
 pub mod audit;
+pub mod cas;
 pub mod client;
 pub mod clock;
 pub mod device;

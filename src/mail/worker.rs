@@ -108,10 +108,35 @@ pub async fn deliver(
         use crate::oauth::backchannel::{KIND, KIND_REGISTRANT};
         let sent = if queued.mail.kind == KIND {
             let client = &http.administrators;
-            post_logout_token(client, &queued.mail.recipient, &queued.mail.body_text).await
+            post_form(
+                client,
+                &queued.mail.recipient,
+                ("logout_token", &queued.mail.body_text),
+                logout_token_accepted,
+            )
+            .await
         } else if queued.mail.kind == KIND_REGISTRANT {
             let client = &http.registrants;
-            post_logout_token(client, &queued.mail.recipient, &queued.mail.body_text).await
+            post_form(
+                client,
+                &queued.mail.recipient,
+                ("logout_token", &queued.mail.body_text),
+                logout_token_accepted,
+            )
+            .await
+        } else if queued.mail.kind == crate::cas::logout::KIND {
+            let client = &http.administrators;
+            // Received is enough: mod_auth_cas handles the message, then redirects the
+            // POST to the login page like any request without its cookie.
+            let received =
+                |status: reqwest::StatusCode| status.is_success() || status.is_redirection();
+            post_form(
+                client,
+                &queued.mail.recipient,
+                ("logoutRequest", &queued.mail.body_text),
+                received,
+            )
+            .await
         } else {
             transport
                 .send(&provider.settings.mail_from, &queued.id, &queued.mail)
@@ -144,16 +169,27 @@ pub async fn deliver(
     Ok(delivered)
 }
 
-/// Back-Channel Logout 1.0 §2.5: POST `logout_token`, form-encoded; 200 or 204 is success.
-async fn post_logout_token(http: &reqwest::Client, uri: &str, token: &str) -> Result<(), String> {
+/// Back-Channel Logout 1.0 §2.5: 200 or 204 is success.
+fn logout_token_accepted(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 200 | 204)
+}
+
+/// A logout message POSTed form-encoded as one field: `logout_token` (Back-Channel Logout
+/// 1.0) or CAS's `logoutRequest`; `accepted` says which answers count as delivered.
+async fn post_form(
+    http: &reqwest::Client,
+    uri: &str,
+    field: (&str, &str),
+    accepted: impl Fn(reqwest::StatusCode) -> bool,
+) -> Result<(), String> {
     let response = http
         .post(uri)
-        .form(&[("logout_token", token)])
+        .form(&[field])
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    match response.status().as_u16() {
-        200 | 204 => Ok(()),
-        status => Err(format!("the relying party answered {status}")),
+    match response.status() {
+        status if accepted(status) => Ok(()),
+        status => Err(format!("the relying party answered {}", status.as_u16())),
     }
 }

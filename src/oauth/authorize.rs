@@ -52,7 +52,7 @@ impl RawRequest {
 
     /// This request without the proof of a sign-in made for it (`SIGN_IN_PROOF`), and
     /// that proof.
-    fn without_sign_in_proof(mut self) -> (RawRequest, Option<String>) {
+    pub(crate) fn without_sign_in_proof(mut self) -> (RawRequest, Option<String>) {
         let mut proof = None;
         self.0.retain(|(k, v)| {
             if k == SIGN_IN_PROOF {
@@ -65,7 +65,7 @@ impl RawRequest {
         (self, proof)
     }
 
-    fn with_sign_in_proof(&self, proof: String) -> RawRequest {
+    pub(crate) fn with_sign_in_proof(&self, proof: String) -> RawRequest {
         let mut carried = self.clone();
         carried.0.push((SIGN_IN_PROOF.to_string(), proof));
         carried
@@ -201,7 +201,11 @@ pub const SIGN_IN_PROOF: &str = "etupass_signed_in";
 /// How long the proof lasts: the pages between sign-in and the code take minutes.
 const SIGN_IN_PROOF_SECS: i64 = 10 * 60;
 
-fn sign_in_proof(provider: &Provider, session: &Session, request: &RawRequest) -> String {
+pub(crate) fn sign_in_proof(
+    provider: &Provider,
+    session: &Session,
+    request: &RawRequest,
+) -> String {
     let expires = provider.now() + SIGN_IN_PROOF_SECS;
     let mac = token::derive(
         &provider.token_secret,
@@ -214,7 +218,7 @@ fn sign_in_proof(provider: &Provider, session: &Session, request: &RawRequest) -
     format!("{expires}.{mac}")
 }
 
-fn proves_sign_in(
+pub(crate) fn proves_sign_in(
     provider: &Provider,
     session: &Session,
     request: &RawRequest,

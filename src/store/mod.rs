@@ -6,6 +6,7 @@ pub mod app_passwords;
 pub mod assertions;
 pub mod attributes;
 pub mod audit;
+pub mod cas;
 pub mod charters;
 pub mod clients;
 pub mod conn;

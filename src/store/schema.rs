@@ -317,11 +317,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cas_services (id) {
+        id -> Text,
+        name -> Text,
+        url_pattern -> Text,
+        attributes -> Text,
+        proxy_allowed -> Bool,
+        logout_url -> Nullable<Text>,
+        open_to_alumni -> Bool,
+        open_to_parents -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    cas_tickets (ticket_hash) {
+        ticket_hash -> Text,
+        kind -> Text,
+        service_id -> Text,
+        service -> Text,
+        identity_id -> Text,
+        session_id -> Text,
+        from_new_login -> Bool,
+        proxies -> Text,
+        sealed_ticket -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        validated_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> identities (identity_id));
 diesel::joinable!(account_links -> identities (identity_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
 diesel::joinable!(access_tokens -> clients (client_id));
 diesel::joinable!(consents -> clients (client_id));
+diesel::joinable!(cas_tickets -> cas_services (service_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     identities,
@@ -346,4 +378,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     second_factors,
     recovery_codes,
     parent_links,
+    cas_services,
+    cas_tickets,
 );

@@ -93,6 +93,27 @@ impl Store {
         .await
     }
 
+    /// A session by its id, while it lives.
+    pub async fn find_live_session_by_id(
+        &self,
+        session_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<Session>> {
+        let session_id = session_id.to_string();
+        self.run(move |conn| {
+            sessions::table
+                .find(session_id)
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .select(SessionRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(SessionRow::into_session)
+                .transpose()
+        })
+        .await
+    }
+
     /// Gives a live session a new cookie secret (after the second step: a secret seen
     /// before the session proved both factors must not carry the upgraded session).
     pub async fn renew_session_secret(

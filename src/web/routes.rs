@@ -5,8 +5,8 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
 use super::handlers::{
-    account, app_passwords, attributes, authorize, device, health, home, metadata, registration,
-    second_factor, space, token, userinfo,
+    account, app_passwords, attributes, authorize, cas, device, health, home, metadata,
+    registration, second_factor, space, token, userinfo,
 };
 use crate::oauth::discovery::{
     AUTHORIZATION_PATH, DEVICE_AUTHORIZATION_PATH, DEVICE_VERIFICATION_PATH, END_SESSION_PATH,
@@ -188,6 +188,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/api/app-passwords/{purpose}/check",
         web::post().to(app_passwords::check),
     )
+    .route("/cas/login", web::get().to(cas::login_get))
+    .route("/cas/logout", web::get().to(cas::logout))
+    .route("/cas/validate", web::get().to(cas::validate_v1))
+    .route("/cas/serviceValidate", web::get().to(cas::service_validate))
+    .route(
+        "/cas/p3/serviceValidate",
+        web::get().to(cas::service_validate),
+    )
+    .route("/cas/proxyValidate", web::get().to(cas::proxy_validate))
+    .route("/cas/p3/proxyValidate", web::get().to(cas::proxy_validate))
+    .route("/cas/proxy", web::get().to(cas::proxy))
     .route("/", web::get().to(home::home))
     .default_service(web::to(home::not_found));
 }

@@ -9,6 +9,7 @@ mod apache;
 mod app_passwords;
 mod authorization_code;
 mod browser;
+mod cas;
 mod cli;
 mod client_auth;
 mod crash;

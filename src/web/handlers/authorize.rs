@@ -202,6 +202,10 @@ pub(super) async fn run(
     interaction: Interaction,
     fresh_session: Option<(Session, Identity)>,
 ) -> HttpResponse {
+    // A CAS login carried through the sign-in page or a gate goes back to CAS.
+    if crate::cas::login::CasLogin::from_carried(&raw).is_some() {
+        return super::cas::login_pass(state, req, raw, interaction, fresh_session).await;
+    }
     // A pushed request's prompt and ui_locales are in the pushed parameters.
     let params = match authorize::resolve_pushed(&state.provider, raw.clone()).await {
         Ok(Ok((params, _))) => params,

@@ -4,6 +4,7 @@ pub mod account;
 pub mod app_passwords;
 pub mod attributes;
 pub mod authorize;
+pub mod cas;
 pub mod device;
 pub mod health;
 pub mod home;

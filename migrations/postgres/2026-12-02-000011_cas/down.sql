@@ -1,0 +1,2 @@
+DROP TABLE cas_tickets;
+DROP TABLE cas_services;

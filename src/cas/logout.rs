@@ -1,0 +1,66 @@
+//! Single logout (CAS 3.0 §2.3.3): when a session ends, every service that validated a
+//! ticket in it gets a SAML `LogoutRequest` naming that ticket, POSTed as the
+//! `logoutRequest` form field to its logout URL (by default the service URL itself). The
+//! messages go through the outbox, retried like mail and back-channel logout tokens.
+
+use std::collections::HashMap;
+
+use super::response::xml_escape;
+use super::{seal_owner, CasError};
+use crate::domain::mail::OutgoingMail;
+use crate::provider::Provider;
+
+/// The outbox kind of a CAS logout message.
+pub const KIND: &str = "cas_logout";
+
+/// Queues a `LogoutRequest` for each ticket validated in `session_ids`; how many.
+pub async fn notify(provider: &Provider, session_ids: Vec<String>) -> Result<usize, CasError> {
+    if session_ids.is_empty() {
+        return Ok(0);
+    }
+    let logouts = provider.store.take_cas_logouts(session_ids).await?;
+    let mut services = HashMap::new();
+    let now = provider.now();
+    let mut queued = 0;
+    for logout in logouts {
+        if !services.contains_key(&logout.service_id) {
+            let service = provider.store.find_cas_service(&logout.service_id).await?;
+            services.insert(logout.service_id.clone(), service);
+        }
+        let Some(Some(service)) = services.get(&logout.service_id) else {
+            continue;
+        };
+        let ticket = provider
+            .sealer
+            .open(&logout.sealed_ticket, &seal_owner(&logout.ticket_hash))?;
+        let ticket = String::from_utf8_lossy(&ticket);
+        let destination = service.logout_url.clone().unwrap_or(logout.service);
+        provider
+            .store
+            .queue_mail(
+                OutgoingMail {
+                    kind: KIND.to_string(),
+                    recipient: destination,
+                    subject: String::new(),
+                    body_text: logout_request(&ticket, now),
+                    body_html: String::new(),
+                },
+                now,
+            )
+            .await?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+/// The message of §2.3.3 (a SAML 2.0 `LogoutRequest`, unsigned, as CAS clients expect):
+/// the `SessionIndex` is the service ticket the service knows the session by.
+pub fn logout_request(ticket: &str, now: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0) as u64);
+    format!(
+        "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"LR-{}\" Version=\"2.0\" IssueInstant=\"{}\"><saml:NameID>@NOT_USED@</saml:NameID><samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>",
+        super::new_ticket(""),
+        humantime::format_rfc3339_seconds(at),
+        xml_escape(ticket)
+    )
+}
