@@ -193,6 +193,73 @@ pub fn v1(result: &Result<Success, Failure>) -> String {
     }
 }
 
+/// The ticket of a `/cas/samlValidate` request (CAS 3.0 §4.2.1): the text of its
+/// `AssertionArtifact` element, if it is a well-formed ticket. Nothing else of the SOAP
+/// envelope is read.
+pub fn saml_artifact(body: &str) -> Option<&str> {
+    let start = body.find("AssertionArtifact")?;
+    let after = &body[start..];
+    let open_end = after.find('>')? + 1;
+    let content = &after[open_end..];
+    let ticket = content[..content.find('<')?].trim();
+    (!ticket.is_empty()
+        && ticket.len() <= 256
+        && ticket
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    .then_some(ticket)
+}
+
+/// `/cas/samlValidate`'s answer (CAS 3.0 §4.2.2–4.2.3): a SAML 1.1 response in a SOAP
+/// envelope, the attributes in an `AttributeStatement` (what mod_auth_cas reads).
+pub fn saml11(result: &Result<Success, Failure>, target: &str, issuer: &str, now: i64) -> String {
+    let instant = rfc3339(now);
+    let id = super::new_ticket("_");
+    let (status, assertion) = match result {
+        Err(failure) => (
+            format!(
+                "<samlp:Status><samlp:StatusCode Value=\"samlp:{}\"/><samlp:StatusMessage>{}</samlp:StatusMessage></samlp:Status>",
+                if failure.code == codes::INTERNAL_ERROR { "Responder" } else { "RequestDenied" },
+                xml_escape(&failure.description)
+            ),
+            String::new(),
+        ),
+        Ok(success) => {
+            let subject = format!(
+                "<saml:Subject><saml:NameIdentifier>{}</saml:NameIdentifier><saml:SubjectConfirmation><saml:ConfirmationMethod>urn:oasis:names:tc:SAML:1.0:cm:artifact</saml:ConfirmationMethod></saml:SubjectConfirmation></saml:Subject>",
+                xml_escape(&success.user)
+            );
+            let mut attributes = String::new();
+            for (name, values) in &success.attributes {
+                attributes.push_str(&format!(
+                    "<saml:Attribute AttributeName=\"{name}\" AttributeNamespace=\"http://www.ja-sig.org/products/cas/\">"
+                ));
+                for value in values {
+                    attributes.push_str(&format!(
+                        "<saml:AttributeValue>{}</saml:AttributeValue>",
+                        xml_escape(value)
+                    ));
+                }
+                attributes.push_str("</saml:Attribute>");
+            }
+            (
+                "<samlp:Status><samlp:StatusCode Value=\"samlp:Success\"/></samlp:Status>".to_string(),
+                format!(
+                    "<saml:Assertion AssertionID=\"{id}a\" IssueInstant=\"{instant}\" Issuer=\"{issuer}\" MajorVersion=\"1\" MinorVersion=\"1\"><saml:Conditions NotBefore=\"{instant}\" NotOnOrAfter=\"{later}\"><saml:AudienceRestrictionCondition><saml:Audience>{audience}</saml:Audience></saml:AudienceRestrictionCondition></saml:Conditions><saml:AttributeStatement>{subject}{attributes}</saml:AttributeStatement><saml:AuthenticationStatement AuthenticationInstant=\"{authenticated}\" AuthenticationMethod=\"urn:oasis:names:tc:SAML:1.0:am:password\">{subject}</saml:AuthenticationStatement></saml:Assertion>",
+                    issuer = xml_escape(issuer),
+                    later = rfc3339(now + 30),
+                    audience = xml_escape(target),
+                    authenticated = rfc3339(success.authentication_date),
+                ),
+            )
+        }
+    };
+    format!(
+        "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\"><SOAP-ENV:Header/><SOAP-ENV:Body><samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:1.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:1.0:assertion\" IssueInstant=\"{instant}\" MajorVersion=\"1\" MinorVersion=\"1\" Recipient=\"{}\" ResponseID=\"{id}\">{status}{assertion}</samlp:Response></SOAP-ENV:Body></SOAP-ENV:Envelope>",
+        xml_escape(target)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +294,28 @@ mod tests {
         let body = &json["serviceResponse"]["authenticationSuccess"];
         assert_eq!(body["attributes"]["memberOf"], json!(["l3-info", "bu"]));
         assert_eq!(body["proxyGrantingTicket"], "PGTIOU-1");
-        assert_eq!(v1(&Ok(success)), "yes\n21900500\n");
+        assert_eq!(v1(&Ok(success.clone())), "yes\n21900500\n");
+        let saml = saml11(&Ok(success), "https://a.edu/", "https://etupass", 0);
+        assert!(saml.contains("<saml:NameIdentifier>21900500</saml:NameIdentifier>"));
+        assert!(saml.contains("<saml:Attribute AttributeName=\"memberOf\" AttributeNamespace=\"http://www.ja-sig.org/products/cas/\"><saml:AttributeValue>l3-info</saml:AttributeValue><saml:AttributeValue>bu</saml:AttributeValue></saml:Attribute>"));
+    }
+
+    #[test]
+    fn only_a_well_formed_artifact_is_read_from_a_saml_request() {
+        let body = "<SOAP-ENV:Envelope><SOAP-ENV:Body><samlp:Request><samlp:AssertionArtifact>ST-abc123</samlp:AssertionArtifact></samlp:Request></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+        assert_eq!(saml_artifact(body), Some("ST-abc123"));
+        assert_eq!(
+            saml_artifact("<AssertionArtifact> ST-1 </AssertionArtifact>"),
+            Some("ST-1")
+        );
+        assert_eq!(
+            saml_artifact("<AssertionArtifact>ST-1&amp;</AssertionArtifact>"),
+            None
+        );
+        assert_eq!(
+            saml_artifact("<AssertionArtifact></AssertionArtifact>"),
+            None
+        );
+        assert_eq!(saml_artifact("nothing"), None);
     }
 }

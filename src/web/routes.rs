@@ -199,6 +199,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/cas/proxyValidate", web::get().to(cas::proxy_validate))
     .route("/cas/p3/proxyValidate", web::get().to(cas::proxy_validate))
     .route("/cas/proxy", web::get().to(cas::proxy))
+    .route("/cas/samlValidate", web::post().to(cas::saml_validate))
     .route("/", web::get().to(home::home))
     .default_service(web::to(home::not_found));
 }

@@ -10,9 +10,9 @@ use std::time::Duration;
 use crate::helpers::{ClientOptions, TestApp, TestClient, PASSWORD};
 use crate::rp::{form_field, Browser, Landing};
 
-struct Apache {
+pub(crate) struct Apache {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Apache {
@@ -29,7 +29,7 @@ fn ensure_installed() {
     );
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -93,6 +93,12 @@ async fn start_apache(app: &TestApp, client: &TestClient, port: u16) -> Apache {
         secret = client.client_secret.as_deref().unwrap(),
     );
     std::fs::write(dir.join("httpd.conf"), conf).unwrap();
+    run_apache(&dir, port).await
+}
+
+/// Runs `dir/httpd.conf` in the foreground (its `cache` directory given to www-data) and
+/// waits until it listens on `port`.
+pub(crate) async fn run_apache(dir: &std::path::Path, port: u16) -> Apache {
     Command::new("chown")
         .args(["-R", "www-data:www-data"])
         .arg(dir.join("cache"))
@@ -124,7 +130,7 @@ async fn start_apache(app: &TestApp, client: &TestClient, port: u16) -> Apache {
 }
 
 /// Follows redirects like a browser, posting the Etupass sign-in form when it shows up.
-async fn browse(app: &TestApp, browser: &Browser, start: &str) -> (u16, String, String) {
+pub(crate) async fn browse(app: &TestApp, browser: &Browser, start: &str) -> (u16, String, String) {
     let mut url = start.to_string();
     for _ in 0..15 {
         match browser.get(&url).await {

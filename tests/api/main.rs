@@ -6,6 +6,7 @@ mod smtp;
 
 mod alumni;
 mod apache;
+mod apache_cas;
 mod app_passwords;
 mod authorization_code;
 mod browser;

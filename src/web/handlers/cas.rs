@@ -170,3 +170,38 @@ pub async fn proxy(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         .content_type(format.content_type())
         .body(response::proxy(&result, format))
 }
+
+/// `POST /cas/samlValidate?TARGET=…` (CAS 3.0 §4): the ticket in a SOAP envelope, the
+/// answer a SAML 1.1 response with the released attributes.
+pub async fn saml_validate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let raw = RawRequest::from_urlencoded(req.query_string());
+    let target = raw.get("TARGET").unwrap_or_default().to_string();
+    let envelope = std::str::from_utf8(&body).unwrap_or_default();
+    let request = Validation {
+        service: Some(target.clone()).filter(|t| !t.is_empty()),
+        ticket: response::saml_artifact(envelope).map(str::to_string),
+        pgt_url: None,
+        renew: false,
+    };
+    let result = validate::validate(
+        &state.provider,
+        Endpoint::Service,
+        request,
+        &request_context(&req),
+    )
+    .await
+    .unwrap_or_else(|error| Err(internal(&error)));
+    let issuer = state.provider.settings.issuer().to_string();
+    HttpResponse::Ok()
+        .content_type("text/xml; charset=utf-8")
+        .body(response::saml11(
+            &result,
+            &target,
+            &issuer,
+            state.provider.now(),
+        ))
+}
