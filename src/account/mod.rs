@@ -33,6 +33,8 @@ pub enum AccountError {
     Password(#[from] PasswordError),
     #[error(transparent)]
     View(#[from] ViewError),
+    #[error(transparent)]
+    Cas(#[from] crate::cas::CasError),
 }
 
 impl From<sign_in::SignInError> for AccountError {

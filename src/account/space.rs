@@ -44,36 +44,62 @@ pub async fn overview(provider: &Provider, identity: &Identity) -> Result<Overvi
         .filter(|e| e.event == events::SIGN_IN || e.event == events::SIGN_IN_FAILED)
         .take(RECENT_SIGN_INS)
         .collect();
+    // Every application that received an identity, whatever its protocol, newest first.
+    let mut apps = store.connected_apps(&identity.id).await?;
+    apps.extend(
+        store
+            .cas_services_in_use(&identity.id)
+            .await?
+            .into_iter()
+            .map(|(id, name, at)| ConnectedApp {
+                client_id: id,
+                name,
+                scopes: Vec::new(),
+                granted_at: at,
+                protocol: "cas",
+            }),
+    );
+    apps.sort_by(|a, b| b.granted_at.cmp(&a.granted_at));
     Ok(Overview {
         charter: store.accepted_charter(&identity.id).await?,
         recent_sign_ins,
         sessions: store.live_sessions(&identity.id, provider.now()).await?,
-        apps: store.connected_apps(&identity.id).await?,
+        apps,
         attributes: store.attributes(&identity.id).await?,
         app_passwords: store.app_passwords(&identity.id).await?,
     })
 }
 
-/// Withdraws the consent given to a relying party and revokes its tokens; the next
-/// sign-in to it asks again. `false` if there was nothing to withdraw.
+/// Disconnects an application: an OpenID Connect relying party loses the consent and its
+/// tokens (the next sign-in to it asks again); a CAS service is told to forget the
+/// person's sessions (single logout). `false` if there was nothing to end.
 pub async fn disconnect_app(
     provider: &Provider,
     identity: &Identity,
-    client_id: &str,
+    protocol: &str,
+    app_id: &str,
     context: &RequestContext,
-) -> Result<bool, StoreError> {
+) -> Result<bool, AccountError> {
     let now = provider.now();
-    let withdrawn = provider
-        .store
-        .withdraw_consent(&identity.id, client_id, now)
-        .await?;
-    if withdrawn {
+    let disconnected = match protocol {
+        "cas" => crate::cas::logout::disconnect(provider, &identity.id, app_id).await? > 0,
+        _ => {
+            provider
+                .store
+                .withdraw_consent(&identity.id, app_id, now)
+                .await?
+        }
+    };
+    if disconnected {
         let audit = AuditEvent::new(events::APP_DISCONNECTED, now, context)
             .identity(identity)
-            .detail(format!("client {client_id}"));
+            .detail(match protocol {
+                "cas" => format!("CAS service {app_id}"),
+                _ => format!("client {app_id}"),
+            });
         provider.store.record_audit(audit).await?;
     }
-    Ok(withdrawn)
+    Ok(disconnected)
 }
 
 /// Ends one other session (`Some(id)`) or all the others (`None`), never the current

@@ -9,6 +9,7 @@ use super::response::xml_escape;
 use super::{seal_owner, CasError};
 use crate::domain::mail::OutgoingMail;
 use crate::provider::Provider;
+use crate::store::cas::CasLogout;
 
 /// The outbox kind of a CAS logout message.
 pub const KIND: &str = "cas_logout";
@@ -19,6 +20,24 @@ pub async fn notify(provider: &Provider, session_ids: Vec<String>) -> Result<usi
         return Ok(0);
     }
     let logouts = provider.store.take_cas_logouts(session_ids).await?;
+    queue(provider, logouts).await
+}
+
+/// "Disconnect" in the personal space: the service forgets every session it holds of
+/// this person (their proxy-granting tickets end too); how many messages.
+pub async fn disconnect(
+    provider: &Provider,
+    identity_id: &str,
+    service_id: &str,
+) -> Result<usize, CasError> {
+    let logouts = provider
+        .store
+        .take_cas_logouts_of_service(identity_id, service_id)
+        .await?;
+    queue(provider, logouts).await
+}
+
+async fn queue(provider: &Provider, logouts: Vec<CasLogout>) -> Result<usize, CasError> {
     let mut services = HashMap::new();
     let now = provider.now();
     let mut queued = 0;

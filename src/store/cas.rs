@@ -280,38 +280,114 @@ impl Store {
     /// sessions are deleted.
     pub async fn take_cas_logouts(&self, session_ids: Vec<String>) -> StoreResult<Vec<CasLogout>> {
         self.write(move |conn| {
-            let rows: Vec<(String, String, String, Option<String>)> = cas_tickets::table
+            let kept: Vec<KeptTicket> = cas_tickets::table
                 .filter(cas_tickets::session_id.eq_any(&session_ids))
                 .filter(cas_tickets::sealed_ticket.is_not_null())
-                .filter(cas_tickets::validated_at.is_not_null())
-                .select((
-                    cas_tickets::ticket_hash,
-                    cas_tickets::service_id,
-                    cas_tickets::service,
-                    cas_tickets::sealed_ticket,
-                ))
+                .select(KEPT)
                 .load(conn)?;
-            diesel::update(cas_tickets::table.filter(cas_tickets::session_id.eq_any(&session_ids)))
-                .set(cas_tickets::sealed_ticket.eq(None::<String>))
-                .execute(conn)?;
+            let logouts = forget_for_logout(conn, kept)?;
             diesel::delete(
                 cas_tickets::table
                     .filter(cas_tickets::session_id.eq_any(&session_ids))
                     .filter(cas_tickets::kind.eq(TicketKind::ProxyGranting.as_str())),
             )
             .execute(conn)?;
-            Ok(rows
-                .into_iter()
-                .filter_map(|(ticket_hash, service_id, service, sealed)| {
-                    Some(CasLogout {
-                        ticket_hash,
-                        service_id,
-                        service,
-                        sealed_ticket: sealed?,
-                    })
-                })
-                .collect())
+            Ok(logouts)
         })
         .await
     }
+
+    /// The same for one service of one person (disconnected from the personal space):
+    /// the service forgets its sessions, its proxy-granting tickets stop working.
+    pub async fn take_cas_logouts_of_service(
+        &self,
+        identity_id: &str,
+        service_id: &str,
+    ) -> StoreResult<Vec<CasLogout>> {
+        let (identity_id, service_id) = (identity_id.to_string(), service_id.to_string());
+        self.write(move |conn| {
+            let kept: Vec<KeptTicket> = cas_tickets::table
+                .filter(cas_tickets::identity_id.eq(&identity_id))
+                .filter(cas_tickets::service_id.eq(&service_id))
+                .filter(cas_tickets::sealed_ticket.is_not_null())
+                .select(KEPT)
+                .load(conn)?;
+            let logouts = forget_for_logout(conn, kept)?;
+            diesel::delete(
+                cas_tickets::table
+                    .filter(cas_tickets::identity_id.eq(&identity_id))
+                    .filter(cas_tickets::service_id.eq(&service_id))
+                    .filter(cas_tickets::kind.eq(TicketKind::ProxyGranting.as_str())),
+            )
+            .execute(conn)?;
+            Ok(logouts)
+        })
+        .await
+    }
+
+    /// The services that hold a session of this person now (a validated ticket not yet
+    /// followed by single logout), most recent first, with their last validation.
+    pub async fn cas_services_in_use(
+        &self,
+        identity_id: &str,
+    ) -> StoreResult<Vec<(String, String, UnixTime)>> {
+        let identity_id = identity_id.to_string();
+        self.run(move |conn| {
+            let rows: Vec<(String, String, Option<i64>)> = cas_tickets::table
+                .inner_join(cas_services::table)
+                .filter(cas_tickets::identity_id.eq(identity_id))
+                .filter(cas_tickets::sealed_ticket.is_not_null())
+                .group_by((cas_services::id, cas_services::name))
+                .select((
+                    cas_services::id,
+                    cas_services::name,
+                    diesel::dsl::max(cas_tickets::validated_at),
+                ))
+                .load(conn)?;
+            let mut services: Vec<(String, String, UnixTime)> = rows
+                .into_iter()
+                .map(|(id, name, at)| (id, name, at.unwrap_or_default()))
+                .collect();
+            services.sort_by(|a, b| b.2.cmp(&a.2));
+            Ok(services)
+        })
+        .await
+    }
+}
+
+/// A validated ticket whose value is kept: its digest, service id, service URL, value.
+type KeptTicket = (String, String, String, Option<String>);
+
+const KEPT: (
+    cas_tickets::ticket_hash,
+    cas_tickets::service_id,
+    cas_tickets::service,
+    cas_tickets::sealed_ticket,
+) = (
+    cas_tickets::ticket_hash,
+    cas_tickets::service_id,
+    cas_tickets::service,
+    cas_tickets::sealed_ticket,
+);
+
+/// Forgets the values of these tickets and returns the logout messages they call for.
+fn forget_for_logout(
+    conn: &mut super::conn::AnyConnection,
+    kept: Vec<KeptTicket>,
+) -> StoreResult<Vec<CasLogout>> {
+    let hashes: Vec<&String> = kept.iter().map(|(hash, ..)| hash).collect();
+    diesel::update(cas_tickets::table.filter(cas_tickets::ticket_hash.eq_any(hashes)))
+        .set(cas_tickets::sealed_ticket.eq(None::<String>))
+        .execute(conn)?;
+    Ok(kept
+        .into_iter()
+        .filter_map(|(ticket_hash, service_id, service, sealed)| {
+            Some(CasLogout {
+                ticket_hash,
+                service_id,
+                service,
+                sealed_ticket: sealed?,
+            })
+        })
+        .collect())
 }

@@ -71,10 +71,13 @@ impl Store {
 /// A relying party the person let in, as the personal space lists it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConnectedApp {
+    /// The client id, or the CAS service id.
     pub client_id: String,
     pub name: String,
     pub scopes: Vec<String>,
     pub granted_at: UnixTime,
+    /// `oidc` (a consent) or `cas` (a service holding a session of the person).
+    pub protocol: &'static str,
 }
 
 impl Store {
@@ -103,6 +106,7 @@ impl Store {
                         .map(str::to_string)
                         .collect(),
                     granted_at,
+                    protocol: "oidc",
                 })
                 .collect())
         })

@@ -671,3 +671,52 @@ async fn the_service_registry_refuses_what_it_cannot_honour() {
     assert!(!run(&["cas", "service", "show", "ENT"]).status.success());
     assert!(!run(&["cas", "service", "remove", "ENT"]).status.success());
 }
+
+#[tokio::test]
+async fn the_personal_space_lists_cas_services_and_disconnecting_one_logs_it_out() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let (receiver, bodies) = http_recorder("/slo").await;
+    add_service(&app, "Portail ENT", "https://ent.univ.example/", |s| {
+        s.logout_url = Some(receiver.clone())
+    })
+    .await;
+    let service_id = app
+        .store
+        .find_cas_service("Portail ENT")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let browser = Browser::new();
+    let ticket = ticket_for(&app, &browser, PORTAL, "").await;
+    let account = browser.open(&app.url("/account")).await;
+    assert!(
+        !account.contains("Portail ENT"),
+        "a ticket never validated gave nothing away"
+    );
+    validate(&app, "/cas/serviceValidate", PORTAL, &ticket, "").await;
+
+    let account = browser.open(&app.url("/account")).await;
+    assert!(account.contains("Portail ENT"), "{account}");
+    assert!(account.contains(&format!("value=\"{service_id}\"")));
+    let landing = browser
+        .submit(
+            &app,
+            &account,
+            "/account/apps/disconnect",
+            &[("client_id", &service_id), ("protocol", "cas")],
+        )
+        .await;
+    assert!(matches!(landing, Landing::Redirect(_)));
+    let message = next_logout_request(&bodies, 0).await;
+    assert!(
+        message.contains(&ticket),
+        "the service forgets that session: {message}"
+    );
+    let account = browser.open(&app.url("/account")).await;
+    assert!(!account.contains("Portail ENT"), "no longer connected");
+    // Etupass's own session goes on: the next visit gets a ticket without a password.
+    let again = browser.get(&login_url(&app, PORTAL, "")).await.redirect();
+    assert!(again.param("ticket").is_some());
+}

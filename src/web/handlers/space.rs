@@ -30,6 +30,9 @@ pub struct AppForm {
     csrf_token: String,
     #[serde(default)]
     client_id: String,
+    /// `cas` for a CAS service (`client_id` is then its id); OpenID Connect otherwise.
+    #[serde(default)]
+    protocol: String,
 }
 
 pub async fn disconnect_app(
@@ -45,6 +48,7 @@ pub async fn disconnect_app(
     match space::disconnect_app(
         &state.provider,
         &signed_in.1,
+        &form.protocol,
         &form.client_id,
         &request_context(&req),
     )
@@ -637,6 +641,7 @@ async fn page(
         .map(|a| {
             json!({
                 "client_id": a.client_id,
+                "protocol": a.protocol,
                 "name": a.name,
                 "when": when(a.granted_at),
                 "scopes": a.scopes.iter().filter(|s| *s != "openid").collect::<Vec<_>>(),
