@@ -59,7 +59,7 @@ pub async fn overview(provider: &Provider, identity: &Identity) -> Result<Overvi
                 protocol: "cas",
             }),
     );
-    apps.sort_by(|a, b| b.granted_at.cmp(&a.granted_at));
+    apps.sort_by_key(|app| std::cmp::Reverse(app.granted_at));
     Ok(Overview {
         charter: store.accepted_charter(&identity.id).await?,
         recent_sign_ins,

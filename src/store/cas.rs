@@ -348,7 +348,7 @@ impl Store {
                 .into_iter()
                 .map(|(id, name, at)| (id, name, at.unwrap_or_default()))
                 .collect();
-            services.sort_by(|a, b| b.2.cmp(&a.2));
+            services.sort_by_key(|service| std::cmp::Reverse(service.2));
             Ok(services)
         })
         .await
