@@ -48,6 +48,9 @@ pub fn document(settings: &Settings) -> Vec<u8> {
         "device_authorization_endpoint": settings.endpoint(DEVICE_AUTHORIZATION_PATH),
         "revocation_endpoint": settings.endpoint(REVOCATION_PATH),
         "end_session_endpoint": settings.endpoint(END_SESSION_PATH),
+        // Not OpenID Connect: where the same sign-in speaks CAS 3.0 (the prefix CAS
+        // clients are configured with, `casServerUrlPrefix`).
+        "cas_server_url_prefix": settings.endpoint("/cas"),
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "revocation_endpoint_auth_methods_supported": auth_methods,

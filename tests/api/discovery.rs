@@ -62,6 +62,17 @@ async fn discovery_is_complete_and_truthful() {
             "{name} ({url}) answers neither GET nor POST: {get} / {post}"
         );
     }
+    // The CAS prefix it announces serves CAS.
+    let cas = doc["cas_server_url_prefix"].as_str().expect("the CAS prefix");
+    let answer = http
+        .get(format!("{cas}/serviceValidate"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(answer.contains("INVALID_REQUEST"), "{answer}");
     // Nothing that is not implemented is announced.
     for absent in [
         "mtls_endpoint_aliases",
