@@ -200,7 +200,10 @@ pub(super) async fn issue(
             expires_at: now + provider.settings.cas_ticket_lifetime.as_secs().max(1) as i64,
         },
     };
-    provider.store.insert_cas_ticket(new, now).await?;
+    provider
+        .store
+        .insert_cas_ticket(new, now, super::prune_before(provider, now))
+        .await?;
     Ok(ticket)
 }
 

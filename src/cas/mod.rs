@@ -42,6 +42,12 @@ pub fn new_ticket_of(kind: TicketKind) -> String {
     new_ticket(kind.prefix())
 }
 
+/// Tickets that expired before this belong to sessions that are over (a session lives at
+/// most `session_lifetime` from its sign-in): nothing can use them, not even single logout.
+fn prune_before(provider: &crate::provider::Provider, now: i64) -> i64 {
+    now - provider.settings.session_lifetime.as_secs() as i64 - 60
+}
+
 /// The owner a ticket's sealed value is bound to (its digest): a sealed value copied
 /// onto another row does not open.
 fn seal_owner(ticket_hash: &str) -> String {

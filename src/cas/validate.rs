@@ -234,7 +234,11 @@ async fn grant_proxy(
     };
     provider
         .store
-        .insert_cas_ticket(new, provider.now())
+        .insert_cas_ticket(
+            new,
+            provider.now(),
+            super::prune_before(provider, provider.now()),
+        )
         .await?;
     let delivered = callback_client()
         .get(pgt_url)

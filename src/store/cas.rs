@@ -167,7 +167,15 @@ impl Store {
         .await
     }
 
-    pub async fn insert_cas_ticket(&self, new: NewCasTicket, now: UnixTime) -> StoreResult<()> {
+    /// Stores a ticket, and deletes those that can no longer serve: expired before
+    /// `prune_before` (the start of the oldest session that may still live), so their
+    /// sessions, and any single logout they could call for, are over.
+    pub async fn insert_cas_ticket(
+        &self,
+        new: NewCasTicket,
+        now: UnixTime,
+        prune_before: UnixTime,
+    ) -> StoreResult<()> {
         let row = CasTicketRow {
             ticket_hash: new.ticket_hash,
             kind: new.ticket.kind.as_str().to_string(),
@@ -183,6 +191,8 @@ impl Store {
             validated_at: None,
         };
         self.write(move |conn| {
+            diesel::delete(cas_tickets::table.filter(cas_tickets::expires_at.lt(prune_before)))
+                .execute(conn)?;
             diesel::insert_into(cas_tickets::table)
                 .values(&row)
                 .execute(conn)?;

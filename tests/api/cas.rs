@@ -720,3 +720,33 @@ async fn the_personal_space_lists_cas_services_and_disconnecting_one_logs_it_out
     let again = browser.get(&login_url(&app, PORTAL, "")).await.redirect();
     assert!(again.param("ticket").is_some());
 }
+
+#[tokio::test]
+async fn tickets_of_sessions_long_over_are_deleted_as_new_ones_come() {
+    let app = TestApp::spawn().await;
+    let student = app.add_identity(NUMBER).await;
+    app.add_identity_affiliated("21900702", "student").await;
+    add_service(&app, "ENT", "https://ent.univ.example/", |_| {}).await;
+    let ticket = ticket_for(&app, &Browser::new(), PORTAL, "").await;
+    validate(&app, "/cas/serviceValidate", PORTAL, &ticket, "").await;
+    let in_use = |app: &TestApp| {
+        let store = app.store.clone();
+        let id = student.id.clone();
+        async move { store.cas_services_in_use(&id).await.unwrap().len() }
+    };
+    assert_eq!(
+        in_use(&app).await,
+        1,
+        "kept for single logout while the session may live"
+    );
+    // Past the longest session, the next ticket anyone gets clears the old ones.
+    app.clock
+        .advance(app.settings.session_lifetime.as_secs() as i64 + 120);
+    let other = Browser::new();
+    let (_, page) = other.get(&login_url(&app, PORTAL, "")).await.page();
+    other
+        .sign_in(&app, &page, "21900702", PASSWORD)
+        .await
+        .redirect();
+    assert_eq!(in_use(&app).await, 0);
+}

@@ -63,7 +63,9 @@ async fn discovery_is_complete_and_truthful() {
         );
     }
     // The CAS prefix it announces serves CAS.
-    let cas = doc["cas_server_url_prefix"].as_str().expect("the CAS prefix");
+    let cas = doc["cas_server_url_prefix"]
+        .as_str()
+        .expect("the CAS prefix");
     let answer = http
         .get(format!("{cas}/serviceValidate"))
         .send()
