@@ -147,6 +147,9 @@ pub async fn login(
         return Ok(CasOutcome::SignedIn);
     };
     if !service.admits(&identity) {
+        if request.gateway {
+            return Ok(CasOutcome::Redirect(url));
+        }
         return Ok(CasOutcome::Refused("cas.not_open"));
     }
     let ticket = issue(
@@ -162,7 +165,9 @@ pub async fn login(
     Ok(CasOutcome::Redirect(with_ticket(&url, &ticket)))
 }
 
-/// The first registered service whose pattern covers `url`.
+/// The registered service whose pattern covers `url`; when several do, the most
+/// specific: a prefix before a regular expression, the longer pattern first (so
+/// `https://ent.example.edu/gestion/` keeps its own rules inside `https://ent.example.edu/`).
 pub async fn registered_service(
     provider: &Provider,
     url: &str,
@@ -172,7 +177,8 @@ pub async fn registered_service(
         .cas_services()
         .await?
         .into_iter()
-        .find(|service| service.url_pattern.covers(url)))
+        .filter(|service| service.url_pattern.covers(url))
+        .max_by_key(|service| service.url_pattern.specificity()))
 }
 
 /// Stores a new service or proxy ticket for `url` and returns its value.

@@ -1,7 +1,8 @@
 //! Single logout (CAS 3.0 §2.3.3): when a session ends, every service that validated a
 //! ticket in it gets a SAML `LogoutRequest` naming that ticket, POSTed as the
-//! `logoutRequest` form field to its logout URL (by default the service URL itself). The
-//! messages go through the outbox, retried like mail and back-channel logout tokens.
+//! `logoutRequest` form field to its logout URL (by default the service URL itself,
+//! without its query). The messages go through the outbox, retried like mail and
+//! back-channel logout tokens.
 
 use std::collections::HashMap;
 
@@ -37,8 +38,24 @@ pub async fn disconnect(
     queue(provider, logouts).await
 }
 
+/// At most this many messages to one service for one end of session: enough for the
+/// tabs a person opens, not a lever to make Etupass flood a server.
+const MAX_PER_SERVICE: usize = 20;
+
+fn without_query(service: &str) -> String {
+    match url::Url::parse(service) {
+        Ok(mut url) => {
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => service.to_string(),
+    }
+}
+
 async fn queue(provider: &Provider, logouts: Vec<CasLogout>) -> Result<usize, CasError> {
     let mut services = HashMap::new();
+    let mut per_service: HashMap<String, usize> = HashMap::new();
     let now = provider.now();
     let mut queued = 0;
     for logout in logouts {
@@ -53,7 +70,17 @@ async fn queue(provider: &Provider, logouts: Vec<CasLogout>) -> Result<usize, Ca
             .sealer
             .open(&logout.sealed_ticket, &seal_owner(&logout.ticket_hash))?;
         let ticket = String::from_utf8_lossy(&ticket);
-        let destination = service.logout_url.clone().unwrap_or(logout.service);
+        // The registered logout URL, or the service URL without its query: never a
+        // query string a person chose at /cas/login.
+        let destination = match &service.logout_url {
+            Some(url) => url.clone(),
+            None => without_query(&logout.service),
+        };
+        let sent = per_service.entry(logout.service_id.clone()).or_insert(0);
+        *sent += 1;
+        if *sent > MAX_PER_SERVICE {
+            continue;
+        }
         provider
             .store
             .queue_mail(
@@ -82,4 +109,15 @@ pub fn logout_request(ticket: &str, now: i64) -> String {
         humantime::format_rfc3339_seconds(at),
         xml_escape(ticket)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_logout_url_is_the_service_without_what_the_person_added() {
+        assert_eq!(
+            super::without_query("https://ent.example.edu/portal/?next=http://10.0.0.1/#x"),
+            "https://ent.example.edu/portal/"
+        );
+    }
 }

@@ -83,6 +83,7 @@ pub fn xml_escape(text: &str) -> String {
             '\'' => escaped.push_str("&apos;"),
             // Not allowed in XML 1.0 at all: dropped rather than sent broken.
             c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            '\u{FFFE}' | '\u{FFFF}' => {}
             c => escaped.push(c),
         }
     }

@@ -22,7 +22,9 @@ use crate::store::cas::{NewCasTicket, TicketLookup};
 /// Which endpoint is asked: what kinds of ticket it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
-    /// `/cas/validate` and `/cas/serviceValidate`: service tickets only (§2.5.1).
+    /// `/cas/validate` (CAS 1.0): service tickets only, no proxies.
+    V1,
+    /// `/cas/serviceValidate`: service tickets only (§2.5.1).
     Service,
     /// `/cas/proxyValidate`: service and proxy tickets.
     Proxy,
@@ -54,7 +56,7 @@ pub async fn validate(
     };
     match (TicketKind::of(ticket), endpoint) {
         (Some(TicketKind::Service), _) | (Some(TicketKind::Proxy), Endpoint::Proxy) => {}
-        (Some(TicketKind::Proxy), Endpoint::Service) => {
+        (Some(TicketKind::Proxy), Endpoint::Service | Endpoint::V1) => {
             return Ok(Err(Failure::new(
                 codes::INVALID_TICKET_SPEC,
                 "a proxy ticket is validated at /cas/proxyValidate, not here",
@@ -67,9 +69,26 @@ pub async fn validate(
             )))
         }
     }
+    // Ours are a prefix and 64 hex digits: anything else is unknown without a write.
+    if ticket.len() > 80
+        || !ticket
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Ok(Err(not_recognized(ticket)));
+    }
     let ticket_hash = token::digest(ticket);
     let now = provider.now();
-    let found = match provider.store.spend_cas_ticket(&ticket_hash, now).await? {
+    // Sealed before it is spent, and kept with the spending in one statement: a session
+    // that ends while this validation runs still tells the service (single logout).
+    let sealed = provider
+        .sealer
+        .seal(ticket.as_bytes(), &seal_owner(&ticket_hash))?;
+    let found = match provider
+        .store
+        .spend_cas_ticket(&ticket_hash, sealed, now)
+        .await?
+    {
         TicketLookup::Unknown => return Ok(Err(not_recognized(ticket))),
         TicketLookup::Spent => {
             return Ok(Err(Failure::new(
@@ -79,26 +98,27 @@ pub async fn validate(
         }
         TicketLookup::Found(found) => found,
     };
-    let (service, session, identity) =
+    let checked =
         match check_spent_ticket(provider, &found, service_url, request.renew, now).await? {
-            Ok(checked) => checked,
-            Err(failure) => return Ok(Err(failure)),
+            Ok((service, session, identity)) => match &request.pgt_url {
+                // CAS 1.0 has no proxies: a pgtUrl there is ignored.
+                Some(pgt_url) if endpoint != Endpoint::V1 => {
+                    grant_proxy(provider, &service, pgt_url, &found, &session)
+                        .await?
+                        .map(|iou| (service, session, identity, iou))
+                }
+                _ => Ok((service, session, identity, None)),
+            },
+            Err(failure) => Err(failure),
         };
-    let pgt_iou = match &request.pgt_url {
-        None => None,
-        Some(pgt_url) => match grant_proxy(provider, &service, pgt_url, &found, &session).await? {
-            Ok(iou) => iou,
-            Err(failure) => return Ok(Err(failure)),
-        },
+    let (service, session, identity, pgt_iou) = match checked {
+        Ok(checked) => checked,
+        Err(failure) => {
+            // Nothing for single logout to name: the service got no session from it.
+            provider.store.forget_cas_ticket_value(&ticket_hash).await?;
+            return Ok(Err(failure));
+        }
     };
-    // Kept, sealed, until single logout names it to the service.
-    let sealed = provider
-        .sealer
-        .seal(ticket.as_bytes(), &seal_owner(&ticket_hash))?;
-    provider
-        .store
-        .keep_cas_ticket_value(&ticket_hash, sealed)
-        .await?;
     let attributes =
         super::attributes::released(&service.attributes, &identity, &provider.settings);
     let released: Vec<&str> = attributes.iter().map(|(name, _)| name.as_str()).collect();
@@ -245,7 +265,9 @@ async fn grant_proxy(
         .query(&[("pgtIou", iou.as_str()), ("pgtId", pgt.as_str())])
         .send()
         .await
-        .map(|response| response.status() == reqwest::StatusCode::OK);
+        .map(|response| response.status() == reqwest::StatusCode::OK)
+        // The error would name the URL, and with it the proxy-granting ticket.
+        .map_err(reqwest::Error::without_url);
     match delivered {
         Ok(true) => Ok(Ok(Some(iou))),
         outcome => {
@@ -327,6 +349,17 @@ pub async fn proxy(
     let (Some(session), Some(identity)) = (session, identity) else {
         return Ok(Err(bad_pgt()));
     };
+    // A new charter, a required password change or second factor stops proxying too,
+    // until the person has met it on an Etupass page.
+    if crate::account::gates::pending_for_session(provider, &identity, &session, false)
+        .await?
+        .is_some()
+    {
+        return Ok(Err(Failure::new(
+            codes::UNAUTHORIZED_SERVICE,
+            "the person must act on an Etupass page first",
+        )));
+    }
     if !service.admits(&identity) {
         return Ok(Err(Failure::new(
             codes::UNAUTHORIZED_SERVICE,

@@ -82,6 +82,15 @@ impl UrlPattern {
         }
     }
 
+    /// How specific the pattern is, to choose among several that cover one URL: any
+    /// prefix before any regular expression, then the longer.
+    pub fn specificity(&self) -> (bool, usize) {
+        match self {
+            UrlPattern::Prefix(prefix) => (true, prefix.len()),
+            UrlPattern::Regex(regex) => (false, regex.as_str().len()),
+        }
+    }
+
     /// Whether `service` is covered; a URL that does not parse, carries credentials, or
     /// is not http(s) never is.
     pub fn covers(&self, service: &str) -> bool {
@@ -100,7 +109,10 @@ impl UrlPattern {
 }
 
 /// An absolute http(s) URL with a host and no user information (which would make
-/// `https://ent.example.edu@evil.org` look like the university's).
+/// `https://ent.example.edu@evil.org` look like the university's), written the way it
+/// will be read: a URL whose path a browser or server would rewrite (`/app/../~eve`,
+/// `%2e%2e`, `..;`, an encoded slash or backslash) could leave a registered prefix after
+/// the check, so only a URL equal to its own normalised form is accepted.
 pub fn is_plain_web_url(candidate: &str) -> bool {
     if candidate
         .chars()
@@ -108,12 +120,20 @@ pub fn is_plain_web_url(candidate: &str) -> bool {
     {
         return false;
     }
-    url::Url::parse(candidate).is_ok_and(|url| {
-        matches!(url.scheme(), "https" | "http")
-            && url.host_str().is_some()
-            && url.username().is_empty()
-            && url.password().is_none()
-    })
+    let Ok(url) = url::Url::parse(candidate) else {
+        return false;
+    };
+    let normalised = url.as_str();
+    let path = url.path().to_ascii_lowercase();
+    matches!(url.scheme(), "https" | "http")
+        && url.host_str().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && (normalised == candidate || normalised == format!("{candidate}/"))
+        && !path.contains(';')
+        && !path.contains("%2f")
+        && !path.contains("%5c")
+        && !path.contains("%2e")
 }
 
 /// A registered CAS service.
@@ -261,6 +281,31 @@ mod tests {
         assert!(UrlPattern::parse("ent.example.edu").is_err());
         assert!(UrlPattern::parse("javascript:alert(1)").is_err());
         assert!(UrlPattern::parse("https://user@ent.example.edu/").is_err());
+    }
+
+    #[test]
+    fn a_path_that_would_be_rewritten_never_matches() {
+        let app = UrlPattern::parse("https://www.example.edu/app").unwrap();
+        let regex = UrlPattern::parse(r"^https://www\.example\.edu/app/.*").unwrap();
+        for escape in [
+            "https://www.example.edu/app/../~eve/x.php",
+            "https://www.example.edu/app/./../~eve/",
+            "https://www.example.edu/app/%2e%2e/~eve/",
+            "https://www.example.edu/app/%2E%2E/~eve/",
+            "https://www.example.edu/app/..;/admin",
+            "https://www.example.edu/app/x;jsessionid=1",
+            "https://www.example.edu/app/%2f..%2f~eve",
+            "https://www.example.edu/app/%5c..%5c~eve",
+            "https://WWW.example.edu/app/",
+            "https://www.example.edu:443/app/",
+        ] {
+            assert!(!app.covers(escape), "{escape}");
+            assert!(!regex.covers(escape), "{escape}");
+        }
+        assert!(app.covers("https://www.example.edu/app/cours?id=3&x=%C3%A9"));
+        assert!(UrlPattern::parse("https://www.example.edu")
+            .unwrap()
+            .covers("https://www.example.edu"));
     }
 
     #[test]

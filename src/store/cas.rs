@@ -201,11 +201,12 @@ impl Store {
         .await
     }
 
-    /// Spends a service or proxy ticket: the first attempt gets it (expired or not, for
-    /// the caller to judge), any later one finds it spent.
+    /// Spends a service or proxy ticket, keeping its sealed value: the first attempt gets
+    /// it (expired or not, for the caller to judge), any later one finds it spent.
     pub async fn spend_cas_ticket(
         &self,
         ticket_hash: &str,
+        sealed_ticket: String,
         now: UnixTime,
     ) -> StoreResult<TicketLookup> {
         let ticket_hash = ticket_hash.to_string();
@@ -216,7 +217,10 @@ impl Store {
                     .filter(cas_tickets::validated_at.is_null())
                     .filter(cas_tickets::kind.ne(TicketKind::ProxyGranting.as_str())),
             )
-            .set(cas_tickets::validated_at.eq(Some(now)))
+            .set((
+                cas_tickets::validated_at.eq(Some(now)),
+                cas_tickets::sealed_ticket.eq(Some(sealed_ticket)),
+            ))
             .execute(conn)?;
             let row: Option<CasTicketRow> = cas_tickets::table
                 .find(&ticket_hash)
@@ -235,16 +239,12 @@ impl Store {
         .await
     }
 
-    /// After a successful validation, the ticket's value, sealed, for single logout.
-    pub async fn keep_cas_ticket_value(
-        &self,
-        ticket_hash: &str,
-        sealed: String,
-    ) -> StoreResult<()> {
+    /// After a failed validation, the ticket's value is not kept for single logout.
+    pub async fn forget_cas_ticket_value(&self, ticket_hash: &str) -> StoreResult<()> {
         let ticket_hash = ticket_hash.to_string();
         self.write(move |conn| {
             diesel::update(cas_tickets::table.find(ticket_hash))
-                .set(cas_tickets::sealed_ticket.eq(Some(sealed)))
+                .set(cas_tickets::sealed_ticket.eq(None::<String>))
                 .execute(conn)?;
             Ok(())
         })

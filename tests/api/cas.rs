@@ -265,6 +265,8 @@ async fn an_unregistered_service_gets_a_page_that_names_no_one_and_redirects_now
         "https://ent.univ.example.evil.example/",
         "https://ent.univ.example@evil.example/",
         "https://ent.univ.example:8443/",
+        "https://ent.univ.example/portal/../../evil.example/",
+        "https://ent.univ.example/portal/%2e%2e/evil.example/",
         "javascript:alert(1)",
     ] {
         for extra in ["", "&gateway=true"] {
@@ -341,6 +343,18 @@ async fn the_sign_in_rules_apply_to_cas_gates_alumni_and_locked_accounts() {
         s.open_to_alumni = true
     })
     .await;
+    // A service open to alumni holds one that is not: the more specific one rules.
+    add_service(&app, "Portail", "https://portail.univ.example/", |s| {
+        s.open_to_alumni = true
+    })
+    .await;
+    add_service(
+        &app,
+        "Gestion",
+        "https://portail.univ.example/gestion/",
+        |_| {},
+    )
+    .await;
 
     // A required password change comes first, then the ticket.
     let output = etupass(&app, &["identity", "require-password-change", NUMBER], None);
@@ -394,6 +408,27 @@ async fn the_sign_in_rules_apply_to_cas_gates_alumni_and_locked_accounts() {
         .page();
     assert_eq!(status, 403);
     assert!(!refused.contains("ticket="), "{refused}");
+    let (status, _) = alumnus
+        .get(&login_url(
+            &app,
+            "https://portail.univ.example/gestion/notes",
+            "",
+        ))
+        .await
+        .page();
+    assert_eq!(status, 403, "the most specific service decides");
+    assert!(alumnus
+        .get(&login_url(&app, "https://portail.univ.example/", ""))
+        .await
+        .redirect()
+        .param("ticket")
+        .is_some());
+    // gateway never shows a page: back without a ticket.
+    let back = alumnus
+        .get(&login_url(&app, PORTAL, "&gateway=true"))
+        .await
+        .redirect();
+    assert_eq!(back.location.as_str(), PORTAL);
     let back = alumnus
         .get(&login_url(&app, "https://alumni.univ.example/", ""))
         .await
@@ -550,6 +585,33 @@ async fn a_proxy_gets_its_granting_ticket_at_its_callback_and_proxy_tickets_name
         Some("INVALID_PROXY_CALLBACK"),
         "{outside}"
     );
+
+    // CAS 1.0 has no proxies: a pgtUrl there is ignored.
+    let delivered = queries.lock().unwrap().len();
+    let ticket = ticket_for(&app, &browser, &proxy_home, "").await;
+    let (_, text) = validate(
+        &app,
+        "/cas/validate",
+        &proxy_home,
+        &ticket,
+        &format!("pgtUrl={callback}"),
+    )
+    .await;
+    assert_eq!(text, format!("yes\n{NUMBER}\n"));
+    assert_eq!(
+        queries.lock().unwrap().len(),
+        delivered,
+        "no callback from /cas/validate"
+    );
+
+    // A gate (here a required password change) stops proxying until it is met.
+    assert!(
+        etupass(&app, &["identity", "require-password-change", NUMBER], None)
+            .status
+            .success()
+    );
+    let gated = proxy(pgt.clone(), mail).await;
+    assert!(gated.contains("proxyFailure"), "{gated}");
 
     // The granting ticket ends with the session.
     browser.get(&app.url("/cas/logout")).await;

@@ -34,3 +34,4 @@ CREATE TABLE cas_tickets (
 );
 CREATE INDEX cas_tickets_session ON cas_tickets (session_id);
 CREATE INDEX cas_tickets_expiry ON cas_tickets (expires_at);
+CREATE INDEX cas_tickets_identity_service ON cas_tickets (identity_id, service_id);

@@ -69,7 +69,11 @@ pub async fn login_pass(
 pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let raw = RawRequest::from_urlencoded(req.query_string());
     let lang = page_lang(&state, &req, None);
-    if let Ok(Some((session, identity))) = current_session(&state, &req).await {
+    let session = match current_session(&state, &req).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    if let Some((session, identity)) = session {
         if let Err(error) = sign_in::end_session(&state.provider, &session, &identity).await {
             return server_error(&state, lang, &error);
         }
@@ -122,7 +126,7 @@ pub async fn validate_v1(state: web::Data<AppState>, req: HttpRequest) -> HttpRe
     let raw = RawRequest::from_urlencoded(req.query_string());
     let result = validate::validate(
         &state.provider,
-        Endpoint::Service,
+        Endpoint::V1,
         validation_of(&raw),
         &request_context(&req),
     )
