@@ -250,28 +250,36 @@ pub async fn check_password_of(
 }
 
 /// Opens an SSO session; returns it with the secret for the cookie (stored only hashed).
+/// After a sign-in: a new session, or, when this browser already has a live session of
+/// the same person (`renew=true`, `prompt=login`, `max_age`), that session started again
+/// in place, so that signing in anew does not sign the person out of every application.
 pub async fn start_session(
     provider: &Provider,
     identity: &Identity,
+    same_person: Option<&Session>,
     context: &RequestContext,
 ) -> Result<(Session, String), StoreError> {
     let secret = token::generate();
     let now = provider.now();
-    let session = provider
-        .store
-        .create_session(
-            NewSession {
-                identity_id: identity.id.clone(),
-                token_hash: token::digest(&secret),
-                acr: ACR_PASSWORD.to_string(),
-                amr: amr_for(ACR_PASSWORD),
-                ip: context.ip.clone(),
-                user_agent: context.user_agent.clone(),
-                expires_at: now + provider.settings.session_lifetime.as_secs() as i64,
-            },
-            now,
-        )
-        .await?;
+    let new = NewSession {
+        identity_id: identity.id.clone(),
+        token_hash: token::digest(&secret),
+        acr: ACR_PASSWORD.to_string(),
+        amr: amr_for(ACR_PASSWORD),
+        ip: context.ip.clone(),
+        user_agent: context.user_agent.clone(),
+        expires_at: now + provider.settings.session_lifetime.as_secs() as i64,
+    };
+    if let Some(previous) = same_person.filter(|s| s.identity_id == identity.id) {
+        if let Some(session) = provider
+            .store
+            .restart_session(&previous.id, new.clone(), now)
+            .await?
+        {
+            return Ok((session, secret));
+        }
+    }
+    let session = provider.store.create_session(new, now).await?;
     Ok((session, secret))
 }
 

@@ -93,6 +93,49 @@ impl Store {
         .await
     }
 
+    /// A new sign-in on a live session of the same person: its secret, sign-in time,
+    /// level (back to the password alone: a second step follows if due), address and
+    /// expiry start again; its id, and so the applications that know it, stay. `None`
+    /// if it ended meanwhile.
+    pub async fn restart_session(
+        &self,
+        session_id: &str,
+        new: NewSession,
+        now: UnixTime,
+    ) -> StoreResult<Option<Session>> {
+        let session_id = session_id.to_string();
+        self.write(move |conn| {
+            let restarted = diesel::update(
+                sessions::table
+                    .find(&session_id)
+                    .filter(sessions::identity_id.eq(&new.identity_id))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set((
+                sessions::token_hash.eq(new.token_hash),
+                sessions::auth_time.eq(now),
+                sessions::acr.eq(new.acr),
+                sessions::amr.eq(to_json(&new.amr)),
+                sessions::ip.eq(new.ip),
+                sessions::user_agent.eq(new
+                    .user_agent
+                    .map(|ua| ua.chars().take(255).collect::<String>())),
+                sessions::expires_at.eq(new.expires_at),
+            ))
+            .execute(conn)?;
+            if restarted == 0 {
+                return Ok(None);
+            }
+            sessions::table
+                .find(&session_id)
+                .select(SessionRow::as_select())
+                .first(conn)?
+                .into_session()
+                .map(Some)
+        })
+        .await
+    }
+
     /// A session by its id, while it lives.
     pub async fn find_live_session_by_id(
         &self,

@@ -291,7 +291,7 @@ async fn an_unregistered_service_gets_a_page_that_names_no_one_and_redirects_now
 #[tokio::test]
 async fn gateway_never_shows_a_page_and_renew_asks_for_the_password_again() {
     let app = TestApp::spawn().await;
-    app.add_identity(NUMBER).await;
+    let student = app.add_identity(NUMBER).await;
     add_service(&app, "ENT", "https://ent.univ.example/", |_| {}).await;
     let browser = Browser::new();
 
@@ -331,6 +331,16 @@ async fn gateway_never_shows_a_page_and_renew_asks_for_the_password_again() {
     let ticket = back.param("ticket").unwrap();
     let (_, renewed) = validate(&app, "/cas/serviceValidate", PORTAL, &ticket, "renew=true").await;
     assert!(renewed.contains("authenticationSuccess"), "{renewed}");
+    // Giving the password again restarted the session in place: the services that hold
+    // it were not logged out (their tickets are still kept for single logout).
+    let in_use = app.store.cas_services_in_use(&student.id).await.unwrap();
+    assert_eq!(in_use.len(), 1, "ENT still holds the session");
+    let sessions = app
+        .store
+        .live_sessions(&student.id, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1, "one session, never two at once");
 }
 
 #[tokio::test]

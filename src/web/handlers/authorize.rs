@@ -117,14 +117,25 @@ pub async fn login_post(
         Err(error) => return server_error(&state, lang, &error),
     };
     let identity = signed_in.identity;
-    // Signing in again in this browser ends the session it had (another person's, on a
-    // shared computer, or a stale one of the same person): never two at once.
-    if let Ok(Some((previous, previous_identity))) = current_session(&state, &req).await {
-        if let Err(error) = sign_in::end_session(provider, &previous, &previous_identity).await {
+    // Signing in again in this browser ends the session it had when it was another
+    // person's (a shared computer): never two at once. The same person's is started
+    // again in place.
+    let previous = match current_session(&state, &req).await {
+        Ok(previous) => previous,
+        Err(response) => return response,
+    };
+    let mut same_person = None;
+    if let Some((previous, previous_identity)) = previous {
+        if previous.identity_id == identity.id {
+            same_person = Some(previous);
+        } else if let Err(error) =
+            sign_in::end_session(provider, &previous, &previous_identity).await
+        {
             return server_error(&state, lang, &error);
         }
     }
-    let (session, secret) = match sign_in::start_session(provider, &identity, &context).await {
+    let started = sign_in::start_session(provider, &identity, same_person.as_ref(), &context);
+    let (session, secret) = match started.await {
         Ok(started) => started,
         Err(error) => return server_error(&state, lang, &error),
     };
