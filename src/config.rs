@@ -165,6 +165,9 @@ pub struct Settings {
     /// How long a CAS service or proxy ticket may wait for its validation.
     #[serde(with = "humantime_serde")]
     pub cas_ticket_lifetime: Duration,
+    /// The university's logo (an https URL, 80×80), named in the SAML metadata for the
+    /// federation's discovery pages.
+    pub logo_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -226,6 +229,7 @@ impl Default for Settings {
             throttle_account_lockout: Duration::from_secs(24 * 3600),
             device_cookie_lifetime: Duration::from_secs(180 * 24 * 3600),
             cas_ticket_lifetime: Duration::from_secs(10),
+            logo_url: None,
         }
     }
 }

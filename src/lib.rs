@@ -1,6 +1,6 @@
 //! Etupass: a university's digital account, as an OAuth 2.0 / OpenID Connect provider.
 //!
-//! Layers, outermost first: `web` (actix handlers) → `oauth` / `cas` / `account` (protocol and
+//! Layers, outermost first: `web` (actix handlers) → `oauth` / `cas` / `saml` / `account` (protocol and
 //! account logic) → `domain` (types and rules), `store` (diesel), `crypto`, `views`.
 
 pub mod account;
@@ -13,6 +13,7 @@ pub mod domain;
 pub mod mail;
 pub mod oauth;
 pub mod provider;
+pub mod saml;
 pub mod store;
 pub mod telemetry;
 pub mod views;

@@ -27,6 +27,10 @@ pub struct Provider {
     pub token_secret: Vec<u8>,
     /// Seals the authenticator keys of the second factor.
     pub sealer: Sealer,
+    /// The SAML signing key and certificate.
+    pub saml: crate::crypto::saml_credentials::SamlCredentials,
+    /// `/saml/metadata`, written once.
+    pub saml_metadata: String,
     /// Public keys of `private_key_jwt` clients that publish them at a `jwks_uri`.
     pub client_keys: ClientKeyCache,
     /// Sign-ins in progress per address on this instance.
@@ -94,6 +98,15 @@ impl Provider {
             &settings.keys_dir,
             "second-factor.key",
         )?)?;
+        let host = url::Url::parse(settings.issuer())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "etupass".into());
+        let saml = crate::crypto::saml_credentials::SamlCredentials::load_or_create(
+            &settings.keys_dir,
+            &host,
+        )?;
+        let saml_metadata = crate::saml::metadata::document(&settings, &saml);
         let store = Store::connect(settings.database_url.expose(), settings.database_pool_size)?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
@@ -111,6 +124,8 @@ impl Provider {
         Ok(Provider {
             token_secret,
             sealer,
+            saml,
+            saml_metadata,
             views,
             settings,
             store,

@@ -285,7 +285,7 @@ pub fn retire(dir: &Path, kid: &str) -> Result<KeyFile, KeyError> {
     Ok(file)
 }
 
-fn write_private(path: &Path, pem: &[u8]) -> Result<(), KeyError> {
+pub(crate) fn write_private(path: &Path, pem: &[u8]) -> Result<(), KeyError> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -325,7 +325,7 @@ pub fn thumbprint(jwk: &Jwk) -> Result<String, String> {
     Ok(URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes())))
 }
 
-fn io(path: &Path, source: std::io::Error) -> KeyError {
+pub(crate) fn io(path: &Path, source: std::io::Error) -> KeyError {
     KeyError::Io {
         path: path.to_path_buf(),
         source,

@@ -3,6 +3,7 @@
 pub mod jwt;
 pub mod keys;
 pub mod password;
+pub mod saml_credentials;
 pub mod sealed;
 pub mod token;
 

@@ -188,6 +188,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/api/app-passwords/{purpose}/check",
         web::post().to(app_passwords::check),
     )
+    .route("/saml/metadata", web::get().to(metadata::saml_metadata))
     .route("/cas/login", web::get().to(cas::login_get))
     .route("/cas/logout", web::get().to(cas::logout))
     .route("/cas/validate", web::get().to(cas::validate_v1))

@@ -28,6 +28,7 @@ mod oauth_requests;
 mod parents;
 mod radius;
 mod registration;
+mod saml;
 mod second_factor;
 mod sessions;
 mod space;

@@ -34,3 +34,11 @@ fn public_json(body: Vec<u8>) -> HttpResponse {
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .body(body)
 }
+
+/// `/saml/metadata`: the SAML IdP metadata, for service providers and the federation.
+pub async fn saml_metadata(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/samlmetadata+xml")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(state.provider.saml_metadata.clone())
+}
