@@ -168,6 +168,9 @@ pub struct Settings {
     /// The university's logo (an https URL, 80×80), named in the SAML metadata for the
     /// federation's discovery pages.
     pub logo_url: Option<String>,
+    /// The institution's UAI (its code in the French national directory, `0751234A`),
+    /// released to SAML services as `supannEtablissement` (`{UAI}0751234A`).
+    pub uai: Option<String>,
 }
 
 impl Default for Settings {
@@ -230,6 +233,7 @@ impl Default for Settings {
             device_cookie_lifetime: Duration::from_secs(180 * 24 * 3600),
             cas_ticket_lifetime: Duration::from_secs(10),
             logo_url: None,
+            uai: None,
         }
     }
 }

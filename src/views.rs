@@ -11,12 +11,16 @@ use serde_json::{Map, Value};
 
 pub const LANGUAGES: [&str; 2] = ["fr", "en"];
 
-const TEMPLATES: [(&str, &str); 21] = [
+const TEMPLATES: [(&str, &str); 22] = [
     (
         "logout_confirm",
         include_str!("../templates/pages/logout_confirm.hbs"),
     ),
     ("notice", include_str!("../templates/pages/notice.hbs")),
+    (
+        "saml_post",
+        include_str!("../templates/pages/saml_post.hbs"),
+    ),
     (
         "forgot_password",
         include_str!("../templates/pages/forgot_password.hbs"),
@@ -78,6 +82,7 @@ const MAIL_HTML: &str = include_str!("../templates/mail/mail.html.hbs");
 
 pub const STYLESHEET: &str = include_str!("../templates/static/etupass.css");
 pub const STRENGTH_SCRIPT: &str = include_str!("../templates/static/strength.js");
+pub const AUTOSUBMIT_SCRIPT: &str = include_str!("../templates/static/autosubmit.js");
 
 type Catalogs = HashMap<&'static str, HashMap<String, String>>;
 

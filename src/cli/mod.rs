@@ -8,6 +8,7 @@ pub mod client;
 pub mod identity;
 pub mod keys;
 pub mod migrate;
+pub mod saml;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use crate::config::Settings;
 #[command(
     name = "etupass",
     version,
-    about = "Etupass: the university's identity provider (OpenID Connect and CAS)"
+    about = "Etupass: the university's identity provider (OpenID Connect, CAS and SAML)"
 )]
 pub struct Cli {
     /// Configuration file (default: ./etupass.toml when present).
@@ -53,6 +54,9 @@ pub enum Command {
     /// Register the services that use CAS.
     #[command(subcommand)]
     Cas(cas::CasCommand),
+    /// Register the SAML service providers.
+    #[command(subcommand)]
+    Saml(saml::SamlCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -69,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Charter(command) => charter::run(settings, command).await,
         Command::Audit(args) => audit::run(settings, args).await,
         Command::Cas(command) => cas::run(settings, command).await,
+        Command::Saml(command) => saml::run(settings, command).await,
     }
 }
 

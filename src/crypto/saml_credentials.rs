@@ -21,7 +21,7 @@ const FILE: &str = "saml-signing.pem";
 pub struct SamlCredentials {
     pub key: PKey<Private>,
     pub certificate: X509,
-    /// The private key in DER (PKCS#8), as the XML signer takes it.
+    /// The private key in DER (PKCS#1), as the XML signer (xmlsec) reads it.
     pub key_der: Vec<u8>,
     /// The certificate in DER.
     pub certificate_der: Vec<u8>,
@@ -76,8 +76,9 @@ impl SamlCredentials {
         }
         Ok(SamlCredentials {
             key_der: key
-                .private_key_to_pkcs8()
-                .map_err(|e| invalid(e.to_string()))?,
+                .rsa()
+                .and_then(|rsa| rsa.private_key_to_der())
+                .map_err(|e| invalid(format!("an RSA key is expected: {e}")))?,
             certificate_der: certificate.to_der().map_err(|e| invalid(e.to_string()))?,
             key,
             certificate,

@@ -49,6 +49,8 @@ pub mod events {
     pub const PARENT_SHARING_CHANGED: &str = "parent_sharing_changed";
     /// A CAS service or proxy ticket validated: the service, its URL, the attributes released.
     pub const CAS_TICKET_VALIDATED: &str = "cas_ticket_validated";
+    /// A SAML assertion sent: the SP, the consumer URL, the NameID format, the attributes.
+    pub const SAML_ASSERTION_ISSUED: &str = "saml_assertion_issued";
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod parent;
 pub mod password_policy;
 pub mod redirect_uri;
+pub mod saml;
 pub mod scope;
 pub mod second_factor;
 pub mod session;

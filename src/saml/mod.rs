@@ -1,9 +1,13 @@
 //! SAML 2.0 identity provider (Web Browser SSO profile), for the research federation and
 //! the applications that speak SAML: `metadata` (what Etupass publishes at
-//! `/saml/metadata`). XML signatures go through xmlsec (the `samael` crate); the XML
+//! `/saml/metadata`), `sso` (AuthnRequests answered), `response` (the signed `Response`),
+//! `attributes` (eduPerson, SUPANN and the Subject Identifier attributes). XML signatures go through xmlsec (the `samael` crate); the XML
 //! Etupass writes is built here from templates, every value escaped.
 
+pub mod attributes;
 pub mod metadata;
+pub mod response;
+pub mod sso;
 
 use crate::config::Settings;
 

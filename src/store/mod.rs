@@ -22,6 +22,7 @@ pub mod parents;
 pub mod pushed;
 pub mod refresh;
 pub mod registration;
+pub mod saml;
 pub mod schema;
 pub mod second_factor;
 pub mod sessions;

@@ -348,6 +348,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    saml_service_providers (id) {
+        id -> Text,
+        entity_id -> Text,
+        name -> Text,
+        metadata -> Text,
+        consumers -> Text,
+        signing_certificates -> Text,
+        encryption_certificate -> Nullable<Text>,
+        authn_requests_signed -> Bool,
+        want_assertions_signed -> Bool,
+        valid_until -> Nullable<BigInt>,
+        attributes -> Text,
+        open_to_alumni -> Bool,
+        open_to_parents -> Bool,
+        source -> Text,
+        created_at -> BigInt,
+        refreshed_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> identities (identity_id));
 diesel::joinable!(account_links -> identities (identity_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
@@ -380,4 +401,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     parent_links,
     cas_services,
     cas_tickets,
+    saml_service_providers,
 );

@@ -6,7 +6,7 @@ use actix_web::web;
 
 use super::handlers::{
     account, app_passwords, attributes, authorize, cas, device, health, home, metadata,
-    registration, second_factor, space, token, userinfo,
+    registration, saml, second_factor, space, token, userinfo,
 };
 use crate::oauth::discovery::{
     AUTHORIZATION_PATH, DEVICE_AUTHORIZATION_PATH, DEVICE_VERIFICATION_PATH, END_SESSION_PATH,
@@ -189,6 +189,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(app_passwords::check),
     )
     .route("/saml/metadata", web::get().to(metadata::saml_metadata))
+    .route(crate::saml::SSO_PATH, web::get().to(saml::sso_get))
+    .route(crate::saml::SSO_PATH, web::post().to(saml::sso_post))
+    .route(
+        "/static/autosubmit.js",
+        web::get().to(home::autosubmit_script),
+    )
     .route("/cas/login", web::get().to(cas::login_get))
     .route("/cas/logout", web::get().to(cas::logout))
     .route("/cas/validate", web::get().to(cas::validate_v1))

@@ -1,6 +1,7 @@
 //! SAML 2.0 from a service provider's side: the IdP metadata it loads.
 
-use crate::helpers::TestApp;
+use crate::helpers::{etupass, TestApp, PASSWORD};
+use crate::rp::{form_field, Browser};
 
 #[tokio::test]
 async fn the_idp_metadata_names_its_entity_endpoints_certificate_and_scope() {
@@ -56,5 +57,390 @@ async fn the_idp_metadata_names_its_entity_endpoints_certificate_and_scope() {
     assert!(
         xml.contains("https://www.univ.example/logo&amp;80.png"),
         "values escaped"
+    );
+}
+
+/// A service provider as the tests play it: its entity ID, consumer URL and signing key.
+struct TestSp {
+    entity_id: String,
+    consumer: String,
+    key: openssl::pkey::PKey<openssl::pkey::Private>,
+}
+
+impl TestSp {
+    /// Makes its key and certificate, writes its metadata and registers it with the
+    /// command line.
+    fn register(app: &TestApp, name: &str, signs_requests: bool, extra: &[&str]) -> TestSp {
+        use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut subject = x509::X509NameBuilder::new().unwrap();
+        subject.append_entry_by_text("CN", name).unwrap();
+        let subject = subject.build();
+        let mut builder = x509::X509Builder::new().unwrap();
+        builder.set_subject_name(&subject).unwrap();
+        builder.set_issuer_name(&subject).unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder
+            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
+        builder.sign(&key, MessageDigest::sha256()).unwrap();
+        let certificate = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            builder.build().to_der().unwrap(),
+        );
+        let entity_id = format!("https://{name}.univ.example/shibboleth");
+        let consumer = format!("https://{name}.univ.example/Shibboleth.sso/SAML2/POST");
+        let metadata = format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="{signs_requests}">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{certificate}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{consumer}" index="1" isDefault="true"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>"#
+        );
+        let path = app.dir.path().join(format!("{name}-metadata.xml"));
+        std::fs::write(&path, metadata).unwrap();
+        let mut args = vec!["saml", "sp", "add", "--metadata", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let output = etupass(app, &args, None);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        TestSp {
+            entity_id,
+            consumer,
+            key,
+        }
+    }
+
+    fn authn_request(&self, id: &str, extra_attributes: &str, issue_instant: &str) -> String {
+        format!(
+            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{issue_instant}"{extra_attributes}><saml:Issuer>{}</saml:Issuer><samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" AllowCreate="true"/></samlp:AuthnRequest>"#,
+            self.entity_id
+        )
+    }
+
+    /// The Redirect-binding query of `xml`, signed when `sign` (Bindings §3.4.4.1).
+    fn redirect_query(&self, xml: &str, relay: &str, sign: bool) -> String {
+        use std::io::Write;
+        let mut deflater =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        deflater.write_all(xml.as_bytes()).unwrap();
+        let deflated = deflater.finish().unwrap();
+        let encode =
+            |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let mut query = format!(
+            "SAMLRequest={}&RelayState={}",
+            encode(&base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                deflated
+            )),
+            encode(relay)
+        );
+        if sign {
+            query.push_str(&format!(
+                "&SigAlg={}",
+                encode("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+            ));
+            let mut signer =
+                openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &self.key)
+                    .unwrap();
+            signer.update(query.as_bytes()).unwrap();
+            let signature = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                signer.sign_to_vec().unwrap(),
+            );
+            query.push_str(&format!("&Signature={}", encode(&signature)));
+        }
+        query
+    }
+}
+
+fn now_instant(app: &TestApp) -> String {
+    use etupass::domain::clock::Clock;
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(app.clock.now() as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+fn form_action(html: &str) -> Option<String> {
+    let start = html.find("action=\"")? + 8;
+    Some(
+        html[start..start + html[start..].find('"')?]
+            .replace("&#x3D;", "=")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// The assertion the SP can trust: the signed part of the Response, checked against the
+/// IdP certificate from the metadata, as an SP's library does.
+fn verified_assertion(app: &TestApp, saml_response: &str) -> String {
+    use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
+    let xml = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, saml_response).unwrap(),
+    )
+    .unwrap();
+    let certificate = CertificateDer::from(app.server.saml.certificate_der.clone());
+    Crypto::reduce_xml_to_signed(&xml, &[certificate], ReduceMode::PreDigest)
+        .unwrap_or_else(|e| panic!("the response's signature must verify ({e}):\n{xml}"))
+}
+
+/// Signs in at the sign-in page if it shows up; the SAML POST page that follows.
+async fn saml_post_page(app: &TestApp, browser: &Browser, url: &str) -> (u16, String) {
+    let (status, page) = browser.get(url).await.page();
+    if page.contains("name=\"password\"") {
+        return browser.sign_in(app, &page, NUMBER, PASSWORD).await.page();
+    }
+    (status, page)
+}
+
+const NUMBER: &str = "21900900";
+
+#[tokio::test]
+async fn a_service_provider_gets_a_signed_assertion_with_the_released_attributes() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let sp = TestSp::register(
+        &app,
+        "bu",
+        false,
+        &[
+            "--attribute",
+            "eduPersonPrincipalName",
+            "--attribute",
+            "eduPersonAffiliation",
+            "--attribute",
+            "pairwise-id",
+            "--attribute",
+            "displayName",
+        ],
+    );
+    let other = TestSp::register(&app, "revues", false, &["--attribute", "pairwise-id"]);
+    let browser = Browser::new();
+    let request = sp.authn_request("_req1", "", &now_instant(&app));
+    let url = app.url(&format!(
+        "/saml/sso?{}",
+        sp.redirect_query(&request, "back-to-page-3", false)
+    ));
+    let (status, page) = saml_post_page(&app, &browser, &url).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        form_action(&page).as_deref(),
+        Some(sp.consumer.as_str()),
+        "posted to the registered consumer"
+    );
+    assert_eq!(
+        form_field(&page, "RelayState").as_deref(),
+        Some("back-to-page-3")
+    );
+    let assertion = verified_assertion(&app, &form_field(&page, "SAMLResponse").unwrap());
+    assert!(
+        assertion.contains(&format!("<saml:Audience>{}</saml:Audience>", sp.entity_id)),
+        "{assertion}"
+    );
+    assert!(assertion.contains(&format!("Recipient=\"{}\"", sp.consumer)));
+    assert!(assertion.contains("InResponseTo=\"_req1\""));
+    assert!(assertion.contains("PasswordProtectedTransport"));
+    assert!(assertion.contains(&format!(
+        "<saml:AttributeValue>{NUMBER}@{}</saml:AttributeValue>",
+        app.settings.eppn_domain
+    )), "{assertion}");
+    assert!(assertion.contains("FriendlyName=\"eduPersonAffiliation\""));
+    assert!(assertion.contains("Name=\"urn:oid:1.3.6.1.4.1.5923.1.1.1.6\""));
+    let name_id = |assertion: &str| {
+        let start = assertion.find("<saml:NameID").unwrap();
+        let start = start + assertion[start..].find('>').unwrap() + 1;
+        assertion[start..start + assertion[start..].find('<').unwrap()].to_string()
+    };
+    let first = name_id(&assertion);
+    assert!(
+        !first.contains(NUMBER),
+        "a persistent NameID reveals no number"
+    );
+
+    // Single sign-on: the next request is answered without the password, with the same
+    // persistent NameID; another SP gets another one.
+    let again = sp.authn_request("_req2", "", &now_instant(&app));
+    let (_, page) = browser
+        .get(&app.url(&format!(
+            "/saml/sso?{}",
+            sp.redirect_query(&again, "", false)
+        )))
+        .await
+        .page();
+    let assertion = verified_assertion(&app, &form_field(&page, "SAMLResponse").expect(&page));
+    assert_eq!(name_id(&assertion), first, "stable per SP");
+    let elsewhere = other.authn_request("_req3", "", &now_instant(&app));
+    let (_, page) = browser
+        .get(&app.url(&format!(
+            "/saml/sso?{}",
+            other.redirect_query(&elsewhere, "", false)
+        )))
+        .await
+        .page();
+    let assertion = verified_assertion(&app, &form_field(&page, "SAMLResponse").expect(&page));
+    assert_ne!(
+        name_id(&assertion),
+        first,
+        "pairwise: SPs cannot correlate a person"
+    );
+    assert!(
+        !assertion.contains("displayName"),
+        "only what was released to this SP"
+    );
+
+    // The same request again: answered once.
+    let (status, replay) = browser.get(&url).await.page();
+    assert_eq!(status, 400);
+    assert!(replay.contains("déjà été répondu"), "{replay}");
+    assert!(form_field(&replay, "SAMLResponse").is_none());
+}
+
+#[tokio::test]
+async fn requests_that_cannot_be_trusted_get_a_page_and_nothing_is_posted() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let sp = TestSp::register(&app, "ent", false, &[]);
+    let signing = TestSp::register(&app, "scol", true, &[]);
+    let browser = Browser::new();
+    let now = now_instant(&app);
+    let refused = |query: String| {
+        let browser = &browser;
+        let url = app.url(&format!("/saml/sso?{query}"));
+        async move {
+            let (status, page) = browser.get(&url).await.page();
+            assert_eq!(status, 400, "{url}: {page}");
+            assert!(form_field(&page, "SAMLResponse").is_none());
+            page
+        }
+    };
+    // A consumer URL that is not in the SP's metadata.
+    let elsewhere = sp.authn_request(
+        "_a1",
+        " AssertionConsumerServiceURL=\"https://evil.example/acs\"",
+        &now,
+    );
+    let page = refused(sp.redirect_query(&elsewhere, "", false)).await;
+    assert!(!page.contains("evil.example"));
+    let index = sp.authn_request("_a2", " AssertionConsumerServiceIndex=\"7\"", &now);
+    refused(sp.redirect_query(&index, "", false)).await;
+    // An SP nobody registered.
+    let stranger = TestSp {
+        entity_id: "https://stranger.example/sp".into(),
+        consumer: String::new(),
+        key: sp.key.clone(),
+    };
+    refused(stranger.redirect_query(&stranger.authn_request("_a3", "", &now), "", false)).await;
+    // A DTD (entity expansion, external entities).
+    let doctype = format!(
+        "<!DOCTYPE x [<!ENTITY e \"e\">]>{}",
+        sp.authn_request("_a4", "", &now)
+    );
+    refused(sp.redirect_query(&doctype, "", false)).await;
+    // Too old.
+    refused(sp.redirect_query(
+        &sp.authn_request("_a5", "", "2020-01-01T00:00:00Z"),
+        "",
+        false,
+    ))
+    .await;
+    // An SP whose metadata says it signs: unsigned, or signed by another key, is refused.
+    let request = signing.authn_request("_s1", "", &now);
+    refused(signing.redirect_query(&request, "", false)).await;
+    let forged = TestSp {
+        entity_id: signing.entity_id.clone(),
+        consumer: signing.consumer.clone(),
+        key: sp.key.clone(),
+    };
+    refused(forged.redirect_query(&request, "", true)).await;
+    // A signature for another RelayState does not cover this one.
+    let signed = signing.redirect_query(&request, "a", true);
+    refused(signed.replace("RelayState=a", "RelayState=b")).await;
+    // Properly signed: the sign-in page.
+    let (status, page) = browser
+        .get(&app.url(&format!(
+            "/saml/sso?{}",
+            signing.redirect_query(&request, "a", true)
+        )))
+        .await
+        .page();
+    assert_eq!(status, 200);
+    assert!(page.contains("name=\"password\""));
+}
+
+#[tokio::test]
+async fn is_passive_without_a_session_gets_no_passive_and_other_protocols_sign_in_for_saml() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let sp = TestSp::register(
+        &app,
+        "bib",
+        false,
+        &["--attribute", "eduPersonPrincipalName"],
+    );
+    let browser = Browser::new();
+    let passive = sp.authn_request("_p1", " IsPassive=\"true\"", &now_instant(&app));
+    let (status, page) = browser
+        .get(&app.url(&format!(
+            "/saml/sso?{}",
+            sp.redirect_query(&passive, "", false)
+        )))
+        .await
+        .page();
+    assert_eq!(status, 200);
+    let xml = String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            form_field(&page, "SAMLResponse").unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        xml.contains("urn:oasis:names:tc:SAML:2.0:status:NoPassive"),
+        "{xml}"
+    );
+    assert!(!xml.contains("<saml:Assertion"));
+
+    // Signed in through CAS: the SAML SP is answered at once.
+    app.store
+        .add_cas_service(
+            etupass::domain::cas::NewCasService {
+                name: "ENT".into(),
+                url_pattern: "https://ent.univ.example/".into(),
+                attributes: vec![],
+                proxy_allowed: false,
+                logout_url: None,
+                open_to_alumni: false,
+                open_to_parents: false,
+            },
+            etupass::domain::clock::Clock::now(&app.clock),
+        )
+        .await
+        .unwrap();
+    let (_, sign_in) = browser
+        .get(&app.url("/cas/login?service=https%3A%2F%2Fent.univ.example%2F"))
+        .await
+        .page();
+    browser
+        .sign_in(&app, &sign_in, NUMBER, PASSWORD)
+        .await
+        .redirect();
+    let request = sp.authn_request("_p2", "", &now_instant(&app));
+    let (status, page) = browser
+        .get(&app.url(&format!(
+            "/saml/sso?{}",
+            sp.redirect_query(&request, "", false)
+        )))
+        .await
+        .page();
+    assert_eq!(status, 200);
+    verified_assertion(
+        &app,
+        &form_field(&page, "SAMLResponse").expect("no password asked"),
     );
 }

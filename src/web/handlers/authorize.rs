@@ -217,6 +217,10 @@ pub(super) async fn run(
     if crate::cas::login::CasLogin::from_carried(&raw).is_some() {
         return super::cas::login_pass(state, req, raw, interaction, fresh_session).await;
     }
+    // The same for a SAML AuthnRequest.
+    if crate::saml::sso::Binding::from_carried(&raw).is_some() {
+        return super::saml::sso_pass(state, req, raw, interaction, fresh_session).await;
+    }
     // A pushed request's prompt and ui_locales are in the pushed parameters.
     let params = match authorize::resolve_pushed(&state.provider, raw.clone()).await {
         Ok(Ok((params, _))) => params,

@@ -51,6 +51,14 @@ pub async fn strength_script() -> HttpResponse {
         .body(crate::views::STRENGTH_SCRIPT)
 }
 
+/// Submits the SAML form of `saml_post` pages.
+pub async fn autosubmit_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(crate::views::AUTOSUBMIT_SCRIPT)
+}
+
 pub async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let lang = page_lang(&state, &req, None);
     pages::error(&state, lang, StatusCode::NOT_FOUND, "error.not_found")

@@ -10,6 +10,7 @@ pub mod health;
 pub mod home;
 pub mod metadata;
 pub mod registration;
+pub mod saml;
 pub mod second_factor;
 pub mod space;
 pub mod token;

@@ -1,0 +1,246 @@
+//! SAML service providers: what Etupass keeps of an SP's metadata, checked when it is
+//! loaded, and the attributes it can be released.
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::UnixTime;
+use super::Invalid;
+
+pub const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
+
+/// The attributes an SP can be released, by their friendly names (their `urn:oid` names
+/// are in `saml::attributes`).
+pub const ATTRIBUTES: [&str; 13] = [
+    "eduPersonPrincipalName",
+    "eduPersonAffiliation",
+    "eduPersonScopedAffiliation",
+    "eduPersonEntitlement",
+    "pairwise-id",
+    "subject-id",
+    "mail",
+    "displayName",
+    "givenName",
+    "sn",
+    "uid",
+    "supannEtuId",
+    "supannEtablissement",
+];
+
+/// An assertion consumer service of the SP (HTTP-POST only: the binding Etupass answers
+/// on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssertionConsumer {
+    pub location: String,
+    pub index: usize,
+    pub is_default: bool,
+}
+
+/// What an SP's metadata says that Etupass relies on.
+#[derive(Debug, Clone)]
+pub struct SpMetadata {
+    pub entity_id: String,
+    pub consumers: Vec<AssertionConsumer>,
+    /// Base64 DER certificates the SP signs with (`use="signing"` or no `use`).
+    pub signing_certificates: Vec<String>,
+    /// The certificate to encrypt assertions to (`use="encryption"` or no `use`).
+    pub encryption_certificate: Option<String>,
+    pub authn_requests_signed: bool,
+    pub want_assertions_signed: bool,
+    pub valid_until: Option<UnixTime>,
+    /// A display name (`mdui:DisplayName` is not read; the entity ID is).
+    pub name: String,
+}
+
+/// A registered SP.
+#[derive(Debug, Clone)]
+pub struct ServiceProvider {
+    pub id: String,
+    pub metadata: SpMetadata,
+    pub attributes: Vec<String>,
+    pub open_to_alumni: bool,
+    pub open_to_parents: bool,
+    /// Where the metadata came from (a file path or a URL), for `refresh`.
+    pub source: String,
+    pub created_at: UnixTime,
+}
+
+impl ServiceProvider {
+    pub fn admits(&self, identity: &super::identity::Identity) -> bool {
+        (self.open_to_alumni || !identity.is_alumnus_only())
+            && (self.open_to_parents || !identity.is_parent_only())
+    }
+
+    /// The consumer an AuthnRequest names (by URL or index), or the default one. `None`
+    /// when the request names one that is not in the metadata.
+    pub fn consumer(&self, url: Option<&str>, index: Option<usize>) -> Option<&AssertionConsumer> {
+        let consumers = &self.metadata.consumers;
+        match (url, index) {
+            (Some(url), _) => consumers.iter().find(|c| c.location == url),
+            (None, Some(index)) => consumers.iter().find(|c| c.index == index),
+            (None, None) => consumers
+                .iter()
+                .find(|c| c.is_default)
+                .or_else(|| consumers.iter().min_by_key(|c| c.index)),
+        }
+    }
+}
+
+/// Refuses what no SAML message or metadata needs and XML parsers get wrong: a document
+/// type declaration (entities, external references).
+pub fn refuse_doctype(xml: &str) -> Result<(), Invalid> {
+    let upper = xml.to_ascii_uppercase();
+    if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
+        return Err(Invalid::new(
+            "XML with a document type declaration (DTD or entities) is refused",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads and checks an SP's metadata: one entity with an SP role, not expired, with at
+/// least one HTTP-POST assertion consumer service at an http(s) URL.
+pub fn parse_metadata(xml: &str, now: UnixTime) -> Result<SpMetadata, Invalid> {
+    refuse_doctype(xml)?;
+    let entity: samael::metadata::EntityDescriptor = xml
+        .parse()
+        .map_err(|e| Invalid::new(format!("the metadata is not SAML metadata: {e}")))?;
+    let entity_id = entity
+        .entity_id
+        .clone()
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| Invalid::new("the metadata has no entityID"))?;
+    if let Some(until) = entity.valid_until {
+        if until.timestamp() <= now {
+            return Err(Invalid::new(format!(
+                "the metadata of {entity_id} expired (validUntil {until})"
+            )));
+        }
+    }
+    let sp = entity
+        .sp_sso_descriptors
+        .as_ref()
+        .and_then(|list| list.first())
+        .ok_or_else(|| Invalid::new(format!("{entity_id} has no SPSSODescriptor")))?;
+    if let Some(until) = sp.valid_until {
+        if until.timestamp() <= now {
+            return Err(Invalid::new(format!(
+                "the SP role of {entity_id} expired (validUntil {until})"
+            )));
+        }
+    }
+    let consumers: Vec<AssertionConsumer> = sp
+        .assertion_consumer_services
+        .iter()
+        .filter(|acs| acs.binding == BINDING_POST)
+        .map(|acs| AssertionConsumer {
+            location: acs.location.trim().to_string(),
+            index: acs.index,
+            is_default: acs.is_default.unwrap_or(false),
+        })
+        .collect();
+    if consumers.is_empty() {
+        return Err(Invalid::new(format!(
+            "{entity_id} has no AssertionConsumerService with the HTTP-POST binding"
+        )));
+    }
+    for consumer in &consumers {
+        let ok = url::Url::parse(&consumer.location).is_ok_and(|u| {
+            matches!(u.scheme(), "https" | "http")
+                && u.host_str().is_some()
+                && u.username().is_empty()
+        });
+        if !ok {
+            return Err(Invalid::new(format!(
+                "the AssertionConsumerService '{}' is not an http(s) URL",
+                consumer.location
+            )));
+        }
+    }
+    let mut signing_certificates = Vec::new();
+    let mut encryption_certificate = None;
+    for key in sp.key_descriptors.iter().flatten() {
+        let certificates: Vec<String> = key
+            .key_info
+            .x509_data
+            .iter()
+            .flat_map(|data| data.certificates.iter())
+            .map(|c| c.split_whitespace().collect::<String>())
+            .collect();
+        for certificate in certificates {
+            openssl::x509::X509::from_der(&decode(&certificate)?).map_err(|e| {
+                Invalid::new(format!("a certificate in the metadata does not parse: {e}"))
+            })?;
+            match key.key_use.as_deref() {
+                Some("encryption") => encryption_certificate = Some(certificate),
+                Some("signing") => signing_certificates.push(certificate),
+                _ => {
+                    encryption_certificate.get_or_insert(certificate.clone());
+                    signing_certificates.push(certificate);
+                }
+            }
+        }
+    }
+    Ok(SpMetadata {
+        name: entity_id.clone(),
+        entity_id,
+        consumers,
+        signing_certificates,
+        encryption_certificate,
+        authn_requests_signed: sp.authn_requests_signed.unwrap_or(false),
+        want_assertions_signed: sp.want_assertions_signed.unwrap_or(false),
+        valid_until: entity.valid_until.map(|t| t.timestamp()),
+    })
+}
+
+fn decode(certificate: &str) -> Result<Vec<u8>, Invalid> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(certificate)
+        .map_err(|e| Invalid::new(format!("a certificate in the metadata is not base64: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(valid_until: &str, acs: &str) -> String {
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sp.example.edu/shibboleth"{valid_until}>
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="true">
+    {acs}
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>"#
+        )
+    }
+
+    #[test]
+    fn metadata_is_read_and_its_defects_are_named() {
+        let acs = r#"<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://sp.example.edu/Shibboleth.sso/SAML2/POST" index="1"/>"#;
+        let sp = parse_metadata(&metadata("", acs), 0).unwrap();
+        assert_eq!(sp.entity_id, "https://sp.example.edu/shibboleth");
+        assert_eq!(
+            sp.consumers[0].location,
+            "https://sp.example.edu/Shibboleth.sso/SAML2/POST"
+        );
+        assert!(sp.authn_requests_signed);
+        let expired = parse_metadata(
+            &metadata(r#" validUntil="2020-01-01T00:00:00Z""#, acs),
+            1_800_000_000,
+        );
+        assert!(expired.unwrap_err().0.contains("expired"));
+        let artifact_only = r#"<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact" Location="https://sp.example.edu/a" index="1"/>"#;
+        assert!(parse_metadata(&metadata("", artifact_only), 0)
+            .unwrap_err()
+            .0
+            .contains("no AssertionConsumerService"));
+        let doctype = format!(
+            "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{}",
+            metadata("", acs)
+        );
+        assert!(parse_metadata(&doctype, 0)
+            .unwrap_err()
+            .0
+            .contains("document type"));
+        assert!(parse_metadata("<html/>", 0).is_err());
+    }
+}

@@ -1,0 +1,171 @@
+//! SAML service providers. (The AuthnRequests already answered are kept with the used
+//! client assertions: `Store::record_assertion`.)
+
+use diesel::prelude::*;
+
+use super::schema::saml_service_providers;
+use super::{from_json, new_id, to_json, Store, StoreError, StoreResult};
+use crate::domain::clock::UnixTime;
+use crate::domain::saml::{ServiceProvider, SpMetadata};
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = saml_service_providers, treat_none_as_null = true)]
+struct ServiceProviderRow {
+    id: String,
+    entity_id: String,
+    name: String,
+    metadata: String,
+    consumers: String,
+    signing_certificates: String,
+    encryption_certificate: Option<String>,
+    authn_requests_signed: bool,
+    want_assertions_signed: bool,
+    valid_until: Option<i64>,
+    attributes: String,
+    open_to_alumni: bool,
+    open_to_parents: bool,
+    source: String,
+    created_at: i64,
+    refreshed_at: i64,
+}
+
+impl TryFrom<ServiceProviderRow> for ServiceProvider {
+    type Error = StoreError;
+
+    fn try_from(row: ServiceProviderRow) -> StoreResult<ServiceProvider> {
+        Ok(ServiceProvider {
+            metadata: SpMetadata {
+                entity_id: row.entity_id,
+                name: row.name,
+                consumers: from_json("consumers", &row.consumers)?,
+                signing_certificates: from_json("signing_certificates", &row.signing_certificates)?,
+                encryption_certificate: row.encryption_certificate,
+                authn_requests_signed: row.authn_requests_signed,
+                want_assertions_signed: row.want_assertions_signed,
+                valid_until: row.valid_until,
+            },
+            attributes: from_json("attributes", &row.attributes)?,
+            id: row.id,
+            open_to_alumni: row.open_to_alumni,
+            open_to_parents: row.open_to_parents,
+            source: row.source,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// What registering an SP takes: its checked metadata, the document itself, and the
+/// administrator's choices.
+#[derive(Debug, Clone)]
+pub struct NewServiceProvider {
+    pub metadata: SpMetadata,
+    pub document: String,
+    pub attributes: Vec<String>,
+    pub open_to_alumni: bool,
+    pub open_to_parents: bool,
+    pub source: String,
+}
+
+fn row_of(id: String, new: NewServiceProvider, created_at: i64, now: i64) -> ServiceProviderRow {
+    ServiceProviderRow {
+        id,
+        entity_id: new.metadata.entity_id,
+        name: new.metadata.name,
+        metadata: new.document,
+        consumers: to_json(&new.metadata.consumers),
+        signing_certificates: to_json(&new.metadata.signing_certificates),
+        encryption_certificate: new.metadata.encryption_certificate,
+        authn_requests_signed: new.metadata.authn_requests_signed,
+        want_assertions_signed: new.metadata.want_assertions_signed,
+        valid_until: new.metadata.valid_until,
+        attributes: to_json(&new.attributes),
+        open_to_alumni: new.open_to_alumni,
+        open_to_parents: new.open_to_parents,
+        source: new.source,
+        created_at,
+        refreshed_at: now,
+    }
+}
+
+impl Store {
+    pub async fn add_service_provider(
+        &self,
+        new: NewServiceProvider,
+        now: UnixTime,
+    ) -> StoreResult<ServiceProvider> {
+        let row = row_of(new_id(), new, now, now);
+        self.write(move |conn| {
+            diesel::insert_into(saml_service_providers::table)
+                .values(&row)
+                .execute(conn)?;
+            row.try_into()
+        })
+        .await
+    }
+
+    /// Replaces an SP's metadata (a refresh), keeping the administrator's choices.
+    pub async fn refresh_service_provider(
+        &self,
+        sp: &ServiceProvider,
+        metadata: SpMetadata,
+        document: String,
+        now: UnixTime,
+    ) -> StoreResult<ServiceProvider> {
+        let new = NewServiceProvider {
+            metadata,
+            document,
+            attributes: sp.attributes.clone(),
+            open_to_alumni: sp.open_to_alumni,
+            open_to_parents: sp.open_to_parents,
+            source: sp.source.clone(),
+        };
+        let row = row_of(sp.id.clone(), new, sp.created_at, now);
+        self.write(move |conn| {
+            diesel::update(saml_service_providers::table.find(row.id.clone()))
+                .set(&row)
+                .execute(conn)?;
+            row.try_into()
+        })
+        .await
+    }
+
+    pub async fn service_providers(&self) -> StoreResult<Vec<ServiceProvider>> {
+        self.run(|conn| {
+            saml_service_providers::table
+                .order(saml_service_providers::created_at.asc())
+                .select(ServiceProviderRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(ServiceProvider::try_from)
+                .collect()
+        })
+        .await
+    }
+
+    /// An SP by its entity ID (or, from the command line, its id).
+    pub async fn find_service_provider(&self, key: &str) -> StoreResult<Option<ServiceProvider>> {
+        let key = key.to_string();
+        self.run(move |conn| {
+            saml_service_providers::table
+                .filter(
+                    saml_service_providers::entity_id
+                        .eq(&key)
+                        .or(saml_service_providers::id.eq(&key)),
+                )
+                .select(ServiceProviderRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(ServiceProvider::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    pub async fn remove_service_provider(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            Ok(diesel::delete(saml_service_providers::table.find(id)).execute(conn)? == 1)
+        })
+        .await
+    }
+}

@@ -1,0 +1,115 @@
+//! `/saml/sso` on both bindings: the browser side of the SAML IdP. It shares the sign-in
+//! page, session and gates with OpenID Connect and CAS; what it answers is a page that
+//! POSTs the signed `Response` to the SP's consumer.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::authorize::{current_session, gate_page, page_lang, server_error, sign_in_to_continue};
+use super::request_context;
+use crate::domain::identity::Identity;
+use crate::domain::session::Session;
+use crate::oauth::authorize::{Interaction, RawRequest};
+use crate::saml::sso::{self, Binding, SamlOutcome};
+use crate::web::pages::{self, Page};
+use crate::web::{cookies, AppState};
+
+/// HTTP-Redirect: the query string, kept as it came (its signature covers those octets).
+pub async fn sso_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let binding = Binding::Redirect {
+        query: req.query_string().to_string(),
+    };
+    sso_pass(&state, &req, binding.carried(), Interaction::Fresh, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PostBinding {
+    #[serde(default, rename = "SAMLRequest")]
+    saml_request: String,
+    #[serde(default, rename = "RelayState")]
+    relay_state: Option<String>,
+    /// Set when our own page posted the request again (see `sso_post`).
+    #[serde(default)]
+    etupass_hop: Option<String>,
+}
+
+/// HTTP-POST. The SP's page posts from another site, and the session cookie (SameSite
+/// Lax) does not come with such a POST: the request is then posted again from our own
+/// page, which brings the cookie, so single sign-on works on this binding too.
+pub async fn sso_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<PostBinding>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let secure = state.provider.settings.issuer_is_https();
+    if form.etupass_hop.is_none() && cookies::read(&req, cookies::Name::Session, secure).is_none() {
+        let mut fields = vec![
+            json!({"name": "SAMLRequest", "value": form.saml_request}),
+            json!({"name": "etupass_hop", "value": "1"}),
+        ];
+        if let Some(relay) = &form.relay_state {
+            fields.push(json!({"name": "RelayState", "value": relay}));
+        }
+        let lang = page_lang(&state, &req, None);
+        let page = Page::new("saml_post", "saml.post_title")
+            .with("action", crate::saml::SSO_PATH)
+            .with("fields", fields);
+        return pages::render(&state, lang, page, Vec::new());
+    }
+    let binding = Binding::Post {
+        saml_request: form.saml_request,
+        relay_state: form.relay_state,
+    };
+    sso_pass(&state, &req, binding.carried(), Interaction::Fresh, None).await
+}
+
+/// One pass through `/saml/sso`: from the SP, or back from the sign-in page or a gate
+/// (`authorize::run` sends carried SAML requests here).
+pub async fn sso_pass(
+    state: &AppState,
+    req: &HttpRequest,
+    carried: RawRequest,
+    interaction: Interaction,
+    fresh_session: Option<(Session, Identity)>,
+) -> HttpResponse {
+    let lang = page_lang(state, req, None);
+    let session = match fresh_session {
+        Some(session) => Some(session),
+        None => match current_session(state, req).await {
+            Ok(session) => session,
+            Err(response) => return response,
+        },
+    };
+    let context = request_context(req);
+    match sso::sso(&state.provider, carried, session, interaction, &context).await {
+        Ok(SamlOutcome::Post {
+            consumer,
+            saml_response,
+            relay_state,
+        }) => {
+            let mut fields = vec![json!({"name": "SAMLResponse", "value": saml_response})];
+            if let Some(relay) = relay_state {
+                fields.push(json!({"name": "RelayState", "value": relay}));
+            }
+            let page = Page::new("saml_post", "saml.post_title")
+                .with("action", consumer)
+                .with("fields", fields);
+            pages::render(state, lang, page, Vec::new())
+        }
+        Ok(SamlOutcome::SignIn { carried }) => {
+            sign_in_to_continue(state, req, lang, &carried).await
+        }
+        Ok(SamlOutcome::Gate {
+            carried,
+            identity,
+            gate,
+        }) => gate_page(state, req, lang, &carried, &identity, gate, Vec::new()).await,
+        Ok(SamlOutcome::Refused(refusal)) => {
+            pages::error(state, lang, StatusCode::BAD_REQUEST, refusal.message_key())
+        }
+        Err(error) => server_error(state, lang, &error),
+    }
+}
