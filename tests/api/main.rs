@@ -31,5 +31,6 @@ mod registration;
 mod saml;
 mod second_factor;
 mod sessions;
+mod shibboleth;
 mod space;
 mod tokens;

@@ -245,10 +245,13 @@ async fn a_service_provider_gets_a_signed_assertion_with_the_released_attributes
     assert!(assertion.contains(&format!("Recipient=\"{}\"", sp.consumer)));
     assert!(assertion.contains("InResponseTo=\"_req1\""));
     assert!(assertion.contains("PasswordProtectedTransport"));
-    assert!(assertion.contains(&format!(
-        "<saml:AttributeValue>{NUMBER}@{}</saml:AttributeValue>",
-        app.settings.eppn_domain
-    )), "{assertion}");
+    assert!(
+        assertion.contains(&format!(
+            "<saml:AttributeValue>{NUMBER}@{}</saml:AttributeValue>",
+            app.settings.eppn_domain
+        )),
+        "{assertion}"
+    );
     assert!(assertion.contains("FriendlyName=\"eduPersonAffiliation\""));
     assert!(assertion.contains("Name=\"urn:oid:1.3.6.1.4.1.5923.1.1.1.6\""));
     let name_id = |assertion: &str| {

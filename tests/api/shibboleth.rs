@@ -1,0 +1,258 @@
+//! A research-federation service behind SAML: a real Apache httpd with Debian's
+//! Shibboleth Service Provider 3 (`shibd` and `mod_shib`) protects a page. The SP loads
+//! Etupass's metadata; its own metadata (from its `/Shibboleth.sso/Metadata` handler) is
+//! registered with the command line. A browser-like client signs in through Etupass and
+//! the page sees `eppn`, `affiliation`, `pairwise-id`, `persistent-id` and `mail` as
+//! Shibboleth delivers them, with the SP signing its AuthnRequests.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::apache::{free_port, run_apache};
+use crate::helpers::{etupass, install_debian_packages, TestApp, PASSWORD};
+use crate::rp::{form_field, Browser, Landing};
+
+const NUMBER: &str = "21900950";
+
+struct Shibd(Child);
+
+impl Drop for Shibd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn form_action(html: &str) -> String {
+    let start = html.find("action=\"").expect("a form") + 8;
+    html[start..start + html[start..].find('"').unwrap()]
+        .replace("&#x3D;", "=")
+        .replace("&amp;", "&")
+        .replace("&#x2F;", "/")
+}
+
+#[tokio::test]
+async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
+    install_debian_packages(
+        std::path::Path::new("/usr/lib/apache2/modules/mod_shib.so").exists(),
+        &["apache2", "libapache2-mod-shib"],
+    );
+    let app = TestApp::builder()
+        .with_config(|settings| settings.eppn_domain = "univ.example".into())
+        .spawn()
+        .await;
+    app.add_identity(NUMBER).await;
+    let port = free_port();
+    let site = format!("http://127.0.0.1:{port}");
+    let dir = app.dir.path().join("shibboleth");
+    for sub in ["htdocs/protected", "cache", "run"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(
+        dir.join("htdocs/protected/index.shtml"),
+        "<p>federation service</p>\n<pre><!--#printenv --></pre>\n",
+    )
+    .unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=sp",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("sp-key.pem"))
+        .arg("-out")
+        .arg(dir.join("sp-cert.pem"))
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let idp_metadata = reqwest::get(app.url("/saml/metadata"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(dir.join("idp-metadata.xml"), idp_metadata).unwrap();
+    let d = dir.display();
+    let shibboleth2 = format!(
+        r#"<SPConfig xmlns="urn:mace:shibboleth:3.0:native:sp:config" xmlns:conf="urn:mace:shibboleth:3.0:native:sp:config" clockSkew="180">
+  <OutOfProcess logger="/etc/shibboleth/console.logger"/>
+  <UnixListener address="{d}/run/shibd.sock"/>
+  <ApplicationDefaults entityID="{site}/shibboleth" REMOTE_USER="eppn" signing="true">
+    <Sessions lifetime="28800" timeout="3600" relayState="ss:mem" checkAddress="false" handlerSSL="false" cookieProps="http">
+      <SSO entityID="{idp}">SAML2</SSO>
+      <Logout>Local</Logout>
+      <Handler type="MetadataGenerator" Location="/Metadata" signing="false"/>
+      <Handler type="Session" Location="/Session" showAttributeValues="true"/>
+    </Sessions>
+    <Errors supportContact="root@localhost" helpLocation="/about.html" styleSheet="/shibboleth-sp/main.css"/>
+    <MetadataProvider type="XML" validate="true" path="{d}/idp-metadata.xml"/>
+    <AttributeExtractor type="XML" validate="true" reloadChanges="false" path="/etc/shibboleth/attribute-map.xml"/>
+    <AttributeFilter type="XML" validate="true" path="/etc/shibboleth/attribute-policy.xml"/>
+    <CredentialResolver type="File" use="signing" key="{d}/sp-key.pem" certificate="{d}/sp-cert.pem"/>
+    <CredentialResolver type="File" use="encryption" key="{d}/sp-key.pem" certificate="{d}/sp-cert.pem"/>
+  </ApplicationDefaults>
+  <SecurityPolicyProvider type="XML" validate="true" path="/etc/shibboleth/security-policy.xml"/>
+  <ProtocolProvider type="XML" validate="true" reloadChanges="false" path="/etc/shibboleth/protocols.xml"/>
+</SPConfig>
+"#,
+        idp = app.url("/saml"),
+    );
+    std::fs::write(dir.join("shibboleth2.xml"), shibboleth2).unwrap();
+    for path in [app.dir.path().to_path_buf(), dir.clone()] {
+        Command::new("chmod")
+            .arg("755")
+            .arg(&path)
+            .status()
+            .unwrap();
+    }
+    Command::new("chmod")
+        .args(["-R", "a+rwX"])
+        .arg(&dir)
+        .status()
+        .unwrap();
+    let shibd = Shibd(
+        Command::new("shibd")
+            .args(["-F", "-f", "-c"])
+            .arg(dir.join("shibboleth2.xml"))
+            .arg("-p")
+            .arg(dir.join("run/shibd.pid"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("shibd starts"),
+    );
+    for _ in 0..100 {
+        if dir.join("run/shibd.sock").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dir.join("run/shibd.sock").exists(), "shibd listens");
+    Command::new("chmod")
+        .args(["a+rw"])
+        .arg(dir.join("run/shibd.sock"))
+        .status()
+        .unwrap();
+    let modules = "/usr/lib/apache2/modules";
+    let conf = format!(
+        "ServerRoot {d}\nListen 127.0.0.1:{port}\nServerName 127.0.0.1:{port}\nUseCanonicalName On\n\
+         PidFile {d}/httpd.pid\nErrorLog {d}/error.log\nLogLevel warn\n\
+         User www-data\nGroup www-data\n\
+         LoadModule mpm_event_module {modules}/mod_mpm_event.so\n\
+         LoadModule authn_core_module {modules}/mod_authn_core.so\n\
+         LoadModule authz_core_module {modules}/mod_authz_core.so\n\
+         LoadModule mime_module {modules}/mod_mime.so\n\
+         LoadModule dir_module {modules}/mod_dir.so\n\
+         LoadModule include_module {modules}/mod_include.so\n\
+         LoadModule mod_shib {modules}/mod_shib.so\n\
+         ShibConfig {d}/shibboleth2.xml\n\
+         TypesConfig /etc/mime.types\nDirectoryIndex index.shtml\nDocumentRoot {d}/htdocs\n\
+         <Directory {d}/htdocs>\n  Options +Includes\n  AddOutputFilter INCLUDES .shtml\n</Directory>\n\
+         <Location /Shibboleth.sso>\n  SetHandler shib\n</Location>\n\
+         <Location /protected>\n  AuthType shibboleth\n  ShibRequestSetting requireSession 1\n  Require shib-session\n</Location>\n"
+    );
+    std::fs::write(dir.join("httpd.conf"), conf).unwrap();
+    let apache = run_apache(&dir, port).await;
+    let logs = || {
+        format!(
+            "{}\n{}",
+            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default(),
+            std::fs::read_to_string(dir.join("run/shibd.log")).unwrap_or_default()
+        )
+    };
+
+    // The SP's own metadata, registered as an administrator would.
+    let sp_metadata = reqwest::get(format!("{site}/Shibboleth.sso/Metadata"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sp_metadata.contains("EntityDescriptor"),
+        "{sp_metadata}\n{}",
+        logs()
+    );
+    let path = dir.join("sp-metadata.xml");
+    std::fs::write(&path, &sp_metadata).unwrap();
+    let output = etupass(
+        &app,
+        &[
+            "saml",
+            "sp",
+            "add",
+            "--metadata",
+            path.to_str().unwrap(),
+            "--attribute",
+            "eduPersonPrincipalName",
+            "--attribute",
+            "eduPersonScopedAffiliation",
+            "--attribute",
+            "pairwise-id",
+            "--attribute",
+            "mail",
+        ],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let browser = Browser::new();
+    let to_etupass = browser.get(&format!("{site}/protected/")).await.redirect();
+    assert!(
+        to_etupass
+            .location
+            .as_str()
+            .starts_with(&app.url("/saml/sso")),
+        "{}",
+        to_etupass.location
+    );
+    assert!(
+        to_etupass.param("Signature").is_some(),
+        "the SP signs its AuthnRequest"
+    );
+    let (status, sign_in) = browser.get(to_etupass.location.as_str()).await.page();
+    assert_eq!(status, 200, "{sign_in}");
+    let (status, post) = browser
+        .sign_in(&app, &sign_in, NUMBER, PASSWORD)
+        .await
+        .page();
+    assert_eq!(status, 200, "{post}");
+    let consumer = form_action(&post);
+    assert!(consumer.starts_with(&site), "{consumer}");
+    let mut fields = vec![("SAMLResponse", form_field(&post, "SAMLResponse").unwrap())];
+    if let Some(relay) = form_field(&post, "RelayState") {
+        fields.push(("RelayState", relay));
+    }
+    let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut landing = browser.post_form(&consumer, &form).await;
+    for _ in 0..5 {
+        match landing {
+            Landing::Redirect(next) => landing = browser.get(next.location.as_str()).await,
+            Landing::Page(..) => break,
+        }
+    }
+    let (status, page) = landing.page();
+    assert_eq!(status, 200, "{page}\n{}", logs());
+    assert!(page.contains("federation service"), "{page}");
+    assert!(
+        page.contains(&format!("REMOTE_USER={NUMBER}@univ.example")),
+        "{page}\n{}",
+        logs()
+    );
+    assert!(
+        page.contains(&format!("eppn={NUMBER}@univ.example")),
+        "{page}"
+    );
+    assert!(
+        page.contains("affiliation=member@univ.example;student@univ.example")
+            || page.contains("affiliation=student@univ.example;member@univ.example"),
+        "scoped affiliations pass the SP's scope check: {page}"
+    );
+    assert!(page.contains("pairwise-id="), "{page}");
+    assert!(page.contains("persistent-id="), "{page}");
+    drop(apache);
+    drop(shibd);
+}
