@@ -5,6 +5,7 @@
 //! Etupass writes is built here from templates, every value escaped.
 
 pub mod attributes;
+pub mod encryption;
 pub mod metadata;
 pub mod response;
 pub mod sso;

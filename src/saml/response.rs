@@ -61,8 +61,43 @@ fn new_id() -> String {
 #[error("signing the SAML response failed: {0}")]
 pub struct SigningError(String);
 
-/// A signed `Response` with the assertion, base64-encoded for the POST form.
+/// A `Response` with the signed assertion (encrypted to the SP's key when its metadata
+/// has one), base64-encoded for the POST form.
 pub fn success(
+    content: &AssertionContent,
+    credentials: &SamlCredentials,
+    encrypt_to: Option<&str>,
+    now: i64,
+) -> Result<String, SigningError> {
+    let e = |v: &str| xml_escape(v);
+    let assertion = signed_assertion(content, credentials, now)?;
+    let assertion = match encrypt_to {
+        Some(certificate) => super::encryption::encrypted_assertion(&assertion, certificate)
+            .map_err(|error| SigningError(format!("encrypting the assertion: {error}")))?,
+        None => assertion,
+    };
+    let xml = format!(
+        concat!(
+            "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{response_id}\" Version=\"2.0\" IssueInstant=\"{now}\" Destination=\"{acs}\" InResponseTo=\"{irt}\">",
+            "<saml:Issuer>{idp}</saml:Issuer>",
+            "<samlp:Status><samlp:StatusCode Value=\"{success}\"/></samlp:Status>",
+            "{assertion}",
+            "</samlp:Response>"
+        ),
+        response_id = new_id(),
+        now = instant(now),
+        acs = e(&content.consumer_url),
+        irt = e(&content.in_response_to),
+        idp = e(&content.idp_entity_id),
+        success = STATUS_SUCCESS,
+        assertion = assertion,
+    );
+    Ok(base64::engine::general_purpose::STANDARD.encode(xml))
+}
+
+/// The assertion as its own document (it declares its namespace, so it can be embedded
+/// or encrypted as it is), signed, without the XML declaration.
+fn signed_assertion(
     content: &AssertionContent,
     credentials: &SamlCredentials,
     now: i64,
@@ -89,13 +124,9 @@ pub fn success(
     } else {
         format!("<saml:AttributeStatement>{attributes}</saml:AttributeStatement>")
     };
-    let signature = signature_template(&assertion_id, credentials);
     let xml = format!(
         concat!(
-            "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{response_id}\" Version=\"2.0\" IssueInstant=\"{now}\" Destination=\"{acs}\" InResponseTo=\"{irt}\">",
-            "<saml:Issuer>{idp}</saml:Issuer>",
-            "<samlp:Status><samlp:StatusCode Value=\"{STATUS_SUCCESS}\"/></samlp:Status>",
-            "<saml:Assertion ID=\"{assertion_id}\" Version=\"2.0\" IssueInstant=\"{now}\">",
+            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{assertion_id}\" Version=\"2.0\" IssueInstant=\"{now}\">",
             "<saml:Issuer>{idp}</saml:Issuer>",
             "{signature}",
             "<saml:Subject>",
@@ -111,10 +142,8 @@ pub fn success(
             "<saml:AuthnContext><saml:AuthnContextClassRef>{context}</saml:AuthnContextClassRef></saml:AuthnContext>",
             "</saml:AuthnStatement>",
             "{attribute_statement}",
-            "</saml:Assertion>",
-            "</samlp:Response>"
+            "</saml:Assertion>"
         ),
-        response_id = new_id(),
         now = instant(now),
         before = instant(now - SKEW_SECS),
         until = instant(now + VALIDITY_SECS),
@@ -127,14 +156,25 @@ pub fn success(
         authn = instant(content.authn_instant),
         session_index = e(&content.session_index),
         context = content.authn_context,
-        STATUS_SUCCESS = STATUS_SUCCESS,
         assertion_id = assertion_id,
-        signature = signature,
+        signature = signature_template(&assertion_id, credentials),
         attribute_statement = attribute_statement,
     );
     let signed = Crypto::sign_xml(&xml, &credentials.key_der)
         .map_err(|error| SigningError(error.to_string()))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(signed))
+    // One element, nothing around it: an SP decrypting it expects exactly that.
+    Ok(without_declaration(&signed).trim_end().to_string())
+}
+
+/// A document without its `<?xml …?>` declaration, to be embedded in another.
+fn without_declaration(document: &str) -> &str {
+    let trimmed = document.trim_start();
+    match trimmed.strip_prefix("<?xml") {
+        Some(rest) => rest
+            .find("?>")
+            .map_or(trimmed, |end| rest[end + 2..].trim_start()),
+        None => trimmed,
+    }
 }
 
 /// A `Response` that carries only a status (no assertion): the request cannot be met

@@ -281,7 +281,8 @@ pub async fn sso(
         ),
         attributes,
     };
-    let saml_response = response::success(&content, &provider.saml, now)?;
+    let encrypt_to = request.sp.metadata.encryption_certificate.as_deref();
+    let saml_response = response::success(&content, &provider.saml, encrypt_to, now)?;
     Ok(SamlOutcome::Post {
         consumer: request.consumer,
         saml_response,

@@ -2,8 +2,9 @@
 //! Shibboleth Service Provider 3 (`shibd` and `mod_shib`) protects a page. The SP loads
 //! Etupass's metadata; its own metadata (from its `/Shibboleth.sso/Metadata` handler) is
 //! registered with the command line. A browser-like client signs in through Etupass and
-//! the page sees `eppn`, `affiliation`, `pairwise-id`, `persistent-id` and `mail` as
-//! Shibboleth delivers them, with the SP signing its AuthnRequests.
+//! the page sees `eppn`, `affiliation`, `pairwise-id` and `persistent-id` as Shibboleth
+//! delivers them. The SP signs its AuthnRequests (Etupass checks them) and Etupass
+//! encrypts the assertion to the SP's key (the SP decrypts it and checks its signature).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -74,7 +75,7 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
     let d = dir.display();
     let shibboleth2 = format!(
         r#"<SPConfig xmlns="urn:mace:shibboleth:3.0:native:sp:config" xmlns:conf="urn:mace:shibboleth:3.0:native:sp:config" clockSkew="180">
-  <OutOfProcess logger="/etc/shibboleth/console.logger"/>
+  <OutOfProcess logger="{d}/shibd.logger"/>
   <UnixListener address="{d}/run/shibd.sock"/>
   <ApplicationDefaults entityID="{site}/shibboleth" REMOTE_USER="eppn" signing="true">
     <Sessions lifetime="28800" timeout="3600" relayState="ss:mem" checkAddress="false" handlerSSL="false" cookieProps="http">
@@ -97,6 +98,17 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         idp = app.url("/saml"),
     );
     std::fs::write(dir.join("shibboleth2.xml"), shibboleth2).unwrap();
+    // A file appender (the console one is buffered when it is not a terminal).
+    std::fs::write(
+        dir.join("shibd.logger"),
+        format!(
+            "log4j.rootCategory=INFO, file\nlog4j.category.OpenSAML=DEBUG\nlog4j.category.XMLTooling.Decrypter=DEBUG\n\
+             log4j.appender.file=org.apache.log4j.FileAppender\nlog4j.appender.file.fileName={d}/run/shibd-file.log\n\
+             log4j.appender.file.layout=org.apache.log4j.PatternLayout\n\
+             log4j.appender.file.layout.ConversionPattern=%d %p %c: %m%n\n"
+        ),
+    )
+    .unwrap();
     for path in [app.dir.path().to_path_buf(), dir.clone()] {
         Command::new("chmod")
             .arg("755")
@@ -115,8 +127,12 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
             .arg(dir.join("shibboleth2.xml"))
             .arg("-p")
             .arg(dir.join("run/shibd.pid"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::from(
+                std::fs::File::create(dir.join("run/shibd.log")).unwrap(),
+            ))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("run/shibd.err")).unwrap(),
+            ))
             .spawn()
             .expect("shibd starts"),
     );
@@ -156,7 +172,7 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         format!(
             "{}\n{}",
             std::fs::read_to_string(dir.join("error.log")).unwrap_or_default(),
-            std::fs::read_to_string(dir.join("run/shibd.log")).unwrap_or_default()
+            std::fs::read_to_string(dir.join("run/shibd-file.log")).unwrap_or_default()
         )
     };
 
@@ -222,7 +238,16 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
     assert_eq!(status, 200, "{post}");
     let consumer = form_action(&post);
     assert!(consumer.starts_with(&site), "{consumer}");
-    let mut fields = vec![("SAMLResponse", form_field(&post, "SAMLResponse").unwrap())];
+    let saml_response = form_field(&post, "SAMLResponse").unwrap();
+    let xml = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &saml_response).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        xml.contains("<saml:EncryptedAssertion") && !xml.contains(NUMBER),
+        "encrypted to the key of the SP's metadata: {xml}"
+    );
+    let mut fields = vec![("SAMLResponse", saml_response)];
     if let Some(relay) = form_field(&post, "RelayState") {
         fields.push(("RelayState", relay));
     }
@@ -235,6 +260,10 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         }
     }
     let (status, page) = landing.page();
+    if status != 200 {
+        // shibd writes its log after it answers.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert_eq!(status, 200, "{page}\n{}", logs());
     assert!(page.contains("federation service"), "{page}");
     assert!(
