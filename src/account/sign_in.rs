@@ -330,7 +330,7 @@ pub async fn end_session(
     Ok(())
 }
 
-/// Queues back-channel logout tokens (OpenID Connect) and logout requests (CAS); a failure here is logged, never fatal: the
+/// Queues back-channel logout tokens (OpenID Connect) and logout requests (CAS, SAML); a failure here is logged, never fatal: the
 /// sessions are already over on our side.
 pub async fn tell_relying_parties(
     provider: &Provider,
@@ -339,6 +339,9 @@ pub async fn tell_relying_parties(
 ) {
     if let Err(error) = crate::cas::logout::notify(provider, session_ids.clone()).await {
         tracing::error!(%error, "CAS single logout could not be queued");
+    }
+    if let Err(error) = crate::saml::logout::notify(provider, session_ids.clone()).await {
+        tracing::error!(%error, "SAML single logout could not be queued");
     }
     if let Err(error) = crate::oauth::backchannel::notify(provider, identity, session_ids).await {
         tracing::error!(%error, "back-channel logout could not be queued");

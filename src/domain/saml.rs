@@ -35,6 +35,16 @@ pub struct AssertionConsumer {
     pub is_default: bool,
 }
 
+pub const BINDING_SOAP: &str = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP";
+
+/// A single logout service of the SP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutService {
+    pub binding: String,
+    pub location: String,
+    pub response_location: Option<String>,
+}
+
 /// What an SP's metadata says that Etupass relies on.
 #[derive(Debug, Clone)]
 pub struct SpMetadata {
@@ -44,6 +54,7 @@ pub struct SpMetadata {
     pub signing_certificates: Vec<String>,
     /// The certificate to encrypt assertions to (`use="encryption"` or no `use`).
     pub encryption_certificate: Option<String>,
+    pub logout_services: Vec<LogoutService>,
     pub authn_requests_signed: bool,
     pub want_assertions_signed: bool,
     pub valid_until: Option<UnixTime>,
@@ -65,6 +76,14 @@ pub struct ServiceProvider {
 }
 
 impl ServiceProvider {
+    /// Its single logout service on `binding`, if it has one.
+    pub fn logout_service(&self, binding: &str) -> Option<&LogoutService> {
+        self.metadata
+            .logout_services
+            .iter()
+            .find(|service| service.binding == binding)
+    }
+
     pub fn admits(&self, identity: &super::identity::Identity) -> bool {
         (self.open_to_alumni || !identity.is_alumnus_only())
             && (self.open_to_parents || !identity.is_parent_only())
@@ -180,7 +199,22 @@ pub fn parse_metadata(xml: &str, now: UnixTime) -> Result<SpMetadata, Invalid> {
             }
         }
     }
+    let logout_services = sp
+        .single_logout_services
+        .iter()
+        .flatten()
+        .filter(|service| {
+            url::Url::parse(&service.location)
+                .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some())
+        })
+        .map(|service| LogoutService {
+            binding: service.binding.clone(),
+            location: service.location.trim().to_string(),
+            response_location: service.response_location.clone(),
+        })
+        .collect();
     Ok(SpMetadata {
+        logout_services,
         name: entity_id.clone(),
         entity_id,
         consumers,

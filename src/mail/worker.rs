@@ -124,6 +124,14 @@ pub async fn deliver(
                 logout_token_accepted,
             )
             .await
+        } else if queued.mail.kind == crate::saml::logout::KIND {
+            post_saml_logout(
+                provider,
+                &http.administrators,
+                &queued.mail.recipient,
+                &queued.mail.body_text,
+            )
+            .await
         } else if queued.mail.kind == crate::cas::logout::KIND {
             let client = &http.administrators;
             // Received is enough: mod_auth_cas handles the message, then redirects the
@@ -167,6 +175,35 @@ pub async fn deliver(
         }
     }
     Ok(delivered)
+}
+
+/// SAML single logout on the SOAP binding: the request signed now, POSTed; any 200 SOAP
+/// answer is taken (a `PartialLogout` is not improved by sending again).
+async fn post_saml_logout(
+    provider: &Provider,
+    http: &reqwest::Client,
+    uri: &str,
+    pending: &str,
+) -> Result<(), String> {
+    let pending: crate::saml::logout::PendingLogout =
+        serde_json::from_str(pending).map_err(|e| format!("unreadable outbox entry: {e}"))?;
+    let envelope =
+        crate::saml::logout::soap_request(provider, uri, &pending).map_err(|e| e.to_string())?;
+    let response = http
+        .post(uri)
+        .header("content-type", "text/xml; charset=utf-8")
+        .header(
+            "soapaction",
+            "http://www.oasis-open.org/committees/security",
+        )
+        .body(envelope)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match response.status().as_u16() {
+        200 => Ok(()),
+        status => Err(format!("the service provider answered {status}")),
+    }
 }
 
 /// Back-Channel Logout 1.0 §2.5: 200 or 204 is success.

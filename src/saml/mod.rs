@@ -6,6 +6,7 @@
 
 pub mod attributes;
 pub mod encryption;
+pub mod logout;
 pub mod metadata;
 pub mod response;
 pub mod sso;

@@ -48,12 +48,12 @@ pub struct AssertionContent {
     pub attributes: Vec<Attribute>,
 }
 
-fn instant(unix: i64) -> String {
+pub(crate) fn instant(unix: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     crate::cas::new_ticket("_")
 }
 
@@ -160,9 +160,18 @@ fn signed_assertion(
         signature = signature_template(&assertion_id, credentials),
         attribute_statement = attribute_statement,
     );
-    let signed = Crypto::sign_xml(&xml, &credentials.key_der)
+    signed_element(&xml, credentials)
+}
+
+/// `xml` (one element holding a `signature_template` for its own ID) signed, as one
+/// element with nothing around it (an SP decrypting or unwrapping it expects exactly
+/// that).
+pub(crate) fn signed_element(
+    xml: &str,
+    credentials: &SamlCredentials,
+) -> Result<String, SigningError> {
+    let signed = Crypto::sign_xml(xml, &credentials.key_der)
         .map_err(|error| SigningError(error.to_string()))?;
-    // One element, nothing around it: an SP decrypting it expects exactly that.
     Ok(without_declaration(&signed).trim_end().to_string())
 }
 
@@ -211,7 +220,7 @@ pub fn status(
 
 /// An enveloped signature over the element `id`: exclusive c14n, RSA-SHA256, SHA-256
 /// digest, and the certificate.
-fn signature_template(id: &str, credentials: &SamlCredentials) -> String {
+pub(crate) fn signature_template(id: &str, credentials: &SamlCredentials) -> String {
     format!(
         concat!(
             "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:SignedInfo>",

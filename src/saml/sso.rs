@@ -27,6 +27,7 @@ use crate::domain::saml::{refuse_doctype, ServiceProvider};
 use crate::domain::session::{Session, ACR_MFA};
 use crate::oauth::authorize::{proves_sign_in, sign_in_proof, Interaction, RawRequest};
 use crate::provider::Provider;
+use crate::store::saml::SamlParticipant;
 use crate::store::StoreError;
 
 /// The first parameter of a carried SAML request.
@@ -262,6 +263,24 @@ pub async fn sso(
                 ),
         )
         .await?;
+    let session_index = token::derive(
+        &provider.token_secret,
+        &format!("saml-session-index\n{}", session.id),
+    );
+    provider
+        .store
+        .record_saml_participant(
+            &session.id,
+            &identity.id,
+            SamlParticipant {
+                sp_id: request.sp.id.clone(),
+                name_id: name_id.clone(),
+                name_id_format: name_id_format.to_string(),
+                session_index: session_index.clone(),
+            },
+            now,
+        )
+        .await?;
     let content = AssertionContent {
         idp_entity_id: super::entity_id(&provider.settings),
         sp_entity_id,
@@ -275,10 +294,7 @@ pub async fn sso(
         } else {
             CONTEXT_PASSWORD
         },
-        session_index: token::derive(
-            &provider.token_secret,
-            &format!("saml-session-index\n{}", session.id),
-        ),
+        session_index,
         attributes,
     };
     let encrypt_to = request.sp.metadata.encryption_certificate.as_deref();

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::saml_service_providers;
+use super::schema::{saml_service_providers, saml_sessions};
 use super::{from_json, new_id, to_json, Store, StoreError, StoreResult};
 use crate::domain::clock::UnixTime;
 use crate::domain::saml::{ServiceProvider, SpMetadata};
@@ -18,6 +18,7 @@ struct ServiceProviderRow {
     consumers: String,
     signing_certificates: String,
     encryption_certificate: Option<String>,
+    logout_services: String,
     authn_requests_signed: bool,
     want_assertions_signed: bool,
     valid_until: Option<i64>,
@@ -40,6 +41,7 @@ impl TryFrom<ServiceProviderRow> for ServiceProvider {
                 consumers: from_json("consumers", &row.consumers)?,
                 signing_certificates: from_json("signing_certificates", &row.signing_certificates)?,
                 encryption_certificate: row.encryption_certificate,
+                logout_services: from_json("logout_services", &row.logout_services)?,
                 authn_requests_signed: row.authn_requests_signed,
                 want_assertions_signed: row.want_assertions_signed,
                 valid_until: row.valid_until,
@@ -75,6 +77,7 @@ fn row_of(id: String, new: NewServiceProvider, created_at: i64, now: i64) -> Ser
         consumers: to_json(&new.metadata.consumers),
         signing_certificates: to_json(&new.metadata.signing_certificates),
         encryption_certificate: new.metadata.encryption_certificate,
+        logout_services: to_json(&new.metadata.logout_services),
         authn_requests_signed: new.metadata.authn_requests_signed,
         want_assertions_signed: new.metadata.want_assertions_signed,
         valid_until: new.metadata.valid_until,
@@ -165,6 +168,81 @@ impl Store {
         let id = id.to_string();
         self.write(move |conn| {
             Ok(diesel::delete(saml_service_providers::table.find(id)).execute(conn)? == 1)
+        })
+        .await
+    }
+}
+
+/// An SP that received an assertion in a session: what single logout names.
+#[derive(Debug, Clone)]
+pub struct SamlParticipant {
+    pub sp_id: String,
+    pub name_id: String,
+    pub name_id_format: String,
+    pub session_index: String,
+}
+
+impl Store {
+    /// Records that `sp_id` received an assertion in `session_id`.
+    pub async fn record_saml_participant(
+        &self,
+        session_id: &str,
+        identity_id: &str,
+        participant: SamlParticipant,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let (session_id, identity_id) = (session_id.to_string(), identity_id.to_string());
+        self.write(move |conn| {
+            diesel::insert_into(saml_sessions::table)
+                .values((
+                    saml_sessions::id.eq(new_id()),
+                    saml_sessions::session_id.eq(session_id),
+                    saml_sessions::identity_id.eq(identity_id),
+                    saml_sessions::sp_id.eq(participant.sp_id),
+                    saml_sessions::name_id.eq(participant.name_id),
+                    saml_sessions::name_id_format.eq(participant.name_id_format),
+                    saml_sessions::session_index.eq(participant.session_index),
+                    saml_sessions::created_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The SPs of these sessions not yet told of their end, marked told (each once).
+    pub async fn take_saml_participants(
+        &self,
+        session_ids: Vec<String>,
+        now: UnixTime,
+    ) -> StoreResult<Vec<SamlParticipant>> {
+        self.write(move |conn| {
+            let rows: Vec<(String, String, String, String, String)> = saml_sessions::table
+                .filter(saml_sessions::session_id.eq_any(&session_ids))
+                .filter(saml_sessions::ended_at.is_null())
+                .select((
+                    saml_sessions::id,
+                    saml_sessions::sp_id,
+                    saml_sessions::name_id,
+                    saml_sessions::name_id_format,
+                    saml_sessions::session_index,
+                ))
+                .load(conn)?;
+            let ids: Vec<&String> = rows.iter().map(|row| &row.0).collect();
+            diesel::update(saml_sessions::table.filter(saml_sessions::id.eq_any(ids)))
+                .set(saml_sessions::ended_at.eq(Some(now)))
+                .execute(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(
+                    |(_, sp_id, name_id, name_id_format, session_index)| SamlParticipant {
+                        sp_id,
+                        name_id,
+                        name_id_format,
+                        session_index,
+                    },
+                )
+                .collect())
         })
         .await
     }

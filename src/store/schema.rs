@@ -357,6 +357,7 @@ diesel::table! {
         consumers -> Text,
         signing_certificates -> Text,
         encryption_certificate -> Nullable<Text>,
+        logout_services -> Text,
         authn_requests_signed -> Bool,
         want_assertions_signed -> Bool,
         valid_until -> Nullable<BigInt>,
@@ -369,12 +370,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    saml_sessions (id) {
+        id -> Text,
+        session_id -> Text,
+        identity_id -> Text,
+        sp_id -> Text,
+        name_id -> Text,
+        name_id_format -> Text,
+        session_index -> Text,
+        created_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> identities (identity_id));
 diesel::joinable!(account_links -> identities (identity_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
 diesel::joinable!(access_tokens -> clients (client_id));
 diesel::joinable!(consents -> clients (client_id));
 diesel::joinable!(cas_tickets -> cas_services (service_id));
+diesel::joinable!(saml_sessions -> saml_service_providers (sp_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     identities,
@@ -402,4 +418,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     cas_services,
     cas_tickets,
     saml_service_providers,
+    saml_sessions,
 );

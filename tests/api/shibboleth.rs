@@ -5,6 +5,7 @@
 //! the page sees `eppn`, `affiliation`, `pairwise-id` and `persistent-id` as Shibboleth
 //! delivers them. The SP signs its AuthnRequests (Etupass checks them) and Etupass
 //! encrypts the assertion to the SP's key (the SP decrypts it and checks its signature).
+//! Signing out of Etupass ends the SP's session too (single logout on its SOAP service).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -80,7 +81,7 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
   <ApplicationDefaults entityID="{site}/shibboleth" REMOTE_USER="eppn" signing="true">
     <Sessions lifetime="28800" timeout="3600" relayState="ss:mem" checkAddress="false" handlerSSL="false" cookieProps="http">
       <SSO entityID="{idp}">SAML2</SSO>
-      <Logout>Local</Logout>
+      <Logout>SAML2 Local</Logout>
       <Handler type="MetadataGenerator" Location="/Metadata" signing="false"/>
       <Handler type="Session" Location="/Session" showAttributeValues="true"/>
     </Sessions>
@@ -282,6 +283,21 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
     );
     assert!(page.contains("pairwise-id="), "{page}");
     assert!(page.contains("persistent-id="), "{page}");
+
+    // Signing out of Etupass (here through CAS's logout link): the SP is told on its
+    // SOAP logout service and forgets its session; its page asks Etupass again.
+    let (status, _) = browser.get(&app.url("/cas/logout")).await.page();
+    assert_eq!(status, 200);
+    let mut forgotten = false;
+    for _ in 0..100 {
+        if let Landing::Redirect(next) = browser.get(&format!("{site}/protected/")).await {
+            assert!(next.location.as_str().starts_with(&app.url("/saml/sso")));
+            forgotten = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(forgotten, "the SP's session ends with Etupass's: {}", logs());
     drop(apache);
     drop(shibd);
 }

@@ -1,1 +1,2 @@
+DROP TABLE saml_sessions;
 DROP TABLE saml_service_providers;
