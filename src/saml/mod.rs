@@ -6,6 +6,7 @@
 
 pub mod attributes;
 pub mod encryption;
+pub mod incoming;
 pub mod logout;
 pub mod metadata;
 pub mod response;

@@ -9,21 +9,16 @@
 //! (`saml=sso` and the binding's raw parameters), and is decoded and checked again, from
 //! scratch, on every pass: nothing about it is kept on the server until it is answered.
 
-use std::io::Read;
-
-use base64::Engine;
-use samael::crypto::{
-    AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
-};
 use serde_json::json;
 
+use super::incoming::{self, Refusal};
 use super::response::{self, AssertionContent};
 use super::{NAMEID_PERSISTENT, NAMEID_TRANSIENT};
 use crate::account::gates::{self, Gate};
 use crate::crypto::token;
 use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::domain::identity::Identity;
-use crate::domain::saml::{refuse_doctype, ServiceProvider};
+use crate::domain::saml::ServiceProvider;
 use crate::domain::session::{Session, ACR_MFA};
 use crate::oauth::authorize::{proves_sign_in, sign_in_proof, Interaction, RawRequest};
 use crate::provider::Provider;
@@ -32,8 +27,6 @@ use crate::store::StoreError;
 
 /// The first parameter of a carried SAML request.
 const MARKER: (&str, &str) = ("saml", "sso");
-/// How large a decoded AuthnRequest may be.
-const MAX_REQUEST_BYTES: u64 = 64 * 1024;
 /// How old an AuthnRequest may be when answered: the sign-in between takes minutes. Its
 /// ID is remembered this long, so it is answered once.
 const REQUEST_LIFETIME_SECS: i64 = 30 * 60;
@@ -50,31 +43,6 @@ pub enum SamlError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Signing(#[from] response::SigningError),
-}
-
-/// Why a request is not answered at all (shown on a page, never sent to the SP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    Malformed,
-    UnknownServiceProvider,
-    BadSignature,
-    Unsigned,
-    UnknownConsumer,
-    Stale,
-    Replayed,
-}
-
-impl Refusal {
-    pub fn message_key(self) -> &'static str {
-        match self {
-            Refusal::Malformed => "saml.malformed",
-            Refusal::UnknownServiceProvider => "saml.unknown_sp",
-            Refusal::BadSignature | Refusal::Unsigned => "saml.bad_signature",
-            Refusal::UnknownConsumer => "saml.unknown_consumer",
-            Refusal::Stale => "saml.stale",
-            Refusal::Replayed => "saml.replayed",
-        }
-    }
 }
 
 /// What the browser gets.
@@ -128,6 +96,22 @@ impl Binding {
             }
         }
         RawRequest(pairs)
+    }
+
+    /// The message as `incoming` reads it.
+    fn message(&self) -> incoming::Message {
+        match self {
+            Binding::Redirect { query } => incoming::Message::Redirect {
+                query: query.clone(),
+            },
+            Binding::Post {
+                saml_request,
+                relay_state,
+            } => incoming::Message::Post {
+                message: saml_request.clone(),
+                relay_state: relay_state.clone(),
+            },
+        }
     }
 
     /// A carried request that is a SAML one (its sign-in proof aside).
@@ -339,26 +323,10 @@ async fn check(
     provider: &Provider,
     binding: &Binding,
 ) -> Result<Result<ValidRequest, Refusal>, SamlError> {
-    let decoded = match binding {
-        Binding::Redirect { query } => decode_redirect(query),
-        Binding::Post {
-            saml_request,
-            relay_state,
-        } => base64::engine::general_purpose::STANDARD
-            .decode(saml_request.split_whitespace().collect::<String>())
-            .ok()
-            .filter(|xml| xml.len() as u64 <= MAX_REQUEST_BYTES)
-            .and_then(|xml| String::from_utf8(xml).ok())
-            .map(|xml| Decoded {
-                xml,
-                relay_state: relay_state.clone(),
-                signature: None,
-            }),
-    };
-    let Some(decoded) = decoded else {
+    let Some(decoded) = incoming::decode(&binding.message(), "SAMLRequest") else {
         return Ok(Err(Refusal::Malformed));
     };
-    if refuse_doctype(&decoded.xml).is_err() || !root_is(&decoded.xml, "AuthnRequest") {
+    if !incoming::root_is(&decoded.xml, "AuthnRequest") {
         return Ok(Err(Refusal::Malformed));
     }
     let Ok(unverified) = decoded.xml.parse::<samael::schema::AuthnRequest>() else {
@@ -370,48 +338,21 @@ async fn check(
     let Some(sp) = provider.store.find_service_provider(issuer.trim()).await? else {
         return Ok(Err(Refusal::UnknownServiceProvider));
     };
-    let certificates: Vec<CertificateDer> = sp
-        .metadata
-        .signing_certificates
-        .iter()
-        .filter_map(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
-        .map(CertificateDer::from)
-        .collect();
-    let enveloped = decoded.xml.contains("Signature");
     // What the request says: for a signed POST, only what the signature covers.
-    let request = match (binding, &decoded.signature, enveloped) {
-        (Binding::Redirect { .. }, Some(signature), _) => {
-            if !signature.verify(&sp.metadata.signing_certificates) {
-                return Ok(Err(Refusal::BadSignature));
+    let request =
+        match incoming::verify(&decoded, &sp.metadata.signing_certificates, "AuthnRequest") {
+            Err(refusal) => return Ok(Err(refusal)),
+            Ok(incoming::Verified::Unsigned) if sp.metadata.authn_requests_signed => {
+                return Ok(Err(Refusal::Unsigned))
             }
-            unverified
-        }
-        (Binding::Post { .. }, None, true) => {
-            let Ok(signed) = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-                &decoded.xml,
-                &certificates,
-                ReduceMode::PreDigest,
-                Some(&[
-                    AllowedSignatureAlgorithm::RsaSha256,
-                    AllowedSignatureAlgorithm::RsaSha384,
-                    AllowedSignatureAlgorithm::RsaSha512,
-                    AllowedSignatureAlgorithm::EcdsaSha256,
-                ]),
-            ) else {
-                return Ok(Err(Refusal::BadSignature));
-            };
-            match signed.parse::<samael::schema::AuthnRequest>() {
-                Ok(request) if root_is(&signed, "AuthnRequest") && request.id == unverified.id => {
-                    request
+            Ok(incoming::Verified::Unsigned | incoming::Verified::Query) => unverified,
+            Ok(incoming::Verified::Enveloped(signed)) => {
+                match signed.parse::<samael::schema::AuthnRequest>() {
+                    Ok(request) if request.id == unverified.id => request,
+                    _ => return Ok(Err(Refusal::BadSignature)),
                 }
-                _ => return Ok(Err(Refusal::BadSignature)),
             }
-        }
-        // An enveloped signature on the Redirect binding is not how it is signed.
-        (Binding::Redirect { .. }, None, true) => return Ok(Err(Refusal::BadSignature)),
-        _ if sp.metadata.authn_requests_signed => return Ok(Err(Refusal::Unsigned)),
-        _ => unverified,
-    };
+        };
     let issue_instant = request.issue_instant.timestamp();
     let now = provider.now();
     if issue_instant + REQUEST_LIFETIME_SECS < now || issue_instant > now + SKEW_SECS {
@@ -463,156 +404,4 @@ async fn check(
         wants_mfa,
         sp,
     }))
-}
-
-/// The local name of the document's root element is `name` (a parser mapping structs
-/// ignores it: a `Response` or anything else must not pass for an AuthnRequest).
-fn root_is(xml: &str, name: &str) -> bool {
-    let mut rest = xml.trim_start();
-    // The XML declaration and comments before the root.
-    loop {
-        if let Some(after) = rest.strip_prefix("<?") {
-            match after.find("?>") {
-                Some(end) => rest = after[end + 2..].trim_start(),
-                None => return false,
-            }
-        } else if let Some(after) = rest.strip_prefix("<!--") {
-            match after.find("-->") {
-                Some(end) => rest = after[end + 3..].trim_start(),
-                None => return false,
-            }
-        } else {
-            break;
-        }
-    }
-    let Some(tag) = rest.strip_prefix('<') else {
-        return false;
-    };
-    let qualified: String = tag
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/')
-        .collect();
-    qualified.rsplit(':').next() == Some(name)
-}
-
-struct Decoded {
-    xml: String,
-    relay_state: Option<String>,
-    signature: Option<RedirectSignature>,
-}
-
-/// The signature of a Redirect-binding message (Bindings §3.4.4.1): over the raw octets
-/// `SAMLRequest=…&RelayState=…&SigAlg=…` as they appeared in the query.
-struct RedirectSignature {
-    signed: String,
-    algorithm: String,
-    value: Vec<u8>,
-}
-
-impl RedirectSignature {
-    fn verify(&self, certificates: &[String]) -> bool {
-        use openssl::hash::MessageDigest;
-        let digest = match self.algorithm.as_str() {
-            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-            | "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256" => MessageDigest::sha256(),
-            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512" => MessageDigest::sha512(),
-            // SHA-1 and anything unknown: refused.
-            _ => return false,
-        };
-        certificates.iter().any(|certificate| {
-            let Ok(der) = base64::engine::general_purpose::STANDARD.decode(certificate) else {
-                return false;
-            };
-            let Ok(key) = openssl::x509::X509::from_der(&der).and_then(|c| c.public_key()) else {
-                return false;
-            };
-            openssl::sign::Verifier::new(digest, &key)
-                .and_then(|mut verifier| {
-                    verifier.update(self.signed.as_bytes())?;
-                    verifier.verify(&self.value)
-                })
-                .unwrap_or(false)
-        })
-    }
-}
-
-/// Reads a Redirect-binding query: each parameter once, `SAMLRequest` inflated (at most
-/// 64 KiB), and the signed octets kept as they came.
-fn decode_redirect(query: &str) -> Option<Decoded> {
-    let mut raw: Vec<(&str, &str)> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if raw.iter().any(|(n, _)| *n == name) {
-            return None;
-        }
-        raw.push((name, value));
-    }
-    let find = |name: &str| raw.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-    let decode = |value: &str| {
-        url::form_urlencoded::parse(format!("v={value}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    let request = find("SAMLRequest")?;
-    let deflated = base64::engine::general_purpose::STANDARD
-        .decode(decode(request)?.split_whitespace().collect::<String>())
-        .ok()?;
-    let mut xml = String::new();
-    flate2::read::DeflateDecoder::new(&deflated[..])
-        .take(MAX_REQUEST_BYTES + 1)
-        .read_to_string(&mut xml)
-        .ok()?;
-    if xml.len() as u64 > MAX_REQUEST_BYTES {
-        return None;
-    }
-    let relay_state = find("RelayState").and_then(decode);
-    let signature = match (find("SigAlg"), find("Signature")) {
-        (Some(algorithm), Some(value)) => {
-            let mut signed = format!("SAMLRequest={request}");
-            if let Some(relay) = find("RelayState") {
-                signed.push_str(&format!("&RelayState={relay}"));
-            }
-            signed.push_str(&format!("&SigAlg={algorithm}"));
-            Some(RedirectSignature {
-                signed,
-                algorithm: decode(algorithm)?,
-                value: base64::engine::general_purpose::STANDARD
-                    .decode(decode(value)?)
-                    .ok()?,
-            })
-        }
-        (None, None) => None,
-        _ => return None,
-    };
-    Some(Decoded {
-        xml,
-        relay_state,
-        signature,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_an_authn_request_root_is_one() {
-        assert!(root_is(
-            "<?xml version=\"1.0\"?><samlp:AuthnRequest ID=\"x\"/>",
-            "AuthnRequest"
-        ));
-        assert!(root_is("<!-- c --><AuthnRequest/>", "AuthnRequest"));
-        assert!(!root_is(
-            "<samlp:Response><samlp:AuthnRequest/></samlp:Response>",
-            "AuthnRequest"
-        ));
-        assert!(!root_is("<samlp:AuthnRequestX/>", "AuthnRequest"));
-    }
-
-    #[test]
-    fn a_redirect_query_with_a_parameter_twice_or_half_a_signature_is_refused() {
-        assert!(decode_redirect("SAMLRequest=a&SAMLRequest=b").is_none());
-        assert!(decode_redirect("SAMLRequest=fZA&SigAlg=x").is_none());
-        assert!(decode_redirect("RelayState=x").is_none());
-    }
 }

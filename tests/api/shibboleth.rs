@@ -297,7 +297,11 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(forgotten, "the SP's session ends with Etupass's: {}", logs());
+    assert!(
+        forgotten,
+        "the SP's session ends with Etupass's: {}",
+        logs()
+    );
     drop(apache);
     drop(shibd);
 }
