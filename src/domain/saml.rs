@@ -163,14 +163,9 @@ pub fn parse_metadata(xml: &str, now: UnixTime) -> Result<SpMetadata, Invalid> {
         )));
     }
     for consumer in &consumers {
-        let ok = url::Url::parse(&consumer.location).is_ok_and(|u| {
-            matches!(u.scheme(), "https" | "http")
-                && u.host_str().is_some()
-                && u.username().is_empty()
-        });
-        if !ok {
+        if !is_secure_endpoint(&consumer.location) {
             return Err(Invalid::new(format!(
-                "the AssertionConsumerService '{}' is not an http(s) URL",
+                "the AssertionConsumerService '{}' is not an https URL (bearer assertions travel there)",
                 consumer.location
             )));
         }
@@ -203,16 +198,28 @@ pub fn parse_metadata(xml: &str, now: UnixTime) -> Result<SpMetadata, Invalid> {
         .single_logout_services
         .iter()
         .flatten()
-        .filter(|service| {
-            url::Url::parse(&service.location)
-                .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some())
-        })
+        .filter(|service| is_secure_endpoint(&service.location))
         .map(|service| LogoutService {
             binding: service.binding.clone(),
             location: service.location.trim().to_string(),
             response_location: service.response_location.clone(),
         })
         .collect();
+    if sp.authn_requests_signed == Some(true) && signing_certificates.is_empty() {
+        return Err(Invalid::new(format!(
+            "{entity_id} says it signs its requests but gives no signing certificate"
+        )));
+    }
+    if let Some(certificate) = &encryption_certificate {
+        let rsa = openssl::x509::X509::from_der(&decode(certificate)?)
+            .and_then(|c| c.public_key())
+            .is_ok_and(|key| key.rsa().is_ok());
+        if !rsa {
+            return Err(Invalid::new(
+                "the encryption certificate must hold an RSA key (RSA-OAEP key transport)",
+            ));
+        }
+    }
     Ok(SpMetadata {
         logout_services,
         name: entity_id.clone(),
@@ -223,6 +230,24 @@ pub fn parse_metadata(xml: &str, now: UnixTime) -> Result<SpMetadata, Invalid> {
         authn_requests_signed: sp.authn_requests_signed.unwrap_or(false),
         want_assertions_signed: sp.want_assertions_signed.unwrap_or(false),
         valid_until: entity.valid_until.map(|t| t.timestamp()),
+    })
+}
+
+/// An https URL, or http to this machine (a test or a local proxy).
+fn is_secure_endpoint(location: &str) -> bool {
+    url::Url::parse(location).is_ok_and(|u| {
+        u.username().is_empty()
+            && match u.scheme() {
+                "https" => u.host_str().is_some(),
+                "http" => {
+                    matches!(
+                        u.host(),
+                        Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+                    ) || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                        || u.host_str() == Some("localhost")
+                }
+                _ => false,
+            }
     })
 }
 
@@ -240,7 +265,7 @@ mod tests {
     fn metadata(valid_until: &str, acs: &str) -> String {
         format!(
             r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sp.example.edu/shibboleth"{valid_until}>
-  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="true">
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="false">
     {acs}
   </md:SPSSODescriptor>
 </md:EntityDescriptor>"#
@@ -256,7 +281,15 @@ mod tests {
             sp.consumers[0].location,
             "https://sp.example.edu/Shibboleth.sso/SAML2/POST"
         );
-        assert!(sp.authn_requests_signed);
+        assert!(!sp.authn_requests_signed);
+        let says_it_signs = metadata("", acs).replace(
+            "AuthnRequestsSigned=\"false\"",
+            "AuthnRequestsSigned=\"true\"",
+        );
+        assert!(parse_metadata(&says_it_signs, 0)
+            .unwrap_err()
+            .0
+            .contains("no signing certificate"));
         let expired = parse_metadata(
             &metadata(r#" validUntil="2020-01-01T00:00:00Z""#, acs),
             1_800_000_000,
@@ -267,6 +300,16 @@ mod tests {
             .unwrap_err()
             .0
             .contains("no AssertionConsumerService"));
+        let plain_http = r#"<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="http://sp.example.edu/acs" index="1"/>"#;
+        assert!(parse_metadata(&metadata("", plain_http), 0)
+            .unwrap_err()
+            .0
+            .contains("https"));
+        let loopback = r#"<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="http://127.0.0.1:8080/acs" index="1"/>"#;
+        assert!(
+            parse_metadata(&metadata("", loopback), 0).is_ok(),
+            "http only to this machine"
+        );
         let doctype = format!(
             "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{}",
             metadata("", acs)

@@ -70,10 +70,21 @@ pub fn decode(message: &Message, field: &str) -> Option<Decoded> {
                 xml,
                 relay_state: relay_state.clone(),
                 signature: None,
+                enveloped: false,
             }),
     }?;
     refuse_doctype(&decoded.xml).ok()?;
-    Some(decoded)
+    // The one signature shape SAML uses, or none: anything else never reaches xmlsec.
+    match super::shape::check(&decoded.xml) {
+        Ok(enveloped) => Some(Decoded {
+            enveloped,
+            ..decoded
+        }),
+        Err(why) => {
+            tracing::info!(%why, "a SAML message of the wrong shape was refused");
+            None
+        }
+    }
 }
 
 /// How a message proved it came from the SP.
@@ -89,8 +100,7 @@ pub enum Verified {
 
 /// Checks the message's signature against the SP's `certificates` (base64 DER).
 pub fn verify(decoded: &Decoded, certificates: &[String], root: &str) -> Result<Verified, Refusal> {
-    let enveloped = decoded.xml.contains("Signature");
-    match (&decoded.signature, enveloped) {
+    match (&decoded.signature, decoded.enveloped) {
         (Some(signature), false) => {
             if signature.verify(certificates) {
                 Ok(Verified::Query)
@@ -162,6 +172,8 @@ pub struct Decoded {
     pub xml: String,
     pub relay_state: Option<String>,
     signature: Option<RedirectSignature>,
+    /// It carries an enveloped signature (of the one allowed shape).
+    enveloped: bool,
 }
 
 /// The signature of a Redirect-binding message (Bindings §3.4.4.1): over the raw octets
@@ -251,6 +263,7 @@ fn decode_redirect(query: &str, field: &str) -> Option<Decoded> {
         xml,
         relay_state,
         signature,
+        enveloped: false,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod incoming;
 pub mod logout;
 pub mod metadata;
 pub mod response;
+pub mod shape;
 pub mod sso;
 
 use crate::config::Settings;

@@ -249,7 +249,11 @@ pub async fn sso(
         .await?;
     let session_index = token::derive(
         &provider.token_secret,
-        &format!("saml-session-index\n{}", session.id),
+        // Per SP too: two SPs comparing SessionIndex values cannot link their NameIDs.
+        &format!(
+            "saml-session-index\n{}\n{}",
+            request.sp.metadata.entity_id, session.id
+        ),
     );
     provider
         .store
@@ -288,6 +292,16 @@ pub async fn sso(
         saml_response,
         relay_state: request.relay_state,
     })
+}
+
+/// An XML NCName of at most 256 characters (what an `ID` attribute holds).
+fn is_ncname(id: &str) -> bool {
+    let mut chars = id.chars();
+    id.len() <= 256
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// A SAML error status posted back to the SP's consumer.
@@ -335,7 +349,11 @@ async fn check(
     let Some(issuer) = unverified.issuer.as_ref().and_then(|i| i.value.clone()) else {
         return Ok(Err(Refusal::Malformed));
     };
-    let Some(sp) = provider.store.find_service_provider(issuer.trim()).await? else {
+    let Some(sp) = provider
+        .store
+        .find_service_provider_by_entity_id(issuer.trim())
+        .await?
+    else {
         return Ok(Err(Refusal::UnknownServiceProvider));
     };
     // What the request says: for a signed POST, only what the signature covers.
@@ -347,14 +365,41 @@ async fn check(
             }
             Ok(incoming::Verified::Unsigned | incoming::Verified::Query) => unverified,
             Ok(incoming::Verified::Enveloped(signed)) => {
+                // The signed request is the one that named the SP (same ID, same issuer).
                 match signed.parse::<samael::schema::AuthnRequest>() {
-                    Ok(request) if request.id == unverified.id => request,
+                    Ok(request)
+                        if request.id == unverified.id
+                            && request
+                                .issuer
+                                .as_ref()
+                                .and_then(|i| i.value.as_deref())
+                                .map(str::trim)
+                                == Some(issuer.trim()) =>
+                    {
+                        request
+                    }
                     _ => return Ok(Err(Refusal::BadSignature)),
                 }
             }
         };
+    // Its ID goes into our signed answer and our replay record: an XML name, not
+    // anything at all; the rest as SAML Core §3.2.1 and Bindings §3.4.5.2 require.
+    if !is_ncname(&request.id)
+        || request.version != "2.0"
+        || request
+            .destination
+            .as_deref()
+            .is_some_and(|d| d.trim() != provider.settings.endpoint(super::SSO_PATH))
+        || (request.assertion_consumer_service_url.is_some()
+            && request.assertion_consumer_service_index.is_some())
+    {
+        return Ok(Err(Refusal::Malformed));
+    }
     let issue_instant = request.issue_instant.timestamp();
     let now = provider.now();
+    if sp.metadata.valid_until.is_some_and(|until| until <= now) {
+        return Ok(Err(Refusal::UnknownServiceProvider));
+    }
     if issue_instant + REQUEST_LIFETIME_SECS < now || issue_instant > now + SKEW_SECS {
         return Ok(Err(Refusal::Stale));
     }

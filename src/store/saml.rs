@@ -145,6 +145,24 @@ impl Store {
         .await
     }
 
+    /// An SP by its entity ID, as a message names it.
+    pub async fn find_service_provider_by_entity_id(
+        &self,
+        entity_id: &str,
+    ) -> StoreResult<Option<ServiceProvider>> {
+        let entity_id = entity_id.to_string();
+        self.run(move |conn| {
+            saml_service_providers::table
+                .filter(saml_service_providers::entity_id.eq(&entity_id))
+                .select(ServiceProviderRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(ServiceProvider::try_from)
+                .transpose()
+        })
+        .await
+    }
+
     /// An SP by its entity ID (or, from the command line, its id).
     pub async fn find_service_provider(&self, key: &str) -> StoreResult<Option<ServiceProvider>> {
         let key = key.to_string();

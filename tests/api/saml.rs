@@ -447,3 +447,119 @@ async fn is_passive_without_a_session_gets_no_passive_and_other_protocols_sign_i
         &form_field(&page, "SAMLResponse").expect("no password asked"),
     );
 }
+
+impl TestSp {
+    /// `xml` with an enveloped signature by this SP, base64 for the POST binding.
+    fn signed_post(&self, xml: &str, id: &str) -> String {
+        use samael::crypto::{Crypto, CryptoProvider};
+        let certificate = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            b"unused in the signature check",
+        );
+        let template = format!(
+            r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue><ds:KeyInfo><ds:KeyName>{certificate}</ds:KeyName></ds:KeyInfo></ds:Signature>"##
+        );
+        let with_template = xml.replacen("</saml:Issuer>", &format!("</saml:Issuer>{template}"), 1);
+        let key = self.key.rsa().unwrap().private_key_to_der().unwrap();
+        let signed = Crypto::sign_xml(&with_template, &key).expect("signed");
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signed)
+    }
+}
+
+/// Posts an AuthnRequest on the POST binding, following the page that posts it again
+/// from Etupass's own origin (so the SameSite=Lax session comes with it).
+async fn post_binding(app: &TestApp, browser: &Browser, saml_request: &str) -> (u16, String) {
+    let (status, page) = browser
+        .post_form(&app.url("/saml/sso"), &[("SAMLRequest", saml_request)])
+        .await
+        .page();
+    if status == 200 && form_action(&page).as_deref() == Some("/saml/sso") {
+        let hop = form_field(&page, "etupass_hop").expect("the hop field");
+        let request = form_field(&page, "SAMLRequest").unwrap();
+        return browser
+            .post_form(
+                &app.url("/saml/sso"),
+                &[("SAMLRequest", &request), ("etupass_hop", &hop)],
+            )
+            .await
+            .page();
+    }
+    (status, page)
+}
+
+#[tokio::test]
+async fn the_post_binding_reads_only_what_the_sp_signed() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let sp = TestSp::register(
+        &app,
+        "scolarite",
+        true,
+        &["--attribute", "eduPersonPrincipalName"],
+    );
+    let browser = Browser::new();
+    let now = now_instant(&app);
+    let request = sp.authn_request("_post1", "", &now);
+    let (status, page) = post_binding(&app, &browser, &sp.signed_post(&request, "_post1")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("name=\"password\""),
+        "a signed POST request is taken: {page}"
+    );
+    let (status, post) = browser.sign_in(&app, &page, NUMBER, PASSWORD).await.page();
+    assert_eq!(status, 200);
+    assert_eq!(form_action(&post).as_deref(), Some(sp.consumer.as_str()));
+    verified_assertion(&app, &form_field(&post, "SAMLResponse").unwrap());
+
+    let decode = |b64: &str| {
+        String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap(),
+        )
+        .unwrap()
+    };
+    let encode =
+        |xml: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, xml);
+    let refused = |saml_request: String| {
+        let browser = &browser;
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let (status, page) = post_binding(app, browser, &saml_request).await;
+            assert_eq!(status, 400, "{page}");
+            assert!(form_field(&page, "SAMLResponse").is_none());
+            started.elapsed()
+        }
+    };
+    // Changed after signing: an attacker's consumer URL in the signed request.
+    let signed = decode(&sp.signed_post(&sp.authn_request("_post2", "", &now), "_post2"));
+    let tampered = signed.replacen(
+        "Version=\"2.0\"",
+        "Version=\"2.0\" AssertionConsumerServiceURL=\"https://evil.example/acs\"",
+        1,
+    );
+    refused(encode(&tampered)).await;
+    // Signature wrapping: the signed request inside an unsigned one of the attacker's.
+    let inner = signed
+        .trim_start_matches(|c| c != '>')
+        .trim_start_matches('>');
+    let wrapped = format!(
+        "<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_evil\" Version=\"2.0\" IssueInstant=\"{now}\" AssertionConsumerServiceURL=\"https://evil.example/acs\"><saml:Issuer>{}</saml:Issuer>{inner}</samlp:AuthnRequest>",
+        sp.entity_id
+    );
+    refused(encode(&wrapped)).await;
+    // A Reference xmlsec would follow before checking anything: refused before xmlsec.
+    let endless = signed.replacen("URI=\"#_post2\"", "URI=\"file:///dev/zero\"", 1);
+    assert_ne!(endless, signed);
+    let took = refused(encode(&endless)).await;
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "answered at once, not reading /dev/zero"
+    );
+    // Unsigned, from an SP whose metadata says it signs.
+    refused(encode(&sp.authn_request("_post3", "", &now))).await;
+    // A request ID that is no XML name.
+    let bad_id = sp
+        .authn_request("1 2\"", "", &now)
+        .replace("ID=\"1 2\"\"", "ID=\"1 2&quot;\"");
+    refused(encode(&bad_id)).await;
+}
