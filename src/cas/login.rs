@@ -9,7 +9,7 @@ use crate::crypto::token;
 use crate::domain::cas::{CasService, CasTicket, TicketKind};
 use crate::domain::identity::Identity;
 use crate::domain::session::Session;
-use crate::oauth::authorize::{proves_sign_in, sign_in_proof, Interaction, RawRequest};
+use crate::oauth::authorize::{Interaction, RawRequest, SignInForRequest};
 use crate::provider::Provider;
 use crate::store::cas::NewCasTicket;
 
@@ -99,12 +99,14 @@ pub async fn login(
 ) -> Result<CasOutcome, CasError> {
     let (raw, proof) = carried.without_sign_in_proof();
     let request = CasLogin::from_carried(&raw).unwrap_or_default();
-    let carried_proof = proof.filter(|proof| {
-        session
-            .as_ref()
-            .is_some_and(|(session, _)| proves_sign_in(provider, session, &raw, proof))
-    });
-    let signed_in_now = interaction == Interaction::SignedIn || carried_proof.is_some();
+    let sign_in = SignInForRequest::read(
+        provider,
+        session.as_ref().map(|(s, _)| s),
+        &raw,
+        proof,
+        interaction,
+    );
+    let signed_in_now = sign_in.now;
     let service = match &request.service {
         None => None,
         Some(url) => match registered_service(provider, url).await? {
@@ -126,19 +128,8 @@ pub async fn login(
         if request.gateway {
             return Ok(back_without_ticket());
         }
-        // The pages after the sign-in carry its proof on (never extended by them).
-        let carried = match (signed_in_now, carried_proof) {
-            (false, _) => raw,
-            (true, Some(proof)) if interaction != Interaction::SignedIn => {
-                raw.with_sign_in_proof(proof)
-            }
-            (true, _) => {
-                let proof = sign_in_proof(provider, &session, &raw);
-                raw.with_sign_in_proof(proof)
-            }
-        };
         return Ok(CasOutcome::Gate {
-            carried,
+            carried: sign_in.carry(provider, &session, raw),
             identity: Box::new(identity),
             gate,
         });

@@ -218,7 +218,7 @@ pub(crate) fn sign_in_proof(
     format!("{expires}.{mac}")
 }
 
-pub(crate) fn proves_sign_in(
+fn proves_sign_in(
     provider: &Provider,
     session: &Session,
     request: &RawRequest,
@@ -239,6 +239,56 @@ pub(crate) fn proves_sign_in(
         ),
     );
     provider.now() < expires_at && token::constant_time_eq(expected.as_bytes(), mac.as_bytes())
+}
+
+/// Whether the person signed in for this very request: just now (`Interaction::SignedIn`),
+/// or before the pages the current form comes from (a valid carried proof, which keeps
+/// its first expiry: passing pages again never extends it). Shared by the OpenID Connect,
+/// CAS and SAML pipelines.
+#[derive(Debug, Clone)]
+pub(crate) struct SignInForRequest {
+    pub now: bool,
+    carried: Option<String>,
+    just_signed_in: bool,
+}
+
+impl SignInForRequest {
+    /// Reads the proof taken off `raw` (see `RawRequest::without_sign_in_proof`).
+    pub(crate) fn read(
+        provider: &Provider,
+        session: Option<&Session>,
+        raw: &RawRequest,
+        proof: Option<String>,
+        interaction: Interaction,
+    ) -> SignInForRequest {
+        let carried = proof.filter(|proof| {
+            session.is_some_and(|session| proves_sign_in(provider, session, raw, proof))
+        });
+        let just_signed_in = interaction == Interaction::SignedIn;
+        SignInForRequest {
+            now: just_signed_in || carried.is_some(),
+            carried,
+            just_signed_in,
+        }
+    }
+
+    /// `raw` as the pages after the sign-in carry it: with the proof when the person
+    /// signed in for it (a fresh one just after the password, else the one carried).
+    pub(crate) fn carry(
+        &self,
+        provider: &Provider,
+        session: &Session,
+        raw: RawRequest,
+    ) -> RawRequest {
+        if !self.now {
+            return raw;
+        }
+        let proof = match &self.carried {
+            Some(proof) if !self.just_signed_in => proof.clone(),
+            _ => sign_in_proof(provider, session, &raw),
+        };
+        raw.with_sign_in_proof(proof)
+    }
 }
 
 #[derive(Debug)]
@@ -265,14 +315,14 @@ pub async fn authorize(
     interaction: Interaction,
 ) -> Result<Outcome, OAuthError> {
     let (raw, proof) = raw.without_sign_in_proof();
-    // Signed in for this request: just now, or before the gates this form comes from
-    // (a proof carried on keeps its first expiry: passing pages again never extends it).
-    let carried_proof = proof.filter(|proof| {
-        session
-            .as_ref()
-            .is_some_and(|(session, _)| proves_sign_in(provider, session, &raw, proof))
-    });
-    let signed_in_now = interaction == Interaction::SignedIn || carried_proof.is_some();
+    let sign_in = SignInForRequest::read(
+        provider,
+        session.as_ref().map(|(s, _)| s),
+        &raw,
+        proof,
+        interaction,
+    );
+    let signed_in_now = sign_in.now;
     let carried = raw.clone();
     let (raw, pushed) = match resolve_pushed(provider, raw).await? {
         Ok(resolved) => resolved,
@@ -315,13 +365,7 @@ pub async fn authorize(
     };
     // The pages after sign-in carry the proof on, so that meeting them does not undo it.
     let mut request = request;
-    if signed_in_now {
-        let proof = match carried_proof {
-            Some(proof) if interaction != Interaction::SignedIn => proof,
-            _ => sign_in_proof(provider, &session, &request.carried),
-        };
-        request.carried = request.carried.with_sign_in_proof(proof);
-    }
+    request.carried = sign_in.carry(provider, &session, request.carried);
     if let Some(gate) = check_gates(provider, &request, &session, &identity).await? {
         if request.prompt.none {
             return Ok(Outcome::Redirect(request.error_redirect(

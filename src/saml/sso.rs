@@ -20,7 +20,7 @@ use crate::domain::audit::{events, AuditEvent, RequestContext};
 use crate::domain::identity::Identity;
 use crate::domain::saml::ServiceProvider;
 use crate::domain::session::{Session, ACR_MFA};
-use crate::oauth::authorize::{proves_sign_in, sign_in_proof, Interaction, RawRequest};
+use crate::oauth::authorize::{Interaction, RawRequest, SignInForRequest};
 use crate::provider::Provider;
 use crate::store::saml::SamlParticipant;
 use crate::store::StoreError;
@@ -162,12 +162,14 @@ pub async fn sso(
         Ok(request) => request,
         Err(refusal) => return Ok(SamlOutcome::Refused(refusal)),
     };
-    let carried_proof = proof.filter(|proof| {
-        session
-            .as_ref()
-            .is_some_and(|(session, _)| proves_sign_in(provider, session, &raw, proof))
-    });
-    let signed_in_now = interaction == Interaction::SignedIn || carried_proof.is_some();
+    let sign_in = SignInForRequest::read(
+        provider,
+        session.as_ref().map(|(s, _)| s),
+        &raw,
+        proof,
+        interaction,
+    );
+    let signed_in_now = sign_in.now;
     let Some(name_id_format) = request.name_id_format else {
         return refuse(provider, &request, response::STATUS_INVALID_NAMEID_POLICY);
     };
@@ -184,18 +186,8 @@ pub async fn sso(
         if request.is_passive {
             return refuse(provider, &request, response::STATUS_NO_PASSIVE);
         }
-        let carried = match (signed_in_now, carried_proof) {
-            (false, _) => raw,
-            (true, Some(proof)) if interaction != Interaction::SignedIn => {
-                raw.with_sign_in_proof(proof)
-            }
-            (true, _) => {
-                let proof = sign_in_proof(provider, &session, &raw);
-                raw.with_sign_in_proof(proof)
-            }
-        };
         return Ok(SamlOutcome::Gate {
-            carried,
+            carried: sign_in.carry(provider, &session, raw),
             identity: Box::new(identity),
             gate,
         });

@@ -228,12 +228,9 @@ pub(super) async fn run(
         Err(error) => return server_error(state, page_lang(state, req, None), &error),
     };
     let lang = page_lang(state, req, Some(&params));
-    let session = match fresh_session {
-        Some(session) => Some(session),
-        None => match current_session(state, req).await {
-            Ok(session) => session,
-            Err(response) => return response,
-        },
+    let session = match session_for_pass(state, req, fresh_session).await {
+        Ok(session) => session,
+        Err(response) => return response,
     };
     // Signed in on the way to an Etupass page (the personal space, a device), or to
     // Etupass itself: its gates first, then there. (A relying party's request meets its
@@ -408,6 +405,19 @@ pub(super) async fn signed_in_or_sign_in_page(
     match current_session(state, req).await? {
         Some(found) => Ok(found),
         None => Err(sign_in_page(state, req, lang, SignInView::blank(raw)).await),
+    }
+}
+
+/// The session a pass through a protocol's pipeline runs with: the one just started by
+/// the sign-in form, or this browser's.
+pub(super) async fn session_for_pass(
+    state: &AppState,
+    req: &HttpRequest,
+    fresh_session: Option<(Session, Identity)>,
+) -> Result<Option<(Session, Identity)>, HttpResponse> {
+    match fresh_session {
+        Some(session) => Ok(Some(session)),
+        None => current_session(state, req).await,
     }
 }
 

@@ -6,7 +6,9 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::authorize::{current_session, gate_page, page_lang, server_error, sign_in_to_continue};
+use super::authorize::{
+    current_session, gate_page, page_lang, server_error, session_for_pass, sign_in_to_continue,
+};
 use super::request_context;
 use crate::account::sign_in;
 use crate::cas::login::{self, CasLogin, CasOutcome};
@@ -35,12 +37,9 @@ pub async fn login_pass(
     fresh_session: Option<(Session, Identity)>,
 ) -> HttpResponse {
     let lang = page_lang(state, req, None);
-    let session = match fresh_session {
-        Some(session) => Some(session),
-        None => match current_session(state, req).await {
-            Ok(session) => session,
-            Err(response) => return response,
-        },
+    let session = match session_for_pass(state, req, fresh_session).await {
+        Ok(session) => session,
+        Err(response) => return response,
     };
     match login::login(&state.provider, carried, session, interaction).await {
         Ok(CasOutcome::Redirect(location)) => HttpResponse::SeeOther()

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorize::{current_session, gate_page, page_lang, server_error, sign_in_to_continue};
+use super::authorize::{gate_page, page_lang, server_error, session_for_pass, sign_in_to_continue};
 use super::request_context;
 use crate::domain::identity::Identity;
 use crate::domain::session::Session;
@@ -76,12 +76,9 @@ pub async fn sso_pass(
     fresh_session: Option<(Session, Identity)>,
 ) -> HttpResponse {
     let lang = page_lang(state, req, None);
-    let session = match fresh_session {
-        Some(session) => Some(session),
-        None => match current_session(state, req).await {
-            Ok(session) => session,
-            Err(response) => return response,
-        },
+    let session = match session_for_pass(state, req, fresh_session).await {
+        Ok(session) => session,
+        Err(response) => return response,
     };
     let context = request_context(req);
     match sso::sso(&state.provider, carried, session, interaction, &context).await {
