@@ -59,6 +59,19 @@ pub async fn overview(provider: &Provider, identity: &Identity) -> Result<Overvi
                 protocol: "cas",
             }),
     );
+    apps.extend(
+        store
+            .saml_sps_in_use(&identity.id)
+            .await?
+            .into_iter()
+            .map(|(id, name, at)| ConnectedApp {
+                client_id: id,
+                name,
+                scopes: Vec::new(),
+                granted_at: at,
+                protocol: "saml",
+            }),
+    );
     apps.sort_by_key(|app| std::cmp::Reverse(app.granted_at));
     Ok(Overview {
         charter: store.accepted_charter(&identity.id).await?,
@@ -83,6 +96,7 @@ pub async fn disconnect_app(
     let now = provider.now();
     let disconnected = match protocol {
         "cas" => crate::cas::logout::disconnect(provider, &identity.id, app_id).await? > 0,
+        "saml" => crate::saml::logout::disconnect(provider, &identity.id, app_id).await? > 0,
         _ => {
             provider
                 .store
@@ -95,6 +109,7 @@ pub async fn disconnect_app(
             .identity(identity)
             .detail(match protocol {
                 "cas" => format!("CAS service {app_id}"),
+                "saml" => format!("SAML service provider {app_id}"),
                 _ => format!("client {app_id}"),
             });
         provider.store.record_audit(audit).await?;

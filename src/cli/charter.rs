@@ -65,8 +65,10 @@ mod properties {
             let _ = charter_text(&bytes);
             match charter_text(text.as_bytes()) {
                 Ok(published) => {
-                    prop_assert_eq!(published.as_str(), text.as_str());
-                    prop_assert!(!text.trim().is_empty());
+                    // A leading byte-order mark is the file's encoding, not its text.
+                    let written = text.strip_prefix('\u{feff}').unwrap_or(&text);
+                    prop_assert_eq!(published.as_str(), written);
+                    prop_assert!(!written.trim().is_empty());
                 }
                 Err(why) => prop_assert!(!why.is_empty()),
             }

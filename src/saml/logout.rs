@@ -32,13 +32,34 @@ pub async fn notify(provider: &Provider, session_ids: Vec<String>) -> Result<usi
     if session_ids.is_empty() {
         return Ok(0);
     }
+    let participants = provider
+        .store
+        .take_saml_participants(session_ids, provider.now())
+        .await?;
+    queue(provider, participants).await
+}
+
+/// "Disconnect" in the personal space: the SP is told to end every session it holds of
+/// this person (those it has a SOAP logout service for).
+pub async fn disconnect(
+    provider: &Provider,
+    identity_id: &str,
+    sp_id: &str,
+) -> Result<usize, StoreError> {
+    let participants = provider
+        .store
+        .take_saml_participants_of(identity_id, sp_id, provider.now())
+        .await?;
+    queue(provider, participants).await
+}
+
+async fn queue(
+    provider: &Provider,
+    participants: Vec<crate::store::saml::SamlParticipant>,
+) -> Result<usize, StoreError> {
     let now = provider.now();
     let mut queued = 0;
-    for participant in provider
-        .store
-        .take_saml_participants(session_ids, now)
-        .await?
-    {
+    for participant in participants {
         let Some(sp) = provider
             .store
             .find_service_provider(&participant.sp_id)

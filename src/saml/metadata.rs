@@ -6,13 +6,16 @@ use crate::cas::response::xml_escape;
 use crate::config::Settings;
 use crate::crypto::saml_credentials::SamlCredentials;
 
-use super::{BINDING_POST, BINDING_REDIRECT, NAMEID_PERSISTENT, NAMEID_TRANSIENT, SSO_PATH};
+use super::{
+    BINDING_POST, BINDING_REDIRECT, NAMEID_PERSISTENT, NAMEID_TRANSIENT, SLO_PATH, SSO_PATH,
+};
 
 /// The metadata document, in the order the schema gives (`Extensions`, `KeyDescriptor`,
-/// `NameIDFormat`, `SingleSignOnService`).
+/// `SingleLogoutService`, `NameIDFormat`, `SingleSignOnService`).
 pub fn document(settings: &Settings, credentials: &SamlCredentials) -> String {
     let esc = |value: &str| xml_escape(value);
     let sso = esc(&settings.endpoint(SSO_PATH));
+    let slo = esc(&settings.endpoint(SLO_PATH));
     let name = esc(&settings.institution_name);
     let logo = match &settings.logo_url {
         Some(url) => format!(
@@ -39,6 +42,8 @@ pub fn document(settings: &Settings, credentials: &SamlCredentials) -> String {
         </ds:X509Data>
       </ds:KeyInfo>
     </md:KeyDescriptor>
+    <md:SingleLogoutService Binding="{BINDING_REDIRECT}" Location="{slo}"/>
+    <md:SingleLogoutService Binding="{BINDING_POST}" Location="{slo}"/>
     <md:NameIDFormat>{NAMEID_PERSISTENT}</md:NameIDFormat>
     <md:NameIDFormat>{NAMEID_TRANSIENT}</md:NameIDFormat>
     <md:SingleSignOnService Binding="{BINDING_REDIRECT}" Location="{sso}"/>

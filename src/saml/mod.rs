@@ -11,6 +11,7 @@ pub mod logout;
 pub mod metadata;
 pub mod response;
 pub mod shape;
+pub mod slo;
 pub mod sso;
 
 use crate::config::Settings;
@@ -27,3 +28,5 @@ pub const NAMEID_TRANSIENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:tr
 
 /// The single sign-on endpoint (both bindings).
 pub const SSO_PATH: &str = "/saml/sso";
+/// The single logout endpoint (both bindings).
+pub const SLO_PATH: &str = "/saml/slo";

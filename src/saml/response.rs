@@ -59,7 +59,7 @@ pub(crate) fn new_id() -> String {
 
 #[derive(Debug, thiserror::Error)]
 #[error("signing the SAML response failed: {0}")]
-pub struct SigningError(String);
+pub struct SigningError(pub(crate) String);
 
 /// A `Response` with the signed assertion (encrypted to the SP's key when its metadata
 /// has one), base64-encoded for the POST form.

@@ -287,7 +287,7 @@ pub async fn sso(
 }
 
 /// An XML NCName of at most 256 characters (what an `ID` attribute holds).
-fn is_ncname(id: &str) -> bool {
+pub(crate) fn is_ncname(id: &str) -> bool {
     let mut chars = id.chars();
     id.len() <= 256
         && chars

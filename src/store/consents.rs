@@ -76,7 +76,7 @@ pub struct ConnectedApp {
     pub name: String,
     pub scopes: Vec<String>,
     pub granted_at: UnixTime,
-    /// `oidc` (a consent) or `cas` (a service holding a session of the person).
+    /// `oidc` (a consent), `cas` or `saml` (a service holding a session of the person).
     pub protocol: &'static str,
 }
 

@@ -246,22 +246,114 @@ impl Store {
                     saml_sessions::session_index,
                 ))
                 .load(conn)?;
-            let ids: Vec<&String> = rows.iter().map(|row| &row.0).collect();
+            mark_ended(conn, rows, now)
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// The sessions in which `sp_id` was given `name_id` and not yet told of an end,
+    /// marked told: the SP asked for that logout itself.
+    pub async fn take_saml_sessions_of(
+        &self,
+        sp_id: &str,
+        name_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<String>> {
+        let (sp_id, name_id) = (sp_id.to_string(), name_id.to_string());
+        self.write(move |conn| {
+            let rows: Vec<(String, String)> = saml_sessions::table
+                .filter(saml_sessions::sp_id.eq(&sp_id))
+                .filter(saml_sessions::name_id.eq(&name_id))
+                .filter(saml_sessions::ended_at.is_null())
+                .select((saml_sessions::id, saml_sessions::session_id))
+                .load(conn)?;
+            let ids: Vec<&String> = rows.iter().map(|(id, _)| id).collect();
             diesel::update(saml_sessions::table.filter(saml_sessions::id.eq_any(ids)))
                 .set(saml_sessions::ended_at.eq(Some(now)))
                 .execute(conn)?;
+            let mut sessions: Vec<String> = rows.into_iter().map(|(_, session)| session).collect();
+            sessions.dedup();
+            Ok(sessions)
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// The same as `take_saml_participants`, for one SP of one person, whatever the session.
+    pub async fn take_saml_participants_of(
+        &self,
+        identity_id: &str,
+        sp_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<SamlParticipant>> {
+        let (identity_id, sp_id) = (identity_id.to_string(), sp_id.to_string());
+        self.write(move |conn| {
+            let rows: Vec<(String, String, String, String, String)> = saml_sessions::table
+                .filter(saml_sessions::identity_id.eq(&identity_id))
+                .filter(saml_sessions::sp_id.eq(&sp_id))
+                .filter(saml_sessions::ended_at.is_null())
+                .select((
+                    saml_sessions::id,
+                    saml_sessions::sp_id,
+                    saml_sessions::name_id,
+                    saml_sessions::name_id_format,
+                    saml_sessions::session_index,
+                ))
+                .load(conn)?;
+            mark_ended(conn, rows, now)
+        })
+        .await
+    }
+
+    /// The SPs that hold a session of this person now, with their last assertion.
+    pub async fn saml_sps_in_use(
+        &self,
+        identity_id: &str,
+    ) -> StoreResult<Vec<(String, String, UnixTime)>> {
+        let identity_id = identity_id.to_string();
+        self.run(move |conn| {
+            let rows: Vec<(String, String, Option<i64>)> = saml_sessions::table
+                .inner_join(saml_service_providers::table)
+                .filter(saml_sessions::identity_id.eq(identity_id))
+                .filter(saml_sessions::ended_at.is_null())
+                .group_by((saml_service_providers::id, saml_service_providers::name))
+                .select((
+                    saml_service_providers::id,
+                    saml_service_providers::name,
+                    diesel::dsl::max(saml_sessions::created_at),
+                ))
+                .load(conn)?;
             Ok(rows
                 .into_iter()
-                .map(
-                    |(_, sp_id, name_id, name_id_format, session_index)| SamlParticipant {
-                        sp_id,
-                        name_id,
-                        name_id_format,
-                        session_index,
-                    },
-                )
+                .map(|(id, name, at)| (id, name, at.unwrap_or_default()))
                 .collect())
         })
         .await
     }
+}
+
+/// Marks these `saml_sessions` rows told of their end and returns what names them.
+fn mark_ended(
+    conn: &mut super::conn::AnyConnection,
+    rows: Vec<(String, String, String, String, String)>,
+    now: UnixTime,
+) -> StoreResult<Vec<SamlParticipant>> {
+    let ids: Vec<&String> = rows.iter().map(|row| &row.0).collect();
+    diesel::update(saml_sessions::table.filter(saml_sessions::id.eq_any(ids)))
+        .set(saml_sessions::ended_at.eq(Some(now)))
+        .execute(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(_, sp_id, name_id, name_id_format, session_index)| SamlParticipant {
+                sp_id,
+                name_id,
+                name_id_format,
+                session_index,
+            },
+        )
+        .collect())
 }

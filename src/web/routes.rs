@@ -191,6 +191,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/saml/metadata", web::get().to(metadata::saml_metadata))
     .route(crate::saml::SSO_PATH, web::get().to(saml::sso_get))
     .route(crate::saml::SSO_PATH, web::post().to(saml::sso_post))
+    .route(crate::saml::SLO_PATH, web::get().to(saml::slo_get))
+    .route(crate::saml::SLO_PATH, web::post().to(saml::slo_post))
     .route(
         "/static/autosubmit.js",
         web::get().to(home::autosubmit_script),

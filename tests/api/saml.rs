@@ -97,6 +97,7 @@ impl TestSp {
             r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">
   <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="{signs_requests}">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{certificate}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://{name}.univ.example/Shibboleth.sso/SLO/Redirect"/>
     <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{consumer}" index="1" isDefault="true"/>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>"#
@@ -562,4 +563,118 @@ async fn the_post_binding_reads_only_what_the_sp_signed() {
         .authn_request("1 2\"", "", &now)
         .replace("ID=\"1 2\"\"", "ID=\"1 2&quot;\"");
     refused(encode(&bad_id)).await;
+}
+
+impl TestSp {
+    fn logout_request(&self, id: &str, name_id: &str, issue_instant: &str) -> String {
+        format!(
+            r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{issue_instant}"><saml:Issuer>{}</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">{name_id}</saml:NameID><samlp:SessionIndex>x</samlp:SessionIndex></samlp:LogoutRequest>"#,
+            self.entity_id
+        )
+    }
+}
+
+/// The NameID of an assertion (canonical form from `verified_assertion`).
+fn name_id_of(assertion: &str) -> String {
+    let start = assertion.find("<saml:NameID").unwrap();
+    let start = start + assertion[start..].find('>').unwrap() + 1;
+    assertion[start..start + assertion[start..].find('<').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn a_service_provider_signs_the_person_out_with_a_signed_logout_request() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let sp = TestSp::register(&app, "moodle", false, &[]);
+    let browser = Browser::new();
+    let request = sp.authn_request("_in1", "", &now_instant(&app));
+    let url = app.url(&format!(
+        "/saml/sso?{}",
+        sp.redirect_query(&request, "", false)
+    ));
+    let (_, post) = saml_post_page(&app, &browser, &url).await;
+    let name_id = name_id_of(&verified_assertion(
+        &app,
+        &form_field(&post, "SAMLResponse").unwrap(),
+    ));
+    let still_signed_in = |id: &'static str| {
+        let browser = &browser;
+        let app = &app;
+        let sp = &sp;
+        async move {
+            let request = sp.authn_request(id, "", &now_instant(app));
+            let url = app.url(&format!(
+                "/saml/sso?{}",
+                sp.redirect_query(&request, "", false)
+            ));
+            let (_, page) = browser.get(&url).await.page();
+            form_field(&page, "SAMLResponse").is_some()
+        }
+    };
+    let logout = |query: String| app.url(&format!("/saml/slo?{query}"));
+    let now = now_instant(&app);
+
+    // Unsigned, or with a comment in the NameID: refused, and the session goes on.
+    let unsigned = sp.logout_request("_out1", &name_id, &now);
+    let (status, _) = browser
+        .get(&logout(sp.redirect_query(&unsigned, "", false)))
+        .await
+        .page();
+    assert_eq!(status, 400);
+    let commented = sp.logout_request(
+        "_out2",
+        &format!("{}<!---->{}", &name_id[..4], &name_id[4..]),
+        &now,
+    );
+    let (status, _) = browser
+        .get(&logout(sp.redirect_query(&commented, "", true)))
+        .await
+        .page();
+    assert_eq!(status, 400);
+    assert!(still_signed_in("_in2").await);
+
+    // Signed: the session ends and the SP gets a signed LogoutResponse on its binding.
+    let signed = sp.logout_request("_out3", &name_id, &now);
+    let back = browser
+        .get(&logout(sp.redirect_query(&signed, "after-logout", true)))
+        .await
+        .redirect();
+    assert!(back
+        .location
+        .as_str()
+        .starts_with("https://moodle.univ.example/Shibboleth.sso/SLO/Redirect?SAMLResponse="));
+    assert_eq!(back.param("RelayState").as_deref(), Some("after-logout"));
+    let query = back.location.query().unwrap();
+    let signed_part = &query[..query.find("&Signature=").unwrap()];
+    let signature = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        back.param("Signature").unwrap(),
+    )
+    .unwrap();
+    let certificate = openssl::x509::X509::from_der(&app.server.saml.certificate_der).unwrap();
+    let idp_key = certificate.public_key().unwrap();
+    let mut verifier =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &idp_key).unwrap();
+    verifier.update(signed_part.as_bytes()).unwrap();
+    assert!(
+        verifier.verify(&signature).unwrap(),
+        "signed by Etupass over the query's octets"
+    );
+    let deflated = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        back.param("SAMLResponse").unwrap(),
+    )
+    .unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::DeflateDecoder::new(&deflated[..]),
+        &mut xml,
+    )
+    .unwrap();
+    assert!(xml.contains("InResponseTo=\"_out3\""), "{xml}");
+    assert!(xml.contains("urn:oasis:names:tc:SAML:2.0:status:Success"));
+    assert!(
+        !still_signed_in("_in3").await,
+        "the Etupass session is over"
+    );
 }

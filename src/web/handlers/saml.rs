@@ -1,4 +1,4 @@
-//! `/saml/sso` on both bindings: the browser side of the SAML IdP. It shares the sign-in
+//! `/saml/sso` and `/saml/slo` on both bindings: the browser side of the SAML IdP. It shares the sign-in
 //! page, session and gates with OpenID Connect and CAS; what it answers is a page that
 //! POSTs the signed `Response` to the SP's consumer.
 
@@ -12,6 +12,8 @@ use super::request_context;
 use crate::domain::identity::Identity;
 use crate::domain::session::Session;
 use crate::oauth::authorize::{Interaction, RawRequest};
+use crate::saml::incoming::Message;
+use crate::saml::slo::{self, SloOutcome};
 use crate::saml::sso::{self, Binding, SamlOutcome};
 use crate::web::pages::{self, Page};
 use crate::web::{cookies, AppState};
@@ -108,5 +110,93 @@ pub async fn sso_pass(
             pages::error(state, lang, StatusCode::BAD_REQUEST, refusal.message_key())
         }
         Err(error) => server_error(state, lang, &error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PostLogout {
+    #[serde(default, rename = "SAMLRequest")]
+    saml_request: Option<String>,
+    #[serde(default, rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// `/saml/slo` on the Redirect binding.
+pub async fn slo_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let has_request = RawRequest::from_urlencoded(req.query_string())
+        .get("SAMLRequest")
+        .is_some();
+    let message = has_request.then(|| Message::Redirect {
+        query: req.query_string().to_string(),
+    });
+    slo(&state, &req, message).await
+}
+
+/// `/saml/slo` on the POST binding.
+pub async fn slo_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<PostLogout>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let message = form.saml_request.map(|message| Message::Post {
+        message,
+        relay_state: form.relay_state,
+    });
+    slo(&state, &req, message).await
+}
+
+/// Answers a `LogoutRequest`; anything else at this address (an SP's `LogoutResponse`)
+/// just shows the signed-out page.
+async fn slo(state: &AppState, req: &HttpRequest, message: Option<Message>) -> HttpResponse {
+    let lang = page_lang(state, req, None);
+    let signed_out = |cookies: Vec<actix_web::cookie::Cookie<'static>>| {
+        let page = Page::new("notice", "logout.title")
+            .with("heading", "logout.title")
+            .with("message", "logout.done");
+        pages::render(state, lang, page, cookies)
+    };
+    let Some(message) = message else {
+        return signed_out(Vec::new());
+    };
+    let (outcome, ended) = match slo::logout(&state.provider, message).await {
+        Ok(answer) => answer,
+        Err(error) => return server_error(state, lang, &error),
+    };
+    // The browser's own session may be among those ended: its cookie goes too.
+    let removal = (!ended.is_empty()).then(|| {
+        cookies::removal(
+            cookies::Name::Session,
+            state.provider.settings.issuer_is_https(),
+        )
+    });
+    match outcome {
+        SloOutcome::Refused(refusal) => {
+            pages::error(state, lang, StatusCode::BAD_REQUEST, refusal.message_key())
+        }
+        SloOutcome::Done => signed_out(removal.into_iter().collect()),
+        SloOutcome::Redirect(location) => {
+            let mut response = HttpResponse::SeeOther();
+            if let Some(cookie) = removal {
+                response.cookie(cookie);
+            }
+            response
+                .insert_header((actix_web::http::header::LOCATION, location))
+                .finish()
+        }
+        SloOutcome::Post {
+            destination,
+            saml_response,
+            relay_state,
+        } => {
+            let mut fields = vec![json!({"name": "SAMLResponse", "value": saml_response})];
+            if let Some(relay) = relay_state {
+                fields.push(json!({"name": "RelayState", "value": relay}));
+            }
+            let page = Page::new("saml_post", "saml.post_title")
+                .with("action", destination)
+                .with("fields", fields);
+            pages::render(state, lang, page, removal.into_iter().collect())
+        }
     }
 }
