@@ -64,13 +64,6 @@ impl UrlPattern {
         Ok(UrlPattern::Prefix(raw.to_string()))
     }
 
-    pub fn as_str(&self) -> &str {
-        match self {
-            UrlPattern::Prefix(prefix) => prefix,
-            UrlPattern::Regex(regex) => regex.as_str(),
-        }
-    }
-
     /// The pattern as the administrator gave it (a regex without the anchoring added).
     pub fn written(&self) -> String {
         match self {
@@ -155,8 +148,7 @@ pub struct CasService {
 
 impl CasService {
     pub fn admits(&self, identity: &super::identity::Identity) -> bool {
-        (self.open_to_alumni || !identity.is_alumnus_only())
-            && (self.open_to_parents || !identity.is_parent_only())
+        identity.admitted_by(self.open_to_alumni, self.open_to_parents)
     }
 }
 

@@ -249,8 +249,7 @@ impl Client {
     /// Whether this person may use this relying party: alumni and parents only those
     /// opened to them.
     pub fn admits(&self, identity: &super::identity::Identity) -> bool {
-        (self.open_to_alumni || !identity.is_alumnus_only())
-            && (self.open_to_parents || !identity.is_parent_only())
+        identity.admitted_by(self.open_to_alumni, self.open_to_parents)
     }
 
     pub fn registered_redirect_uri(&self, candidate: &str) -> Option<&RedirectUri> {

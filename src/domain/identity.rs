@@ -277,6 +277,13 @@ impl Identity {
         self.affiliations == [Affiliation::Parent]
     }
 
+    /// Whether an application with these openings admits this person: alumni-only and
+    /// parent-only accounts reach only the applications opened to them (OpenID Connect
+    /// clients, CAS services and SAML service providers alike).
+    pub fn admitted_by(&self, open_to_alumni: bool, open_to_parents: bool) -> bool {
+        (open_to_alumni || !self.is_alumnus_only()) && (open_to_parents || !self.is_parent_only())
+    }
+
     pub fn can_sign_in(&self) -> bool {
         self.status == IdentityStatus::Active
     }

@@ -58,8 +58,6 @@ pub struct SpMetadata {
     pub authn_requests_signed: bool,
     pub want_assertions_signed: bool,
     pub valid_until: Option<UnixTime>,
-    /// A display name (`mdui:DisplayName` is not read; the entity ID is).
-    pub name: String,
 }
 
 /// A registered SP.
@@ -85,8 +83,7 @@ impl ServiceProvider {
     }
 
     pub fn admits(&self, identity: &super::identity::Identity) -> bool {
-        (self.open_to_alumni || !identity.is_alumnus_only())
-            && (self.open_to_parents || !identity.is_parent_only())
+        identity.admitted_by(self.open_to_alumni, self.open_to_parents)
     }
 
     /// The consumer an AuthnRequest names (by URL or index), or the default one. `None`
@@ -222,7 +219,6 @@ pub fn parse_metadata(xml: &str, now: UnixTime) -> Result<SpMetadata, Invalid> {
     }
     Ok(SpMetadata {
         logout_services,
-        name: entity_id.clone(),
         entity_id,
         consumers,
         signing_certificates,

@@ -13,7 +13,6 @@ use crate::domain::saml::{ServiceProvider, SpMetadata};
 struct ServiceProviderRow {
     id: String,
     entity_id: String,
-    name: String,
     metadata: String,
     consumers: String,
     signing_certificates: String,
@@ -37,7 +36,6 @@ impl TryFrom<ServiceProviderRow> for ServiceProvider {
         Ok(ServiceProvider {
             metadata: SpMetadata {
                 entity_id: row.entity_id,
-                name: row.name,
                 consumers: from_json("consumers", &row.consumers)?,
                 signing_certificates: from_json("signing_certificates", &row.signing_certificates)?,
                 encryption_certificate: row.encryption_certificate,
@@ -72,7 +70,6 @@ fn row_of(id: String, new: NewServiceProvider, created_at: i64, now: i64) -> Ser
     ServiceProviderRow {
         id,
         entity_id: new.metadata.entity_id,
-        name: new.metadata.name,
         metadata: new.document,
         consumers: to_json(&new.metadata.consumers),
         signing_certificates: to_json(&new.metadata.signing_certificates),
@@ -235,16 +232,10 @@ impl Store {
         now: UnixTime,
     ) -> StoreResult<Vec<SamlParticipant>> {
         self.write(move |conn| {
-            let rows: Vec<(String, String, String, String, String)> = saml_sessions::table
+            let rows: Vec<ParticipantRow> = saml_sessions::table
                 .filter(saml_sessions::session_id.eq_any(&session_ids))
                 .filter(saml_sessions::ended_at.is_null())
-                .select((
-                    saml_sessions::id,
-                    saml_sessions::sp_id,
-                    saml_sessions::name_id,
-                    saml_sessions::name_id_format,
-                    saml_sessions::session_index,
-                ))
+                .select(PARTICIPANT)
                 .load(conn)?;
             mark_ended(conn, rows, now)
         })
@@ -291,17 +282,11 @@ impl Store {
     ) -> StoreResult<Vec<SamlParticipant>> {
         let (identity_id, sp_id) = (identity_id.to_string(), sp_id.to_string());
         self.write(move |conn| {
-            let rows: Vec<(String, String, String, String, String)> = saml_sessions::table
+            let rows: Vec<ParticipantRow> = saml_sessions::table
                 .filter(saml_sessions::identity_id.eq(&identity_id))
                 .filter(saml_sessions::sp_id.eq(&sp_id))
                 .filter(saml_sessions::ended_at.is_null())
-                .select((
-                    saml_sessions::id,
-                    saml_sessions::sp_id,
-                    saml_sessions::name_id,
-                    saml_sessions::name_id_format,
-                    saml_sessions::session_index,
-                ))
+                .select(PARTICIPANT)
                 .load(conn)?;
             mark_ended(conn, rows, now)
         })
@@ -319,10 +304,13 @@ impl Store {
                 .inner_join(saml_service_providers::table)
                 .filter(saml_sessions::identity_id.eq(identity_id))
                 .filter(saml_sessions::ended_at.is_null())
-                .group_by((saml_service_providers::id, saml_service_providers::name))
+                .group_by((
+                    saml_service_providers::id,
+                    saml_service_providers::entity_id,
+                ))
                 .select((
                     saml_service_providers::id,
-                    saml_service_providers::name,
+                    saml_service_providers::entity_id,
                     diesel::dsl::max(saml_sessions::created_at),
                 ))
                 .load(conn)?;
@@ -335,10 +323,27 @@ impl Store {
     }
 }
 
+/// A `saml_sessions` row's id and what single logout names.
+type ParticipantRow = (String, String, String, String, String);
+
+const PARTICIPANT: (
+    saml_sessions::id,
+    saml_sessions::sp_id,
+    saml_sessions::name_id,
+    saml_sessions::name_id_format,
+    saml_sessions::session_index,
+) = (
+    saml_sessions::id,
+    saml_sessions::sp_id,
+    saml_sessions::name_id,
+    saml_sessions::name_id_format,
+    saml_sessions::session_index,
+);
+
 /// Marks these `saml_sessions` rows told of their end and returns what names them.
 fn mark_ended(
     conn: &mut super::conn::AnyConnection,
-    rows: Vec<(String, String, String, String, String)>,
+    rows: Vec<ParticipantRow>,
     now: UnixTime,
 ) -> StoreResult<Vec<SamlParticipant>> {
     let ids: Vec<&String> = rows.iter().map(|row| &row.0).collect();

@@ -352,7 +352,6 @@ diesel::table! {
     saml_service_providers (id) {
         id -> Text,
         entity_id -> Text,
-        name -> Text,
         metadata -> Text,
         consumers -> Text,
         signing_certificates -> Text,

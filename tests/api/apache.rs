@@ -52,18 +52,7 @@ async fn start_apache(app: &TestApp, client: &TestClient, port: u16) -> Apache {
         "<p>signed out of the LMS</p>\n",
     )
     .unwrap();
-    for path in [app.dir.path().to_path_buf(), dir.clone()] {
-        Command::new("chmod")
-            .arg("755")
-            .arg(&path)
-            .status()
-            .unwrap();
-    }
-    Command::new("chmod")
-        .args(["-R", "a+rX"])
-        .arg(&dir)
-        .status()
-        .unwrap();
+    open_to_apache(app, &dir, "a+rX");
     let d = dir.display();
     let modules = "/usr/lib/apache2/modules";
     let conf = format!(
@@ -94,6 +83,20 @@ async fn start_apache(app: &TestApp, client: &TestClient, port: u16) -> Apache {
     );
     std::fs::write(dir.join("httpd.conf"), conf).unwrap();
     run_apache(&dir, port).await
+}
+
+/// Lets Apache's www-data user reach `dir` inside the test's directory: the directories
+/// on the way open to all, and `dir` itself with `mode` (`a+rX`, or `a+rwX` where the
+/// server writes).
+pub(crate) fn open_to_apache(app: &TestApp, dir: &std::path::Path, mode: &str) {
+    for path in [app.dir.path(), dir] {
+        Command::new("chmod").arg("755").arg(path).status().unwrap();
+    }
+    Command::new("chmod")
+        .args(["-R", mode])
+        .arg(dir)
+        .status()
+        .unwrap();
 }
 
 /// Runs `dir/httpd.conf` in the foreground (its `cache` directory given to www-data) and

@@ -14,7 +14,7 @@ use std::time::Duration;
 use etupass::domain::cas::NewCasService;
 use etupass::domain::clock::Clock;
 
-use crate::apache::{browse, free_port, run_apache};
+use crate::apache::{browse, free_port, open_to_apache, run_apache};
 use crate::helpers::{documented, install_debian_packages, TestApp, PASSWORD};
 use crate::rp::{Browser, Landing};
 
@@ -84,18 +84,7 @@ async fn apache_mod_auth_cas_signs_a_student_in_and_out() {
     std::fs::write(dir.join("htdocs/protected/index.shtml"), page).unwrap();
     std::fs::write(dir.join("htdocs/unregistered/index.shtml"), page).unwrap();
     self_signed_certificate(&dir);
-    for path in [app.dir.path().to_path_buf(), dir.clone()] {
-        Command::new("chmod")
-            .arg("755")
-            .arg(&path)
-            .status()
-            .unwrap();
-    }
-    Command::new("chmod")
-        .args(["-R", "a+rX"])
-        .arg(&dir)
-        .status()
-        .unwrap();
+    open_to_apache(&app, &dir, "a+rX");
     let d = dir.display();
     let modules = "/usr/lib/apache2/modules";
     let etupass_port = url::Url::parse(&app.issuer).unwrap().port().unwrap();

@@ -10,7 +10,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::apache::{free_port, run_apache};
+use crate::apache::{free_port, open_to_apache, run_apache};
 use crate::helpers::{etupass, install_debian_packages, TestApp, PASSWORD};
 use crate::rp::{form_field, Browser, Landing};
 
@@ -110,18 +110,7 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         ),
     )
     .unwrap();
-    for path in [app.dir.path().to_path_buf(), dir.clone()] {
-        Command::new("chmod")
-            .arg("755")
-            .arg(&path)
-            .status()
-            .unwrap();
-    }
-    Command::new("chmod")
-        .args(["-R", "a+rwX"])
-        .arg(&dir)
-        .status()
-        .unwrap();
+    open_to_apache(&app, &dir, "a+rwX");
     let shibd = Shibd(
         Command::new("shibd")
             .args(["-F", "-f", "-c"])

@@ -3,7 +3,6 @@
 CREATE TABLE saml_service_providers (
     id TEXT PRIMARY KEY NOT NULL,
     entity_id TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
     metadata TEXT NOT NULL,
     -- JSON: the HTTP-POST assertion consumer services.
     consumers TEXT NOT NULL,
