@@ -1,12 +1,14 @@
 //! `etupass saml sp add|list|show|remove|refresh`: the SAML service providers, registered
-//! from their metadata (a file or an https URL), checked when loaded.
+//! from their metadata (a file or an https URL), checked when loaded; and
+//! `etupass saml federation load`: every SP of a federation's signed metadata aggregate.
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
-use crate::domain::saml::{self, ServiceProvider};
+use crate::domain::saml::{self, ServiceProvider, SpMetadata};
+use crate::saml::peer_metadata::{self, Signer};
 use crate::store::saml::NewServiceProvider;
 use crate::store::{Store, StoreError};
 
@@ -15,6 +17,37 @@ pub enum SamlCommand {
     /// The service providers that may receive assertions.
     #[command(subcommand)]
     Sp(SpCommand),
+    /// A federation's metadata aggregate.
+    #[command(subcommand)]
+    Federation(FederationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FederationCommand {
+    /// Register every SP of a signed metadata aggregate (a file or an https URL); run
+    /// again to follow the federation: SPs it added are registered, changed ones
+    /// refreshed, the ones it dropped removed. Prints what changed as JSON.
+    Load(LoadFederation),
+}
+
+#[derive(Debug, Args)]
+pub struct LoadFederation {
+    /// The aggregate: a file, or an https URL.
+    #[arg(long)]
+    pub metadata: String,
+    /// The certificate (PEM) the federation signs its aggregate with, obtained from the
+    /// federation out of band. An aggregate not signed by it is refused whole.
+    #[arg(long)]
+    pub certificate: String,
+    /// An attribute released to the SPs it registers (repeatable; as for `sp add`).
+    #[arg(long = "attribute")]
+    pub attributes: Vec<String>,
+    /// Alumni may sign in to the SPs it registers.
+    #[arg(long)]
+    pub open_to_alumni: bool,
+    /// Parent accounts may sign in to the SPs it registers.
+    #[arg(long)]
+    pub open_to_parents: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -27,8 +60,13 @@ pub enum SpCommand {
     Show { sp: String },
     /// Remove one, by entity ID or id.
     Remove { sp: String },
-    /// Load an SP's metadata again from where it came from.
-    Refresh { sp: String },
+    /// Load an SP's metadata again from where it came from; prints what changed.
+    Refresh {
+        sp: String,
+        /// The certificate (PEM) its metadata must be signed with.
+        #[arg(long)]
+        certificate: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +85,10 @@ pub struct AddSp {
     /// Parent accounts may sign in to it.
     #[arg(long)]
     pub open_to_parents: bool,
+    /// The certificate (PEM) its metadata must be signed with. Without it, signed
+    /// metadata is still checked against the certificate in its own signature.
+    #[arg(long)]
+    pub certificate: Option<String>,
 }
 
 pub fn describe(sp: &ServiceProvider) -> Value {
@@ -57,8 +99,9 @@ pub fn describe(sp: &ServiceProvider) -> Value {
         "assertion_consumer_services": m.consumers,
         "authn_requests_signed": m.authn_requests_signed,
         "want_assertions_signed": m.want_assertions_signed,
-        "signing_certificates": m.signing_certificates.len(),
-        "encryption": m.encryption_certificate.is_some(),
+        "signing_certificates": m.signing_certificates.iter().map(|c| fingerprint(c)).collect::<Vec<_>>(),
+        "encryption_certificate": m.encryption_certificate.as_deref().map(fingerprint),
+        "logout_services": m.logout_services,
         "valid_until": m.valid_until,
         "attributes": sp.attributes,
         "open_to_alumni": sp.open_to_alumni,
@@ -68,32 +111,121 @@ pub fn describe(sp: &ServiceProvider) -> Value {
     })
 }
 
+/// How large an SP's metadata may be; a federation's aggregate, with thousands of
+/// entities, may be far larger.
+const MAX_METADATA_BYTES: usize = 1 << 20;
+const MAX_AGGREGATE_BYTES: usize = 256 << 20;
+
+/// A certificate (base64 DER) by its SHA-256 fingerprint, as `openssl x509 -fingerprint
+/// -sha256` prints it.
+fn fingerprint(certificate: &str) -> String {
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(certificate)
+        .unwrap_or_default();
+    openssl::sha::sha256(&der)
+        .iter()
+        .map(|byte| format!("{byte:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// The metadata document at `source`: a file, or an https URL (certificate checked, no
-/// redirect, 10 s, 1 MiB at most).
-async fn read_metadata(source: &str) -> anyhow::Result<String> {
+/// redirect, `max_bytes` at most).
+async fn read_metadata(source: &str, max_bytes: usize) -> anyhow::Result<String> {
+    let too_large = || anyhow::anyhow!("the metadata at {source} is larger than {max_bytes} bytes");
     if source.starts_with("https://") || source.starts_with("http://") {
         if !source.starts_with("https://") {
             anyhow::bail!("metadata is fetched over https only: {source}");
         }
-        let http = crate::oauth::outbound::client(std::time::Duration::from_secs(10));
-        let response = http.get(source).send().await?;
+        let http = crate::oauth::outbound::client(std::time::Duration::from_secs(60));
+        let mut response = http.get(source).send().await?;
         if !response.status().is_success() {
             anyhow::bail!("{source} answered {}", response.status());
         }
-        let body = response.bytes().await?;
-        if body.len() > 1 << 20 {
-            anyhow::bail!("the metadata at {source} is larger than 1 MiB");
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        return Ok(String::from_utf8(body.to_vec())?);
+        return Ok(String::from_utf8(body)?);
+    }
+    let size = std::fs::metadata(source)
+        .map_err(|e| anyhow::anyhow!("{source}: {e}"))?
+        .len();
+    if size > max_bytes as u64 {
+        return Err(too_large());
     }
     std::fs::read_to_string(source).map_err(|e| anyhow::anyhow!("{source}: {e}"))
+}
+
+/// The certificate in the PEM file at `path`, in DER.
+fn read_certificate(path: &str) -> anyhow::Result<Vec<u8>> {
+    let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+    let certificate = openssl::x509::X509::from_pem(&pem)
+        .map_err(|_| anyhow::anyhow!("{path} holds no PEM certificate"))?;
+    Ok(certificate.to_der()?)
+}
+
+/// One SP's metadata at `source`, its signature checked (by `certificate`, a PEM file,
+/// when given), then read.
+async fn load_sp_metadata(
+    source: &str,
+    certificate: Option<&str>,
+    now: i64,
+) -> anyhow::Result<(SpMetadata, String)> {
+    let document = read_metadata(source, MAX_METADATA_BYTES).await?;
+    if crate::saml::incoming::root_is(&document, "EntitiesDescriptor") {
+        anyhow::bail!(
+            "{source} is a metadata aggregate: register its SPs with `etupass saml federation load`"
+        );
+    }
+    let trusted = certificate.map(read_certificate).transpose()?;
+    let signer = match &trusted {
+        Some(der) => Signer::Trusted(der),
+        None => Signer::Itself,
+    };
+    let content = peer_metadata::checked(&document, "EntityDescriptor", signer)?;
+    let metadata = saml::parse_metadata(&content, now)?;
+    Ok((metadata, document))
+}
+
+fn check_attributes(attributes: &[String]) -> anyhow::Result<()> {
+    for attribute in attributes {
+        if !saml::ATTRIBUTES.contains(&attribute.as_str()) {
+            anyhow::bail!(
+                "unknown attribute '{attribute}' (known: {})",
+                saml::ATTRIBUTES.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The fields of `describe` whose value differ between `before` and `after`.
+fn changes(before: &Value, after: &Value) -> Vec<String> {
+    let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
+        return Vec::new();
+    };
+    after
+        .iter()
+        .filter(|(key, value)| before.get(*key) != Some(*value))
+        .map(|(key, _)| key.clone())
+        .collect()
 }
 
 pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()> {
     let store = Store::connect(settings.database_url.expose(), 1)?;
     store.migrate().await?;
-    let SamlCommand::Sp(command) = command;
     let now = SystemClock.now();
+    let command = match command {
+        SamlCommand::Sp(command) => command,
+        SamlCommand::Federation(FederationCommand::Load(args)) => {
+            return load_federation(&store, args, now).await
+        }
+    };
     let find = |key: String| {
         let store = store.clone();
         async move {
@@ -105,16 +237,9 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
     };
     match command {
         SpCommand::Add(args) => {
-            for attribute in &args.attributes {
-                if !saml::ATTRIBUTES.contains(&attribute.as_str()) {
-                    anyhow::bail!(
-                        "unknown attribute '{attribute}' (known: {})",
-                        saml::ATTRIBUTES.join(", ")
-                    );
-                }
-            }
-            let document = read_metadata(&args.metadata).await?;
-            let metadata = saml::parse_metadata(&document, now)?;
+            check_attributes(&args.attributes)?;
+            let (metadata, document) =
+                load_sp_metadata(&args.metadata, args.certificate.as_deref(), now).await?;
             let entity_id = metadata.entity_id.clone();
             let source = match std::fs::canonicalize(&args.metadata) {
                 Ok(path) => path.display().to_string(),
@@ -152,10 +277,10 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
             eprintln!("removed service provider {}", sp.metadata.entity_id);
             Ok(())
         }
-        SpCommand::Refresh { sp } => {
+        SpCommand::Refresh { sp, certificate } => {
             let sp = find(sp).await?;
-            let document = read_metadata(&sp.source).await?;
-            let metadata = saml::parse_metadata(&document, now)?;
+            let (metadata, document) =
+                load_sp_metadata(&sp.source, certificate.as_deref(), now).await?;
             if metadata.entity_id != sp.metadata.entity_id {
                 anyhow::bail!(
                     "the metadata at {} is now for {}, not {}",
@@ -164,10 +289,94 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
                     sp.metadata.entity_id
                 );
             }
+            let before = describe(&sp);
             let sp = store
                 .refresh_service_provider(&sp, metadata, document, now)
                 .await?;
-            super::print_json(&describe(&sp))
+            let after = describe(&sp);
+            let changed = changes(&before, &after);
+            super::print_json(&json!({ "changed": changed, "service_provider": after }))
         }
     }
+}
+
+/// `saml federation load`: the aggregate is taken whole or not at all (its signature,
+/// its validity), then each SP in it on its own. SPs registered by hand (from another
+/// source) are never touched by it.
+async fn load_federation(store: &Store, args: LoadFederation, now: i64) -> anyhow::Result<()> {
+    check_attributes(&args.attributes)?;
+    let trusted = read_certificate(&args.certificate)?;
+    let document = read_metadata(&args.metadata, MAX_AGGREGATE_BYTES).await?;
+    let content =
+        peer_metadata::checked(&document, "EntitiesDescriptor", Signer::Trusted(&trusted))?;
+    let members = saml::parse_aggregate(&content, now)?;
+    let source = match std::fs::canonicalize(&args.metadata) {
+        Ok(path) => path.display().to_string(),
+        Err(_) => args.metadata.clone(),
+    };
+    let registered = store.service_providers().await?;
+    let (mut added, mut updated, mut unchanged, mut removed, mut skipped) =
+        (Vec::new(), Vec::new(), 0usize, Vec::new(), Vec::new());
+    let mut seen = std::collections::HashSet::new();
+    for member in members {
+        let (metadata, entity_document) = match member {
+            Ok(member) => member,
+            Err((entity_id, why)) => {
+                skipped.push(json!({ "entity_id": entity_id, "why": why.0 }));
+                continue;
+            }
+        };
+        let entity_id = metadata.entity_id.clone();
+        if !seen.insert(entity_id.clone()) {
+            skipped.push(json!({ "entity_id": entity_id, "why": "listed twice in the aggregate" }));
+            continue;
+        }
+        match registered
+            .iter()
+            .find(|sp| sp.metadata.entity_id == entity_id)
+        {
+            Some(sp) if sp.source != source => skipped.push(json!({
+                "entity_id": entity_id,
+                "why": format!("registered separately (from {}): left as it is", sp.source),
+            })),
+            Some(sp) => {
+                let before = describe(sp);
+                let sp = store
+                    .refresh_service_provider(sp, metadata, entity_document, now)
+                    .await?;
+                if changes(&before, &describe(&sp)).is_empty() {
+                    unchanged += 1;
+                } else {
+                    updated.push(entity_id);
+                }
+            }
+            None => {
+                let new = NewServiceProvider {
+                    metadata,
+                    document: entity_document,
+                    attributes: args.attributes.clone(),
+                    open_to_alumni: args.open_to_alumni,
+                    open_to_parents: args.open_to_parents,
+                    source: source.clone(),
+                };
+                store.add_service_provider(new, now).await?;
+                added.push(entity_id);
+            }
+        }
+    }
+    for sp in registered
+        .iter()
+        .filter(|sp| sp.source == source && !seen.contains(&sp.metadata.entity_id))
+    {
+        store.remove_service_provider(&sp.id).await?;
+        removed.push(sp.metadata.entity_id.clone());
+    }
+    super::print_json(&json!({
+        "source": source,
+        "added": added,
+        "updated": updated,
+        "unchanged": unchanged,
+        "removed": removed,
+        "skipped": skipped,
+    }))
 }

@@ -120,6 +120,59 @@ pub fn parse_metadata(xml: &str, now: UnixTime) -> Result<SpMetadata, Invalid> {
     let entity: samael::metadata::EntityDescriptor = xml
         .parse()
         .map_err(|e| Invalid::new(format!("the metadata is not SAML metadata: {e}")))?;
+    parse_entity(&entity, now)
+}
+
+/// One SP of a metadata aggregate: its checked metadata and its own document, or why it
+/// cannot be registered.
+pub type AggregateMember = Result<(SpMetadata, String), (String, Invalid)>;
+
+/// Reads a metadata aggregate (`EntitiesDescriptor`, as a federation publishes): every
+/// entity with an SP role, each checked on its own (one bad entity does not refuse the
+/// others). Entities without an SP role (identity providers) are left out. The aggregate
+/// itself must not have expired.
+pub fn parse_aggregate(xml: &str, now: UnixTime) -> Result<Vec<AggregateMember>, Invalid> {
+    use samael::traits::ToXml;
+    refuse_doctype(xml)?;
+    let aggregate: samael::metadata::EntitiesDescriptor = xml.parse().map_err(|e| {
+        Invalid::new(format!(
+            "the document is not a SAML metadata aggregate: {e}"
+        ))
+    })?;
+    if let Some(until) = aggregate.valid_until {
+        if until.timestamp() <= now {
+            return Err(Invalid::new(format!(
+                "the aggregate expired (validUntil {until}): fetch a fresh one"
+            )));
+        }
+    }
+    let root = samael::metadata::EntityDescriptorType::EntitiesDescriptor(aggregate);
+    Ok(root
+        .iter()
+        .filter(|entity| {
+            entity
+                .sp_sso_descriptors
+                .as_ref()
+                .is_some_and(|sp| !sp.is_empty())
+        })
+        .map(|entity| {
+            let entity_id = entity.entity_id.clone().unwrap_or_default();
+            let metadata = parse_entity(entity, now).map_err(|e| (entity_id.clone(), e))?;
+            let document = entity.to_string().map_err(|e| {
+                (
+                    entity_id,
+                    Invalid::new(format!("its metadata does not serialize: {e}")),
+                )
+            })?;
+            Ok((metadata, document))
+        })
+        .collect())
+}
+
+fn parse_entity(
+    entity: &samael::metadata::EntityDescriptor,
+    now: UnixTime,
+) -> Result<SpMetadata, Invalid> {
     let entity_id = entity
         .entity_id
         .clone()

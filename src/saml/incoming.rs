@@ -116,26 +116,30 @@ pub fn verify(decoded: &Decoded, certificates: &[String], root: &str) -> Result<
                 .filter_map(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
                 .map(CertificateDer::from)
                 .collect();
-            let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-                &decoded.xml,
-                &certificates,
-                ReduceMode::PreDigest,
-                Some(&[
-                    AllowedSignatureAlgorithm::RsaSha256,
-                    AllowedSignatureAlgorithm::RsaSha384,
-                    AllowedSignatureAlgorithm::RsaSha512,
-                    AllowedSignatureAlgorithm::EcdsaSha256,
-                ]),
-            )
-            .map_err(|_| Refusal::BadSignature)?;
-            if root_is(&signed, root) {
-                Ok(Verified::Enveloped(signed))
-            } else {
-                Err(Refusal::BadSignature)
+            match enveloped_content(&decoded.xml, &certificates) {
+                Some(signed) if root_is(&signed, root) => Ok(Verified::Enveloped(signed)),
+                _ => Err(Refusal::BadSignature),
             }
         }
         (None, false) => Ok(Verified::Unsigned),
     }
+}
+
+/// What the enveloped signature of `xml` (already through `shape::check`) covers, in
+/// canonical form, when one of `certificates` made it with an algorithm still trusted.
+pub(crate) fn enveloped_content(xml: &str, certificates: &[CertificateDer]) -> Option<String> {
+    Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+        xml,
+        certificates,
+        ReduceMode::PreDigest,
+        Some(&[
+            AllowedSignatureAlgorithm::RsaSha256,
+            AllowedSignatureAlgorithm::RsaSha384,
+            AllowedSignatureAlgorithm::RsaSha512,
+            AllowedSignatureAlgorithm::EcdsaSha256,
+        ]),
+    )
+    .ok()
 }
 
 /// The local name of the document's root element is `name` (a parser mapping structs

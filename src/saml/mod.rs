@@ -9,6 +9,7 @@ pub mod encryption;
 pub mod incoming;
 pub mod logout;
 pub mod metadata;
+pub mod peer_metadata;
 pub mod response;
 pub mod shape;
 pub mod slo;

@@ -29,6 +29,7 @@ mod parents;
 mod radius;
 mod registration;
 mod saml;
+mod saml_federation;
 mod second_factor;
 mod sessions;
 mod shibboleth;
