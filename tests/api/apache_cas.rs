@@ -1,6 +1,6 @@
 //! A campus application behind CAS: a real Apache httpd with Debian's mod_auth_cas
-//! protects a page, configured as `docs/relying-parties.md` says. A browser-like client
-//! signs in through Etupass; the page sees the number as `REMOTE_USER` and as a header, and
+//! protects a page, configured as `docs/relying-parties.md` says. Chromium signs in
+//! through Etupass and out again; a browser-like client then repeats it step by step; the page sees the number as `REMOTE_USER` and as a header, and
 //! is served only because a released attribute (`eduPersonAffiliation` = `member`) says
 //! so: an alumnus, whose attributes lack it, is refused by Apache itself. A ticket used twice, a ticket for another service and an
 //! unregistered service get nothing; logout reaches the module by single logout.
@@ -15,6 +15,7 @@ use etupass::domain::cas::NewCasService;
 use etupass::domain::clock::Clock;
 
 use crate::apache::{browse, free_port, open_to_apache, run_apache};
+use crate::chromium::{start_chromedriver, Chromium};
 use crate::helpers::{documented, install_debian_packages, TestApp, PASSWORD};
 use crate::rp::{Browser, Landing};
 
@@ -132,7 +133,39 @@ async fn apache_mod_auth_cas_signs_a_student_in_and_out() {
     let apache = run_apache(&dir, port).await;
     let error_log = || std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
 
-    // Signing in: the ticket comes back to the module, which validates it once.
+    // A real browser: Chromium signs in through Etupass and reaches the page, which sees
+    // the number and the released attributes; logging out of Etupass ends the module's
+    // session too (single logout), so the page sends it back to Etupass.
+    let driver = start_chromedriver().await;
+    let chromium = Chromium::open(&driver).await;
+    chromium.go(&format!("{site}/protected/")).await;
+    chromium.arrive_at("/cas/login").await;
+    chromium.type_into("#username", NUMBER).await;
+    chromium.type_into("#password", PASSWORD).await;
+    chromium.click("button.primary").await;
+    chromium.arrive_at("/protected/").await;
+    let page = chromium.body_text().await;
+    assert!(page.contains("intranet"), "{page}\n{}", error_log());
+    assert!(page.contains(&format!("REMOTE_USER={NUMBER}")), "{page}");
+    assert!(page.contains(&format!("HTTP_CAS_USER={NUMBER}")), "{page}");
+    assert!(
+        page.contains("HTTP_CAS_EDUPERSONAFFILIATION=") && page.contains("member"),
+        "the released attributes as headers: {page}"
+    );
+    chromium.go(&app.url("/cas/logout")).await;
+    let mut signed_out = false;
+    for _ in 0..100 {
+        chromium.go(&format!("{site}/protected/")).await;
+        if chromium.path().await == "/cas/login" {
+            signed_out = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(signed_out, "the module forgets the session: {}", error_log());
+    chromium.close().await;
+
+    // The same, step by step: the ticket comes back to the module, which validates it once.
     let browser = Browser::new();
     let to_etupass = browser.get(&format!("{site}/protected/")).await.redirect();
     assert!(

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every file is a feature, against the real server.
 
+mod chromium;
 mod helpers;
 mod rp;
 mod smtp;
