@@ -162,7 +162,11 @@ async fn apache_mod_auth_cas_signs_a_student_in_and_out() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(signed_out, "the module forgets the session: {}", error_log());
+    assert!(
+        signed_out,
+        "the module forgets the session: {}",
+        error_log()
+    );
     chromium.close().await;
 
     // The same, step by step: the ticket comes back to the module, which validates it once.

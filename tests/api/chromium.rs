@@ -266,4 +266,3 @@ impl Chromium {
         let _ = self.http.delete(&self.session).send().await;
     }
 }
-

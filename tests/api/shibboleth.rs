@@ -1,8 +1,8 @@
 //! A research-federation service behind SAML: a real Apache httpd with Debian's
 //! Shibboleth Service Provider 3 (`shibd` and `mod_shib`) protects a page. The SP loads
 //! Etupass's metadata; its own metadata (from its `/Shibboleth.sso/Metadata` handler) is
-//! registered with the command line. A browser-like client signs in through Etupass and
-//! the page sees `eppn`, `affiliation`, `pairwise-id` and `persistent-id` as Shibboleth
+//! registered with the command line. Chromium signs in through Etupass and out again; a
+//! browser-like client repeats it step by step, and the page sees `eppn`, `affiliation`, `pairwise-id` and `persistent-id` as Shibboleth
 //! delivers them. The SP signs its AuthnRequests (Etupass checks them) and Etupass
 //! encrypts the assertion to the SP's key (the SP decrypts it and checks its signature).
 //! Signing out of Etupass ends the SP's session too (single logout on its SOAP service).
@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::apache::{free_port, open_to_apache, run_apache};
-use crate::helpers::{etupass, install_debian_packages, TestApp, PASSWORD};
+use crate::chromium::{start_chromedriver, Chromium};
+use crate::helpers::{documented, etupass, install_debian_packages, TestApp, PASSWORD};
 use crate::rp::{form_field, Browser, Landing};
 
 const NUMBER: &str = "21900950";
@@ -66,37 +67,50 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         .output()
         .unwrap();
     assert!(made.status.success());
-    let idp_metadata = reqwest::get(app.url("/saml/metadata"))
-        .await
+    // Debian's attribute map with `mail` mapped, as the documentation says to.
+    let attribute_map = std::fs::read_to_string("/etc/shibboleth/attribute-map.xml")
         .unwrap()
-        .text()
-        .await
-        .unwrap();
-    std::fs::write(dir.join("idp-metadata.xml"), idp_metadata).unwrap();
+        .replace(
+            "<!--\n    <Attribute name=\"urn:oid:2.5.4.3\" id=\"cn\"/>",
+            "<Attribute name=\"urn:oid:0.9.2342.19200300.100.1.3\" id=\"mail\"/>\n    <!--\n    <Attribute name=\"urn:oid:2.5.4.3\" id=\"cn\"/>",
+        );
+    assert!(
+        attribute_map.contains("id=\"mail\"/>\n    <!--"),
+        "the map has a mail line to uncomment"
+    );
+    std::fs::write(dir.join("attribute-map.xml"), attribute_map).unwrap();
     let d = dir.display();
+    // The documented ApplicationDefaults, pointed at this test's hosts and files (plain
+    // http on this machine: no https handler or cookies).
+    let application = documented("shibboleth2")
+        .replace("https://bu.univ.example", &site)
+        .replace(
+            "https://etupass.univ.example",
+            app.issuer.trim_end_matches('/'),
+        )
+        .replace(
+            "handlerSSL=\"true\" cookieProps=\"https\"",
+            "handlerSSL=\"false\" cookieProps=\"http\"",
+        )
+        .replace(
+            "showAttributeValues=\"false\"",
+            "showAttributeValues=\"true\"",
+        )
+        .replace("/var/cache/shibboleth/", &format!("{d}/run/"))
+        .replace(
+            "/etc/shibboleth/attribute-map.xml",
+            &format!("{d}/attribute-map.xml"),
+        )
+        .replace("/etc/shibboleth/sp-", &format!("{d}/sp-"));
     let shibboleth2 = format!(
         r#"<SPConfig xmlns="urn:mace:shibboleth:3.0:native:sp:config" xmlns:conf="urn:mace:shibboleth:3.0:native:sp:config" clockSkew="180">
   <OutOfProcess logger="{d}/shibd.logger"/>
   <UnixListener address="{d}/run/shibd.sock"/>
-  <ApplicationDefaults entityID="{site}/shibboleth" REMOTE_USER="eppn" signing="true">
-    <Sessions lifetime="28800" timeout="3600" relayState="ss:mem" checkAddress="false" handlerSSL="false" cookieProps="http">
-      <SSO entityID="{idp}">SAML2</SSO>
-      <Logout>SAML2 Local</Logout>
-      <Handler type="MetadataGenerator" Location="/Metadata" signing="false"/>
-      <Handler type="Session" Location="/Session" showAttributeValues="true"/>
-    </Sessions>
-    <Errors supportContact="root@localhost" helpLocation="/about.html" styleSheet="/shibboleth-sp/main.css"/>
-    <MetadataProvider type="XML" validate="true" path="{d}/idp-metadata.xml"/>
-    <AttributeExtractor type="XML" validate="true" reloadChanges="false" path="/etc/shibboleth/attribute-map.xml"/>
-    <AttributeFilter type="XML" validate="true" path="/etc/shibboleth/attribute-policy.xml"/>
-    <CredentialResolver type="File" use="signing" key="{d}/sp-key.pem" certificate="{d}/sp-cert.pem"/>
-    <CredentialResolver type="File" use="encryption" key="{d}/sp-key.pem" certificate="{d}/sp-cert.pem"/>
-  </ApplicationDefaults>
+  {application}
   <SecurityPolicyProvider type="XML" validate="true" path="/etc/shibboleth/security-policy.xml"/>
   <ProtocolProvider type="XML" validate="true" reloadChanges="false" path="/etc/shibboleth/protocols.xml"/>
 </SPConfig>
-"#,
-        idp = app.url("/saml"),
+"#
     );
     std::fs::write(dir.join("shibboleth2.xml"), shibboleth2).unwrap();
     // A file appender (the console one is buffered when it is not a terminal).
@@ -139,6 +153,10 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         .status()
         .unwrap();
     let modules = "/usr/lib/apache2/modules";
+    let documented = documented("mod_shib").replace(
+        "/etc/shibboleth/shibboleth2.xml",
+        &format!("{d}/shibboleth2.xml"),
+    );
     let conf = format!(
         "ServerRoot {d}\nListen 127.0.0.1:{port}\nServerName 127.0.0.1:{port}\nUseCanonicalName On\n\
          PidFile {d}/httpd.pid\nErrorLog {d}/error.log\nLogLevel warn\n\
@@ -149,12 +167,9 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
          LoadModule mime_module {modules}/mod_mime.so\n\
          LoadModule dir_module {modules}/mod_dir.so\n\
          LoadModule include_module {modules}/mod_include.so\n\
-         LoadModule mod_shib {modules}/mod_shib.so\n\
-         ShibConfig {d}/shibboleth2.xml\n\
          TypesConfig /etc/mime.types\nDirectoryIndex index.shtml\nDocumentRoot {d}/htdocs\n\
          <Directory {d}/htdocs>\n  Options +Includes\n  AddOutputFilter INCLUDES .shtml\n</Directory>\n\
-         <Location /Shibboleth.sso>\n  SetHandler shib\n</Location>\n\
-         <Location /protected>\n  AuthType shibboleth\n  ShibRequestSetting requireSession 1\n  Require shib-session\n</Location>\n"
+         {documented}"
     );
     std::fs::write(dir.join("httpd.conf"), conf).unwrap();
     let apache = run_apache(&dir, port).await;
@@ -205,6 +220,42 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         String::from_utf8_lossy(&output.stderr)
     );
 
+    // A real browser: Chromium signs in through Etupass, its auto-submitting form carries
+    // the assertion to the SP, and the page sees what Shibboleth made of it. Signing out
+    // of Etupass ends the SP's session too.
+    let driver = start_chromedriver().await;
+    let chromium = Chromium::open(&driver).await;
+    chromium.go(&format!("{site}/protected/")).await;
+    chromium.arrive_at("/saml/sso").await;
+    chromium.type_into("#username", NUMBER).await;
+    chromium.type_into("#password", PASSWORD).await;
+    chromium.click("button.primary").await;
+    chromium.arrive_at("/protected/").await;
+    let page = chromium.body_text().await;
+    assert!(page.contains("federation service"), "{page}\n{}", logs());
+    for expected in [
+        format!("REMOTE_USER={NUMBER}@univ.example"),
+        format!("eppn={NUMBER}@univ.example"),
+        "pairwise-id=".to_string(),
+        "persistent-id=".to_string(),
+        "mail=".to_string(),
+    ] {
+        assert!(page.contains(&expected), "{expected} in {page}");
+    }
+    chromium.go(&app.url("/cas/logout")).await;
+    let mut signed_out = false;
+    for _ in 0..100 {
+        chromium.go(&format!("{site}/protected/")).await;
+        if chromium.path().await == "/saml/sso" {
+            signed_out = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(signed_out, "the SP forgets the session: {}", logs());
+    chromium.close().await;
+
+    // The same, step by step, looking at what travels.
     let browser = Browser::new();
     let to_etupass = browser.get(&format!("{site}/protected/")).await.redirect();
     assert!(
