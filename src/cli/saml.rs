@@ -85,6 +85,10 @@ pub struct AddSp {
     /// Parent accounts may sign in to it.
     #[arg(long)]
     pub open_to_parents: bool,
+    /// Sign the whole Response too, not only the assertion (for SAML libraries that
+    /// check only the Response's signature).
+    #[arg(long)]
+    pub sign_response: bool,
     /// The certificate (PEM) its metadata must be signed with. Without it, signed
     /// metadata is still checked against the certificate in its own signature.
     #[arg(long)]
@@ -106,6 +110,7 @@ pub fn describe(sp: &ServiceProvider) -> Value {
         "attributes": sp.attributes,
         "open_to_alumni": sp.open_to_alumni,
         "open_to_parents": sp.open_to_parents,
+        "sign_response": sp.sign_response,
         "source": sp.source,
         "created_at": sp.created_at,
     })
@@ -251,6 +256,7 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
                 attributes: args.attributes,
                 open_to_alumni: args.open_to_alumni,
                 open_to_parents: args.open_to_parents,
+                sign_response: args.sign_response,
                 source,
             };
             match store.add_service_provider(new, now).await {
@@ -357,6 +363,7 @@ async fn load_federation(store: &Store, args: LoadFederation, now: i64) -> anyho
                     attributes: args.attributes.clone(),
                     open_to_alumni: args.open_to_alumni,
                     open_to_parents: args.open_to_parents,
+                    sign_response: false,
                     source: source.clone(),
                 };
                 store.add_service_provider(new, now).await?;

@@ -68,6 +68,8 @@ pub struct ServiceProvider {
     pub attributes: Vec<String>,
     pub open_to_alumni: bool,
     pub open_to_parents: bool,
+    /// The whole `Response` is signed too, not only the assertion.
+    pub sign_response: bool,
     /// Where the metadata came from (a file path or a URL), for `refresh`.
     pub source: String,
     pub created_at: UnixTime,

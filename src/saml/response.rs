@@ -61,17 +61,25 @@ pub(crate) fn new_id() -> String {
 #[error("signing the SAML response failed: {0}")]
 pub struct SigningError(pub(crate) String);
 
-/// A `Response` with the signed assertion (encrypted to the SP's key when its metadata
-/// has one), base64-encoded for the POST form.
+/// How the assertion travels: encrypted to the SP's certificate (base64 DER) when its
+/// metadata has one, and inside a signed `Response` when the SP asks for that too.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Delivery<'a> {
+    pub encrypt_to: Option<&'a str>,
+    pub sign_response: bool,
+}
+
+/// A `Response` with the signed assertion, base64-encoded for the POST form.
 pub fn success(
     content: &AssertionContent,
     credentials: &SamlCredentials,
-    encrypt_to: Option<&str>,
+    delivery: Delivery<'_>,
     now: i64,
 ) -> Result<String, SigningError> {
     let e = |v: &str| xml_escape(v);
+    let response_id = new_id();
     let assertion = signed_assertion(content, credentials, now)?;
-    let assertion = match encrypt_to {
+    let assertion = match delivery.encrypt_to {
         Some(certificate) => super::encryption::encrypted_assertion(&assertion, certificate)
             .map_err(|error| SigningError(format!("encrypting the assertion: {error}")))?,
         None => assertion,
@@ -79,19 +87,32 @@ pub fn success(
     let xml = format!(
         concat!(
             "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{response_id}\" Version=\"2.0\" IssueInstant=\"{now}\" Destination=\"{acs}\" InResponseTo=\"{irt}\">",
-            "<saml:Issuer>{idp}</saml:Issuer>",
+            "<saml:Issuer>{idp}</saml:Issuer>{signature}",
             "<samlp:Status><samlp:StatusCode Value=\"{success}\"/></samlp:Status>",
             "{assertion}",
             "</samlp:Response>"
         ),
-        response_id = new_id(),
+        response_id = response_id,
         now = instant(now),
         acs = e(&content.consumer_url),
         irt = e(&content.in_response_to),
         idp = e(&content.idp_entity_id),
         success = STATUS_SUCCESS,
         assertion = assertion,
+        // The Response's signature template comes before the assertion's own signature
+        // in document order: it is the one xmlsec fills in.
+        signature = if delivery.sign_response {
+            signature_template(&response_id, credentials)
+        } else {
+            String::new()
+        },
     );
+    let xml = if delivery.sign_response {
+        Crypto::sign_xml(&xml, &credentials.key_der)
+            .map_err(|error| SigningError(error.to_string()))?
+    } else {
+        xml
+    };
     Ok(base64::engine::general_purpose::STANDARD.encode(xml))
 }
 

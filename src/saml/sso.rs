@@ -277,8 +277,11 @@ pub async fn sso(
         session_index,
         attributes,
     };
-    let encrypt_to = request.sp.metadata.encryption_certificate.as_deref();
-    let saml_response = response::success(&content, &provider.saml, encrypt_to, now)?;
+    let delivery = response::Delivery {
+        encrypt_to: request.sp.metadata.encryption_certificate.as_deref(),
+        sign_response: request.sp.sign_response,
+    };
+    let saml_response = response::success(&content, &provider.saml, delivery, now)?;
     Ok(SamlOutcome::Post {
         consumer: request.consumer,
         saml_response,

@@ -27,6 +27,7 @@ struct ServiceProviderRow {
     source: String,
     created_at: i64,
     refreshed_at: i64,
+    sign_response: bool,
 }
 
 impl TryFrom<ServiceProviderRow> for ServiceProvider {
@@ -48,6 +49,7 @@ impl TryFrom<ServiceProviderRow> for ServiceProvider {
             id: row.id,
             open_to_alumni: row.open_to_alumni,
             open_to_parents: row.open_to_parents,
+            sign_response: row.sign_response,
             source: row.source,
             created_at: row.created_at,
         })
@@ -63,6 +65,7 @@ pub struct NewServiceProvider {
     pub attributes: Vec<String>,
     pub open_to_alumni: bool,
     pub open_to_parents: bool,
+    pub sign_response: bool,
     pub source: String,
 }
 
@@ -81,6 +84,7 @@ fn row_of(id: String, new: NewServiceProvider, created_at: i64, now: i64) -> Ser
         attributes: to_json(&new.attributes),
         open_to_alumni: new.open_to_alumni,
         open_to_parents: new.open_to_parents,
+        sign_response: new.sign_response,
         source: new.source,
         created_at,
         refreshed_at: now,
@@ -117,6 +121,7 @@ impl Store {
             attributes: sp.attributes.clone(),
             open_to_alumni: sp.open_to_alumni,
             open_to_parents: sp.open_to_parents,
+            sign_response: sp.sign_response,
             source: sp.source.clone(),
         };
         let row = row_of(sp.id.clone(), new, sp.created_at, now);

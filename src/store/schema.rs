@@ -366,6 +366,7 @@ diesel::table! {
         source -> Text,
         created_at -> BigInt,
         refreshed_at -> BigInt,
+        sign_response -> Bool,
     }
 }
 

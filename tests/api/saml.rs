@@ -1,5 +1,7 @@
 //! SAML 2.0 from a service provider's side: the IdP metadata it loads.
 
+use etupass::saml::incoming::root_is;
+
 use crate::helpers::{etupass, TestApp, PASSWORD};
 use crate::rp::{form_field, Browser};
 
@@ -676,5 +678,65 @@ async fn a_service_provider_signs_the_person_out_with_a_signed_logout_request() 
     assert!(
         !still_signed_in("_in3").await,
         "the Etupass session is over"
+    );
+}
+
+#[tokio::test]
+async fn an_sp_that_asks_for_it_gets_the_whole_response_signed_around_the_signed_assertion() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let plain = TestSp::register(&app, "plain", false, &[]);
+    let sp = TestSp::register(&app, "java", false, &["--sign-response"]);
+    let browser = Browser::new();
+    let mut responses = Vec::new();
+    for (n, sp) in [&plain, &sp].into_iter().enumerate() {
+        let request = sp.authn_request(&format!("_sr{n}"), "", &now_instant(&app));
+        let url = app.url(&format!(
+            "/saml/sso?{}",
+            sp.redirect_query(&request, "", false)
+        ));
+        let (status, page) = saml_post_page(&app, &browser, &url).await;
+        assert_eq!(status, 200, "{page}");
+        responses.push(form_field(&page, "SAMLResponse").unwrap());
+    }
+    let decoded = |response: &str| {
+        String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, response).unwrap(),
+        )
+        .unwrap()
+    };
+    // Without the option the assertion alone is signed; with it, the Response too.
+    assert_eq!(
+        decoded(&responses[0])
+            .matches("<ds:Signature xmlns")
+            .count(),
+        1
+    );
+    let signed = decoded(&responses[1]);
+    assert_eq!(signed.matches("<ds:Signature xmlns").count(), 2, "{signed}");
+    let covered = verified_assertion(&app, &responses[1]);
+    assert!(
+        root_is(&covered, "Response"),
+        "the Response's own signature covers it: {covered}"
+    );
+    // The assertion inside still carries its own signature, which verifies on its own.
+    let start = covered.find("<saml:Assertion").unwrap();
+    let end = covered.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+    let assertion = verified_assertion(
+        &app,
+        &base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            &covered[start..end],
+        ),
+    );
+    assert!(root_is(&assertion, "Assertion"), "{assertion}");
+    // Tampering with the Response outside the assertion breaks its signature.
+    let tampered = signed.replacen("Version=\"2.0\"", "Version=\"2.1\"", 1);
+    use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
+    let certificate = CertificateDer::from(app.server.saml.certificate_der.clone());
+    let reduced = Crypto::reduce_xml_to_signed(&tampered, &[certificate], ReduceMode::PreDigest);
+    assert!(
+        reduced.map_or(true, |xml| !root_is(&xml, "Response")),
+        "an altered Response is no longer covered"
     );
 }

@@ -1,0 +1,1 @@
+ALTER TABLE saml_service_providers DROP COLUMN sign_response;
