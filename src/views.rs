@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 pub const LANGUAGES: [&str; 2] = ["fr", "en"];
 
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 23] = [
     (
         "logout_confirm",
         include_str!("../templates/pages/logout_confirm.hbs"),
@@ -20,6 +20,10 @@ const TEMPLATES: [(&str, &str); 22] = [
     (
         "saml_post",
         include_str!("../templates/pages/saml_post.hbs"),
+    ),
+    (
+        "signed_out",
+        include_str!("../templates/pages/signed_out.hbs"),
     ),
     (
         "forgot_password",
@@ -83,6 +87,7 @@ const MAIL_HTML: &str = include_str!("../templates/mail/mail.html.hbs");
 pub const STYLESHEET: &str = include_str!("../templates/static/etupass.css");
 pub const STRENGTH_SCRIPT: &str = include_str!("../templates/static/strength.js");
 pub const AUTOSUBMIT_SCRIPT: &str = include_str!("../templates/static/autosubmit.js");
+pub const LOGOUT_SCRIPT: &str = include_str!("../templates/static/logout.js");
 
 type Catalogs = HashMap<&'static str, HashMap<String, String>>;
 

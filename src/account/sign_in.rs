@@ -316,34 +316,41 @@ pub async fn resume_session(
         .map(|identity| (session, identity)))
 }
 
-/// Ends a session and tells its relying parties (back-channel logout).
+/// Ends a session and tells its relying parties (back-channel logout). Returns the
+/// front-channel logout URLs the browser that ended it should load (`saml::logout`).
 pub async fn end_session(
     provider: &Provider,
     session: &Session,
     identity: &Identity,
-) -> Result<(), StoreError> {
+) -> Result<Vec<String>, StoreError> {
     provider
         .store
         .revoke_session(&session.id, provider.now())
         .await?;
-    tell_relying_parties(provider, identity, vec![session.id.clone()]).await;
-    Ok(())
+    Ok(tell_relying_parties(provider, identity, vec![session.id.clone()]).await)
 }
 
-/// Queues back-channel logout tokens (OpenID Connect) and logout requests (CAS, SAML); a failure here is logged, never fatal: the
-/// sessions are already over on our side.
+/// Queues back-channel logout tokens (OpenID Connect) and logout requests (CAS, SAML); a
+/// failure here is logged, never fatal: the sessions are already over on our side.
+/// Returns the front-channel logout URLs of the SAML SPs that have no back channel, for
+/// a browser that is there to load them (the others cannot be reached).
 pub async fn tell_relying_parties(
     provider: &Provider,
     identity: &Identity,
     session_ids: Vec<String>,
-) {
+) -> Vec<String> {
     if let Err(error) = crate::cas::logout::notify(provider, session_ids.clone()).await {
         tracing::error!(%error, "CAS single logout could not be queued");
     }
-    if let Err(error) = crate::saml::logout::notify(provider, session_ids.clone()).await {
-        tracing::error!(%error, "SAML single logout could not be queued");
-    }
+    let front_channel = match crate::saml::logout::notify(provider, session_ids.clone()).await {
+        Ok(told) => told.front_channel,
+        Err(error) => {
+            tracing::error!(%error, "SAML single logout could not be queued");
+            Vec::new()
+        }
+    };
     if let Err(error) = crate::oauth::backchannel::notify(provider, identity, session_ids).await {
         tracing::error!(%error, "back-channel logout could not be queued");
     }
+    front_channel
 }

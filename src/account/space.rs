@@ -83,20 +83,34 @@ pub async fn overview(provider: &Provider, identity: &Identity) -> Result<Overvi
     })
 }
 
+/// What disconnecting an application did.
+#[derive(Debug, Default)]
+pub struct Disconnection {
+    /// There was something to end.
+    pub disconnected: bool,
+    /// Front-channel logout URLs for the browser to load (a SAML SP without SOAP).
+    pub front_channel: Vec<String>,
+}
+
 /// Disconnects an application: an OpenID Connect relying party loses the consent and its
-/// tokens (the next sign-in to it asks again); a CAS service is told to forget the
-/// person's sessions (single logout). `false` if there was nothing to end.
+/// tokens (the next sign-in to it asks again); a CAS service or SAML SP is told to forget
+/// the person's sessions (single logout).
 pub async fn disconnect_app(
     provider: &Provider,
     identity: &Identity,
     protocol: &str,
     app_id: &str,
     context: &RequestContext,
-) -> Result<bool, AccountError> {
+) -> Result<Disconnection, AccountError> {
     let now = provider.now();
+    let mut front_channel = Vec::new();
     let disconnected = match protocol {
         "cas" => crate::cas::logout::disconnect(provider, &identity.id, app_id).await? > 0,
-        "saml" => crate::saml::logout::disconnect(provider, &identity.id, app_id).await? > 0,
+        "saml" => {
+            let told = crate::saml::logout::disconnect(provider, &identity.id, app_id).await?;
+            front_channel = told.front_channel;
+            told.queued > 0 || !front_channel.is_empty()
+        }
         _ => {
             provider
                 .store
@@ -114,7 +128,10 @@ pub async fn disconnect_app(
             });
         provider.store.record_audit(audit).await?;
     }
-    Ok(disconnected)
+    Ok(Disconnection {
+        disconnected,
+        front_channel,
+    })
 }
 
 /// Ends one other session (`Some(id)`) or all the others (`None`), never the current

@@ -1,10 +1,17 @@
 //! Single logout towards service providers (SAML Profiles §4.4), IdP-initiated: when an
 //! Etupass session ends (sign-out, logout through any protocol, a password reset, a theft
-//! lockdown, an administrator's lock), each SP that received an assertion in it and has a
-//! SOAP single logout service gets a signed `LogoutRequest` naming the NameID and
-//! SessionIndex it was given, on the back channel. Deliveries go through the outbox; the
-//! message is built and signed when it is sent (SPs refuse a stale `IssueInstant`), so
-//! the outbox keeps only what names the session.
+//! lockdown, an administrator's lock), each SP that received an assertion in it gets a
+//! signed `LogoutRequest` naming the NameID and SessionIndex it was given.
+//!
+//! - On the back channel (SOAP) when its metadata has that service: through the outbox,
+//!   the message built and signed when it is sent (SPs refuse a stale `IssueInstant`), so
+//!   the outbox keeps only what names the session. This reaches the SP whether or not a
+//!   browser is there.
+//! - Otherwise on the front channel (HTTP-Redirect): the signed request's URL is handed
+//!   back to the page that ends the session in the browser, which loads it in a hidden
+//!   frame (as Shibboleth's IdP does). A session that ends without a browser (a theft
+//!   lockdown, an administrator's lock) cannot reach such an SP; its session there lasts
+//!   until it expires.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,10 +34,18 @@ pub struct PendingLogout {
     pub session_index: String,
 }
 
-/// Queues a logout request for each SP of `session_ids` that has a SOAP logout service.
-pub async fn notify(provider: &Provider, session_ids: Vec<String>) -> Result<usize, StoreError> {
+/// How the SPs of ended sessions were told: requests queued on the back channel, and the
+/// front-channel URLs (signed Redirect-binding requests) a browser still has to load.
+#[derive(Debug, Default)]
+pub struct Told {
+    pub queued: usize,
+    pub front_channel: Vec<String>,
+}
+
+/// Tells each SP of `session_ids`: on SOAP when it can, else on the front channel.
+pub async fn notify(provider: &Provider, session_ids: Vec<String>) -> Result<Told, StoreError> {
     if session_ids.is_empty() {
-        return Ok(0);
+        return Ok(Told::default());
     }
     let participants = provider
         .store
@@ -40,12 +55,12 @@ pub async fn notify(provider: &Provider, session_ids: Vec<String>) -> Result<usi
 }
 
 /// "Disconnect" in the personal space: the SP is told to end every session it holds of
-/// this person (those it has a SOAP logout service for).
+/// this person (on SOAP, or in the personal space's page on the front channel).
 pub async fn disconnect(
     provider: &Provider,
     identity_id: &str,
     sp_id: &str,
-) -> Result<usize, StoreError> {
+) -> Result<Told, StoreError> {
     let participants = provider
         .store
         .take_saml_participants_of(identity_id, sp_id, provider.now())
@@ -56,9 +71,9 @@ pub async fn disconnect(
 async fn queue(
     provider: &Provider,
     participants: Vec<crate::store::saml::SamlParticipant>,
-) -> Result<usize, StoreError> {
+) -> Result<Told, StoreError> {
     let now = provider.now();
-    let mut queued = 0;
+    let mut told = Told::default();
     for participant in participants {
         let Some(sp) = provider
             .store
@@ -67,43 +82,60 @@ async fn queue(
         else {
             continue;
         };
-        let Some(service) = sp.logout_service(BINDING_SOAP) else {
-            continue;
-        };
         let pending = PendingLogout {
             sp_entity_id: sp.metadata.entity_id.clone(),
             name_id: participant.name_id,
             name_id_format: participant.name_id_format,
             session_index: participant.session_index,
         };
-        provider
-            .store
-            .queue_mail(
-                OutgoingMail {
-                    kind: KIND.to_string(),
-                    recipient: service.location.clone(),
-                    subject: String::new(),
-                    body_text: serde_json::to_string(&pending).expect("strings serialize"),
-                    body_html: String::new(),
-                },
-                now,
-            )
-            .await?;
-        queued += 1;
+        if let Some(service) = sp.logout_service(BINDING_SOAP) {
+            provider
+                .store
+                .queue_mail(
+                    OutgoingMail {
+                        kind: KIND.to_string(),
+                        recipient: service.location.clone(),
+                        subject: String::new(),
+                        body_text: serde_json::to_string(&pending).expect("strings serialize"),
+                        body_html: String::new(),
+                    },
+                    now,
+                )
+                .await?;
+            told.queued += 1;
+        } else if let Some(service) = sp.logout_service(super::BINDING_REDIRECT) {
+            let xml = logout_request(provider, &service.location, &pending, false);
+            match super::slo::signed_query(provider, "SAMLRequest", &xml, None) {
+                Ok(query) => {
+                    let separator = if service.location.contains('?') {
+                        '&'
+                    } else {
+                        '?'
+                    };
+                    told.front_channel
+                        .push(format!("{}{separator}{query}", service.location));
+                }
+                Err(error) => {
+                    tracing::error!(%error, "a front-channel logout request could not be signed")
+                }
+            }
+        }
     }
-    Ok(queued)
+    Ok(told)
 }
 
-/// The SOAP envelope with the signed `LogoutRequest` for `destination`.
-pub fn soap_request(
+/// A `LogoutRequest` for `destination`; with a signature template when it is signed in
+/// the XML (SOAP), without on the Redirect binding (the query is signed).
+fn logout_request(
     provider: &Provider,
     destination: &str,
     pending: &PendingLogout,
-) -> Result<String, super::response::SigningError> {
+    enveloped_signature: bool,
+) -> String {
     let e = |v: &str| xml_escape(v);
     let id = new_id();
     let idp = super::entity_id(&provider.settings);
-    let request = format!(
+    format!(
         concat!(
             "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{now}\" Destination=\"{destination}\">",
             "<saml:Issuer>{idp}</saml:Issuer>{signature}",
@@ -115,12 +147,25 @@ pub fn soap_request(
         now = instant(provider.now()),
         destination = e(destination),
         idp = e(&idp),
-        signature = signature_template(&id, &provider.saml),
+        signature = if enveloped_signature {
+            signature_template(&id, &provider.saml)
+        } else {
+            String::new()
+        },
         format = e(&pending.name_id_format),
         sp = e(&pending.sp_entity_id),
         name_id = e(&pending.name_id),
         index = e(&pending.session_index),
-    );
+    )
+}
+
+/// The SOAP envelope with the signed `LogoutRequest` for `destination`.
+pub fn soap_request(
+    provider: &Provider,
+    destination: &str,
+    pending: &PendingLogout,
+) -> Result<String, super::response::SigningError> {
+    let request = logout_request(provider, destination, pending, true);
     let signed = signed_element(&request, &provider.saml)?;
     Ok(format!(
         "<S:Envelope xmlns:S=\"http://schemas.xmlsoap.org/soap/envelope/\"><S:Body>{signed}</S:Body></S:Envelope>"

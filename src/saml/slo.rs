@@ -34,12 +34,25 @@ pub enum SloOutcome {
     Done,
 }
 
-/// Answers a `LogoutRequest`; `ended` lists the sessions it ended.
-pub async fn logout(
-    provider: &Provider,
-    message: Message,
-) -> Result<(SloOutcome, Vec<String>), SamlError> {
-    let refused = |refusal| Ok((SloOutcome::Refused(refusal), Vec::new()));
+/// What answering a `LogoutRequest` did.
+#[derive(Debug)]
+pub struct SloAnswer {
+    pub outcome: SloOutcome,
+    /// The sessions it ended.
+    pub ended: Vec<String>,
+    /// Front-channel logouts of the other SPs of those sessions, for the browser to load.
+    pub front_channel: Vec<String>,
+}
+
+/// Answers a `LogoutRequest`.
+pub async fn logout(provider: &Provider, message: Message) -> Result<SloAnswer, SamlError> {
+    let refused = |refusal| {
+        Ok(SloAnswer {
+            outcome: SloOutcome::Refused(refusal),
+            ended: Vec::new(),
+            front_channel: Vec::new(),
+        })
+    };
     let binding = match &message {
         Message::Redirect { .. } => BINDING_REDIRECT,
         Message::Post { .. } => BINDING_POST,
@@ -99,6 +112,7 @@ pub async fn logout(
         .take_saml_sessions_of(&sp.id, name_id.value.trim(), now)
         .await?;
     let mut ended = Vec::new();
+    let mut front_channel = Vec::new();
     for session_id in session_ids {
         let Some(session) = provider
             .store
@@ -110,19 +124,25 @@ pub async fn logout(
         let Some(identity) = provider.store.find_identity(&session.identity_id).await? else {
             continue;
         };
-        sign_in::end_session(provider, &session, &identity).await?;
+        front_channel.extend(sign_in::end_session(provider, &session, &identity).await?);
         ended.push(session_id);
     }
     tracing::info!(sp = %sp.metadata.entity_id, sessions = ended.len(), "SAML logout asked by the service provider");
-    let Some(service) = sp.logout_service(binding) else {
-        return Ok((SloOutcome::Done, ended));
+    let outcome = match sp.logout_service(binding) {
+        None => SloOutcome::Done,
+        Some(service) => {
+            let destination = service
+                .response_location
+                .clone()
+                .unwrap_or_else(|| service.location.clone());
+            answer(provider, &destination, &id, decoded.relay_state, binding)?
+        }
     };
-    let destination = service
-        .response_location
-        .clone()
-        .unwrap_or_else(|| service.location.clone());
-    let outcome = answer(provider, &destination, &id, decoded.relay_state, binding)?;
-    Ok((outcome, ended))
+    Ok(SloAnswer {
+        outcome,
+        ended,
+        front_channel,
+    })
 }
 
 /// The signed `LogoutResponse` (Success) for request `in_response_to`, on `binding`.
@@ -167,7 +187,7 @@ fn answer(
 
 /// A Redirect-binding query (Bindings §3.4.4.1): the message deflated and base64'd, the
 /// relay state, `SigAlg`, and the RSA-SHA256 signature over those octets.
-fn signed_query(
+pub(crate) fn signed_query(
     provider: &Provider,
     field: &str,
     xml: &str,

@@ -78,3 +78,52 @@ pub fn error(
         Vec::new(),
     )
 }
+
+/// The end of a sign-out in the browser. With no front-channel logout to carry, straight
+/// on to `next` (or the signed-out notice). With some (SAML SPs that have no back
+/// channel), a page that loads each in a hidden frame and then goes on to `next`
+/// (`logout.js`); its Content-Security-Policy lets it frame those origins and no other.
+pub fn signed_out(
+    state: &AppState,
+    lang: &str,
+    message: &'static str,
+    front_channel: Vec<String>,
+    next: Option<String>,
+    cookies: Vec<Cookie<'static>>,
+) -> HttpResponse {
+    if front_channel.is_empty() {
+        if let Some(next) = next {
+            let mut response = HttpResponse::SeeOther();
+            for cookie in cookies {
+                response.cookie(cookie);
+            }
+            return response
+                .insert_header((actix_web::http::header::LOCATION, next))
+                .finish();
+        }
+    }
+    let origins: std::collections::BTreeSet<String> = front_channel
+        .iter()
+        .filter_map(|url| url::Url::parse(url).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .filter(|origin| origin != "null")
+        .collect();
+    let page = Page::new("signed_out", "logout.title")
+        .with("message", message)
+        .with("frames", front_channel)
+        .with("next", next.map(Value::from).unwrap_or(Value::Null));
+    let mut response = render(state, lang, page, cookies);
+    if !origins.is_empty() {
+        let policy = format!(
+            "{}; frame-src {}",
+            super::routes::CONTENT_SECURITY_POLICY,
+            origins.into_iter().collect::<Vec<_>>().join(" ")
+        );
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&policy) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    response
+}

@@ -197,6 +197,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/static/autosubmit.js",
         web::get().to(home::autosubmit_script),
     )
+    .route("/static/logout.js", web::get().to(home::logout_script))
     .route("/cas/login", web::get().to(cas::login_get))
     .route("/cas/logout", web::get().to(cas::logout))
     .route("/cas/validate", web::get().to(cas::validate_v1))

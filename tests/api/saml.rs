@@ -576,6 +576,43 @@ impl TestSp {
     }
 }
 
+/// The message of a Redirect-binding URL Etupass signed, once its query signature is
+/// checked against Etupass's certificate (Bindings §3.4.4.1), inflated.
+fn verified_redirect(app: &TestApp, location: &url::Url, field: &str) -> String {
+    let param = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.to_string())
+            .unwrap_or_else(|| panic!("no {name} in {location}"))
+    };
+    let query = location.query().unwrap();
+    let signed_part = &query[..query.find("&Signature=").unwrap()];
+    let signature = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        param("Signature"),
+    )
+    .unwrap();
+    let certificate = openssl::x509::X509::from_der(&app.server.saml.certificate_der).unwrap();
+    let idp_key = certificate.public_key().unwrap();
+    let mut verifier =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &idp_key).unwrap();
+    verifier.update(signed_part.as_bytes()).unwrap();
+    assert!(
+        verifier.verify(&signature).unwrap(),
+        "signed by Etupass over the query's octets"
+    );
+    let deflated =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, param(field)).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::DeflateDecoder::new(&deflated[..]),
+        &mut xml,
+    )
+    .unwrap();
+    xml
+}
+
 /// The NameID of an assertion (canonical form from `verified_assertion`).
 fn name_id_of(assertion: &str) -> String {
     let start = assertion.find("<saml:NameID").unwrap();
@@ -646,33 +683,7 @@ async fn a_service_provider_signs_the_person_out_with_a_signed_logout_request() 
         .as_str()
         .starts_with("https://moodle.univ.example/Shibboleth.sso/SLO/Redirect?SAMLResponse="));
     assert_eq!(back.param("RelayState").as_deref(), Some("after-logout"));
-    let query = back.location.query().unwrap();
-    let signed_part = &query[..query.find("&Signature=").unwrap()];
-    let signature = base64::Engine::decode(
-        &base64::engine::general_purpose::STANDARD,
-        back.param("Signature").unwrap(),
-    )
-    .unwrap();
-    let certificate = openssl::x509::X509::from_der(&app.server.saml.certificate_der).unwrap();
-    let idp_key = certificate.public_key().unwrap();
-    let mut verifier =
-        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &idp_key).unwrap();
-    verifier.update(signed_part.as_bytes()).unwrap();
-    assert!(
-        verifier.verify(&signature).unwrap(),
-        "signed by Etupass over the query's octets"
-    );
-    let deflated = base64::Engine::decode(
-        &base64::engine::general_purpose::STANDARD,
-        back.param("SAMLResponse").unwrap(),
-    )
-    .unwrap();
-    let mut xml = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::DeflateDecoder::new(&deflated[..]),
-        &mut xml,
-    )
-    .unwrap();
+    let xml = verified_redirect(&app, &back.location, "SAMLResponse");
     assert!(xml.contains("InResponseTo=\"_out3\""), "{xml}");
     assert!(xml.contains("urn:oasis:names:tc:SAML:2.0:status:Success"));
     assert!(
@@ -739,4 +750,98 @@ async fn an_sp_that_asks_for_it_gets_the_whole_response_signed_around_the_signed
         reduced.map_or(true, |xml| !root_is(&xml, "Response")),
         "an altered Response is no longer covered"
     );
+}
+
+#[tokio::test]
+async fn an_sp_without_a_soap_logout_service_is_signed_out_through_the_browser() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    // The test SPs have a logout service on the Redirect binding only.
+    let sp = TestSp::register(&app, "ent", false, &[]);
+    let browser = Browser::new();
+    let request = sp.authn_request("_fc1", "", &now_instant(&app));
+    let url = app.url(&format!(
+        "/saml/sso?{}",
+        sp.redirect_query(&request, "", false)
+    ));
+    let (_, post) = saml_post_page(&app, &browser, &url).await;
+    let name_id = name_id_of(&verified_assertion(
+        &app,
+        &form_field(&post, "SAMLResponse").unwrap(),
+    ));
+    let frames = |page: &str| -> Vec<url::Url> {
+        page.split("<iframe class=\"logout-frame\" src=\"")
+            .skip(1)
+            .map(|rest| {
+                let src = rest[..rest.find('"').unwrap()]
+                    .replace("&#x3D;", "=")
+                    .replace("&amp;", "&");
+                url::Url::parse(&src).unwrap()
+            })
+            .collect()
+    };
+
+    // Signing out: the signed-out page carries the SP's logout request in a frame, and
+    // leads on to the home page.
+    let home = browser.open(&app.url("/")).await;
+    let (status, page) = browser.submit(&app, &home, "/logout", &[]).await.page();
+    assert_eq!(status, 200, "{page}");
+    let frames_of_sign_out = frames(&page);
+    assert_eq!(frames_of_sign_out.len(), 1, "{page}");
+    let frame = &frames_of_sign_out[0];
+    assert!(frame
+        .as_str()
+        .starts_with("https://ent.univ.example/Shibboleth.sso/SLO/Redirect?SAMLRequest="));
+    let xml = verified_redirect(&app, frame, "SAMLRequest");
+    assert!(xml.starts_with("<samlp:LogoutRequest"), "{xml}");
+    assert!(
+        xml.contains(&format!(">{name_id}</saml:NameID>")),
+        "the NameID this SP was given: {xml}"
+    );
+    assert!(xml.contains(&format!("SPNameQualifier=\"{}\"", sp.entity_id)));
+    assert!(xml.contains("<samlp:SessionIndex>"));
+    assert!(page.contains("id=\"logout-continue\" href=\"/\""), "{page}");
+    assert!(page.contains("/static/logout.js"));
+
+    // Told once: the next sign-out has nothing left to carry, and goes straight home.
+    let (_, sign_in) = browser.get(&app.url("/login")).await.page();
+    browser.sign_in(&app, &sign_in, NUMBER, PASSWORD).await;
+    let home = browser.open(&app.url("/")).await;
+    let landing = browser.submit(&app, &home, "/logout", &[]).await;
+    assert!(
+        matches!(landing, crate::rp::Landing::Redirect(_)),
+        "no frame to load"
+    );
+
+    // Disconnecting the SP in the personal space goes through the browser as well.
+    let (_, post) = saml_post_page(
+        &app,
+        &browser,
+        &app.url(&format!(
+            "/saml/sso?{}",
+            sp.redirect_query(&sp.authn_request("_fc2", "", &now_instant(&app)), "", false)
+        )),
+    )
+    .await;
+    assert!(form_field(&post, "SAMLResponse").is_some(), "{post}");
+    let space = browser.open(&app.url("/account")).await;
+    let sp_id = app
+        .store
+        .find_service_provider(&sp.entity_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (status, page) = browser
+        .submit(
+            &app,
+            &space,
+            "/account/apps/disconnect",
+            &[("protocol", "saml"), ("client_id", &sp_id)],
+        )
+        .await
+        .page();
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(frames(&page).len(), 1, "{page}");
+    assert!(page.contains("href=\"/account#apps\""), "{page}");
 }

@@ -193,8 +193,21 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         "{sp_metadata}\n{}",
         logs()
     );
+    // First without its SOAP logout service (as many SPs have none): Etupass then logs
+    // it out on the front channel, in the browser.
     let path = dir.join("sp-metadata.xml");
-    std::fs::write(&path, &sp_metadata).unwrap();
+    let front_channel_only: String = sp_metadata
+        .lines()
+        .filter(|line| {
+            !line.contains("bindings:SOAP\" Location=\"") || !line.contains("SingleLogoutService")
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(
+        front_channel_only, sp_metadata,
+        "the SP has a SOAP logout service"
+    );
+    std::fs::write(&path, &front_channel_only).unwrap();
     let output = etupass(
         &app,
         &[
@@ -222,7 +235,8 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
 
     // A real browser: Chromium signs in through Etupass, its auto-submitting form carries
     // the assertion to the SP, and the page sees what Shibboleth made of it. Signing out
-    // of Etupass ends the SP's session too.
+    // of Etupass ends the SP's session too: the signed-out page loads the SP's logout
+    // (a signed LogoutRequest on its Redirect binding) in a frame, then goes on.
     let driver = start_chromedriver().await;
     let chromium = Chromium::open(&driver).await;
     chromium.go(&format!("{site}/protected/")).await;
@@ -242,18 +256,30 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
     ] {
         assert!(page.contains(&expected), "{expected} in {page}");
     }
-    chromium.go(&app.url("/cas/logout")).await;
-    let mut signed_out = false;
-    for _ in 0..100 {
-        chromium.go(&format!("{site}/protected/")).await;
-        if chromium.path().await == "/saml/sso" {
-            signed_out = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(signed_out, "the SP forgets the session: {}", logs());
+    chromium.go(&app.url("/account")).await;
+    chromium.click("form[action='/logout'] button").await;
+    chromium.arrive_at("/").await;
+    chromium.go(&format!("{site}/protected/")).await;
+    assert_eq!(
+        chromium.path().await,
+        "/saml/sso",
+        "the SP forgot the session: {}",
+        logs()
+    );
     chromium.close().await;
+
+    // Now with its SOAP logout service: the rest goes on the back channel.
+    std::fs::write(&path, &sp_metadata).unwrap();
+    let output = etupass(
+        &app,
+        &["saml", "sp", "refresh", &format!("{site}/shibboleth")],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("logout_services"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // The same, step by step, looking at what travels.
     let browser = Browser::new();

@@ -670,19 +670,25 @@ pub async fn sign_out(
     if !state.csrf_ok(&req, &form.csrf_token) {
         return pages::error(&state, lang, StatusCode::BAD_REQUEST, "error.expired_form");
     }
+    let mut front_channel = Vec::new();
     if let Ok(Some((session, identity))) = current_session(&state, &req).await {
-        if let Err(error) = sign_in::end_session(&state.provider, &session, &identity).await {
-            return server_error(&state, lang, &error);
+        match sign_in::end_session(&state.provider, &session, &identity).await {
+            Ok(urls) => front_channel = urls,
+            Err(error) => return server_error(&state, lang, &error),
         }
     }
     let cookie = cookies::removal(
         cookies::Name::Session,
         state.provider.settings.issuer_is_https(),
     );
-    HttpResponse::SeeOther()
-        .cookie(cookie)
-        .insert_header((header::LOCATION, "/"))
-        .finish()
+    pages::signed_out(
+        &state,
+        lang,
+        "logout.done",
+        front_channel,
+        Some("/".to_string()),
+        vec![cookie],
+    )
 }
 
 /// RP-initiated logout: `/end_session` (GET or POST), and its confirmation form.
@@ -736,27 +742,25 @@ async fn end_session(
     .await;
     match decision {
         Ok(EndSession::SignOut { redirect }) => {
+            let mut front_channel = Vec::new();
             if let Some((session, identity)) = &session {
-                if let Err(error) = sign_in::end_session(&state.provider, session, identity).await {
-                    return server_error(state, lang, &error);
+                match sign_in::end_session(&state.provider, session, identity).await {
+                    Ok(urls) => front_channel = urls,
+                    Err(error) => return server_error(state, lang, &error),
                 }
             }
             let cookie = cookies::removal(
                 cookies::Name::Session,
                 state.provider.settings.issuer_is_https(),
             );
-            match redirect {
-                Some(location) => HttpResponse::SeeOther()
-                    .cookie(cookie)
-                    .insert_header((header::LOCATION, location))
-                    .finish(),
-                None => {
-                    let page = Page::new("notice", "logout.title")
-                        .with("heading", "logout.title")
-                        .with("message", "logout.done");
-                    pages::render(state, lang, page, vec![cookie])
-                }
-            }
+            pages::signed_out(
+                state,
+                lang,
+                "logout.done",
+                front_channel,
+                redirect,
+                vec![cookie],
+            )
         }
         Ok(EndSession::Confirm { client_name }) => {
             let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());

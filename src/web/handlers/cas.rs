@@ -17,7 +17,7 @@ use crate::cas::validate::{self, Endpoint, Validation};
 use crate::domain::identity::Identity;
 use crate::domain::session::Session;
 use crate::oauth::authorize::{Interaction, RawRequest};
-use crate::web::pages::{self, Page};
+use crate::web::pages;
 use crate::web::{cookies, AppState};
 
 /// `/cas/login?service=…[&renew=true][&gateway=true]`.
@@ -72,9 +72,11 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         Ok(session) => session,
         Err(response) => return response,
     };
+    let mut front_channel = Vec::new();
     if let Some((session, identity)) = session {
-        if let Err(error) = sign_in::end_session(&state.provider, &session, &identity).await {
-            return server_error(&state, lang, &error);
+        match sign_in::end_session(&state.provider, &session, &identity).await {
+            Ok(urls) => front_channel = urls,
+            Err(error) => return server_error(&state, lang, &error),
         }
     }
     let cookie = cookies::removal(
@@ -88,18 +90,14 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         },
         None => None,
     };
-    match back_to {
-        Some(location) => HttpResponse::SeeOther()
-            .cookie(cookie)
-            .insert_header((header::LOCATION, location))
-            .finish(),
-        None => {
-            let page = Page::new("notice", "logout.title")
-                .with("heading", "logout.title")
-                .with("message", "logout.done");
-            pages::render(&state, lang, page, vec![cookie])
-        }
-    }
+    pages::signed_out(
+        &state,
+        lang,
+        "logout.done",
+        front_channel,
+        back_to,
+        vec![cookie],
+    )
 }
 
 fn validation_of(raw: &RawRequest) -> Validation {

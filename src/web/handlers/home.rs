@@ -44,19 +44,25 @@ pub async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
-pub async fn strength_script() -> HttpResponse {
+fn script(body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(crate::views::STRENGTH_SCRIPT)
+        .body(body)
+}
+
+pub async fn strength_script() -> HttpResponse {
+    script(crate::views::STRENGTH_SCRIPT)
 }
 
 /// Submits the SAML form of `saml_post` pages.
 pub async fn autosubmit_script() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(crate::views::AUTOSUBMIT_SCRIPT)
+    script(crate::views::AUTOSUBMIT_SCRIPT)
+}
+
+/// Goes on from the signed-out page once its logout frames have loaded.
+pub async fn logout_script() -> HttpResponse {
+    script(crate::views::LOGOUT_SCRIPT)
 }
 
 pub async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {

@@ -13,7 +13,7 @@ use crate::domain::identity::Identity;
 use crate::domain::session::Session;
 use crate::oauth::authorize::{Interaction, RawRequest};
 use crate::saml::incoming::Message;
-use crate::saml::slo::{self, SloOutcome};
+use crate::saml::slo::{self, SloAnswer, SloOutcome};
 use crate::saml::sso::{self, Binding, SamlOutcome};
 use crate::web::pages::{self, Page};
 use crate::web::{cookies, AppState};
@@ -159,7 +159,11 @@ async fn slo(state: &AppState, req: &HttpRequest, message: Option<Message>) -> H
     let Some(message) = message else {
         return signed_out(Vec::new());
     };
-    let (outcome, ended) = match slo::logout(&state.provider, message).await {
+    let SloAnswer {
+        outcome,
+        ended,
+        front_channel,
+    } = match slo::logout(&state.provider, message).await {
         Ok(answer) => answer,
         Err(error) => return server_error(state, lang, &error),
     };
@@ -174,16 +178,24 @@ async fn slo(state: &AppState, req: &HttpRequest, message: Option<Message>) -> H
         SloOutcome::Refused(refusal) => {
             pages::error(state, lang, StatusCode::BAD_REQUEST, refusal.message_key())
         }
-        SloOutcome::Done => signed_out(removal.into_iter().collect()),
-        SloOutcome::Redirect(location) => {
-            let mut response = HttpResponse::SeeOther();
-            if let Some(cookie) = removal {
-                response.cookie(cookie);
-            }
-            response
-                .insert_header((actix_web::http::header::LOCATION, location))
-                .finish()
-        }
+        // The other SPs' front-channel logouts load on the way back to this SP (on the
+        // POST binding the form leaves at once: they are not carried).
+        SloOutcome::Done => pages::signed_out(
+            state,
+            lang,
+            "logout.done",
+            front_channel,
+            None,
+            removal.into_iter().collect(),
+        ),
+        SloOutcome::Redirect(location) => pages::signed_out(
+            state,
+            lang,
+            "logout.done",
+            front_channel,
+            Some(location),
+            removal.into_iter().collect(),
+        ),
         SloOutcome::Post {
             destination,
             saml_response,

@@ -54,7 +54,15 @@ pub async fn disconnect_app(
     )
     .await
     {
-        Ok(_) => back_to_account("apps"),
+        Ok(done) if done.front_channel.is_empty() => back_to_account("apps"),
+        Ok(done) => pages::signed_out(
+            &state,
+            lang,
+            "logout.app_disconnected",
+            done.front_channel,
+            Some("/account#apps".to_string()),
+            Vec::new(),
+        ),
         Err(error) => server_error(&state, lang, &error),
     }
 }
