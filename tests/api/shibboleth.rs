@@ -266,6 +266,32 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         "the SP forgot the session: {}",
         logs()
     );
+    // The other way round: the SP's own logout link signs the person out of Etupass too
+    // (its signed LogoutRequest on the Redirect binding, Etupass's LogoutResponse back).
+    chromium.type_into("#username", NUMBER).await;
+    chromium.type_into("#password", PASSWORD).await;
+    chromium.click("button.primary").await;
+    chromium.arrive_at("/protected/").await;
+    chromium.go(&format!("{site}/Shibboleth.sso/Logout")).await;
+    let page = chromium.body_text().await;
+    assert!(
+        chromium.path().await.starts_with("/Shibboleth.sso/"),
+        "back at the SP: {page}\n{}",
+        logs()
+    );
+    assert!(
+        page.contains("Logout completed successfully"),
+        "the SP reports a complete global logout: {page}\n{}",
+        logs()
+    );
+    chromium.go(&app.url("/account")).await;
+    assert_eq!(
+        chromium
+            .script("return document.querySelector('#password') !== null")
+            .await,
+        true,
+        "the Etupass session ended: the personal space asks to sign in\n{page}"
+    );
     chromium.close().await;
 
     // Now with its SOAP logout service: the rest goes on the back channel.
