@@ -13,6 +13,7 @@ use crate::domain::identity::{Identity, IdentityStatus};
 use crate::domain::session::{amr_for, Session, ACR_PASSWORD};
 use crate::mail::MailContent;
 use crate::provider::Provider;
+use crate::saml::logout::FrontChannelLogout;
 use crate::store::sessions::NewSession;
 use crate::store::StoreError;
 
@@ -322,7 +323,7 @@ pub async fn end_session(
     provider: &Provider,
     session: &Session,
     identity: &Identity,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<FrontChannelLogout>, StoreError> {
     provider
         .store
         .revoke_session(&session.id, provider.now())
@@ -332,13 +333,13 @@ pub async fn end_session(
 
 /// Queues back-channel logout tokens (OpenID Connect) and logout requests (CAS, SAML); a
 /// failure here is logged, never fatal: the sessions are already over on our side.
-/// Returns the front-channel logout URLs of the SAML SPs that have no back channel, for
-/// a browser that is there to load them (the others cannot be reached).
+/// Returns the front-channel logouts of the SAML SPs that have no back channel, for a
+/// browser that is there to carry them (without one they cannot be reached).
 pub async fn tell_relying_parties(
     provider: &Provider,
     identity: &Identity,
     session_ids: Vec<String>,
-) -> Vec<String> {
+) -> Vec<FrontChannelLogout> {
     if let Err(error) = crate::cas::logout::notify(provider, session_ids.clone()).await {
         tracing::error!(%error, "CAS single logout could not be queued");
     }

@@ -88,8 +88,8 @@ pub async fn overview(provider: &Provider, identity: &Identity) -> Result<Overvi
 pub struct Disconnection {
     /// There was something to end.
     pub disconnected: bool,
-    /// Front-channel logout URLs for the browser to load (a SAML SP without SOAP).
-    pub front_channel: Vec<String>,
+    /// Front-channel logouts for the browser to carry (a SAML SP without SOAP).
+    pub front_channel: Vec<crate::saml::logout::FrontChannelLogout>,
 }
 
 /// Disconnects an application: an OpenID Connect relying party loses the consent and its

@@ -7,12 +7,13 @@
 //!   the message built and signed when it is sent (SPs refuse a stale `IssueInstant`), so
 //!   the outbox keeps only what names the session. This reaches the SP whether or not a
 //!   browser is there.
-//! - Otherwise on the front channel (HTTP-Redirect): the signed request's URL is handed
-//!   back to the page that ends the session in the browser, which loads it in a hidden
-//!   frame (as Shibboleth's IdP does). A session that ends without a browser (a theft
+//! - Otherwise on the front channel (HTTP-Redirect, else HTTP-POST): the signed request
+//!   is handed back to the page that ends the session in the browser, which carries it
+//!   in a hidden frame (as Shibboleth's IdP does). A session that ends without a browser (a theft
 //!   lockdown, an administrator's lock) cannot reach such an SP; its session there lasts
 //!   until it expires.
 
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::response::{instant, new_id, signature_template, signed_element};
@@ -39,7 +40,30 @@ pub struct PendingLogout {
 #[derive(Debug, Default)]
 pub struct Told {
     pub queued: usize,
-    pub front_channel: Vec<String>,
+    pub front_channel: Vec<FrontChannelLogout>,
+}
+
+/// A signed `LogoutRequest` the browser carries to an SP that has no back channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrontChannelLogout {
+    /// Loaded in a frame: the SP's Redirect-binding URL, the query signed.
+    Redirect(String),
+    /// Posted from a frame: the SP's POST-binding location and the request, signed
+    /// (enveloped), base64.
+    Post {
+        location: String,
+        saml_request: String,
+    },
+}
+
+impl FrontChannelLogout {
+    /// Where the browser goes (its origin must be allowed to be framed).
+    pub fn location(&self) -> &str {
+        match self {
+            FrontChannelLogout::Redirect(url) => url,
+            FrontChannelLogout::Post { location, .. } => location,
+        }
+    }
 }
 
 /// Tells each SP of `session_ids`: on SOAP when it can, else on the front channel.
@@ -113,8 +137,22 @@ async fn queue(
                         '?'
                     };
                     told.front_channel
-                        .push(format!("{}{separator}{query}", service.location));
+                        .push(FrontChannelLogout::Redirect(format!(
+                            "{}{separator}{query}",
+                            service.location
+                        )));
                 }
+                Err(error) => {
+                    tracing::error!(%error, "a front-channel logout request could not be signed")
+                }
+            }
+        } else if let Some(service) = sp.logout_service(super::BINDING_POST) {
+            let xml = logout_request(provider, &service.location, &pending, true);
+            match signed_element(&xml, &provider.saml) {
+                Ok(signed) => told.front_channel.push(FrontChannelLogout::Post {
+                    location: service.location.clone(),
+                    saml_request: base64::engine::general_purpose::STANDARD.encode(signed),
+                }),
                 Err(error) => {
                     tracing::error!(%error, "a front-channel logout request could not be signed")
                 }

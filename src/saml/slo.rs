@@ -41,7 +41,7 @@ pub struct SloAnswer {
     /// The sessions it ended.
     pub ended: Vec<String>,
     /// Front-channel logouts of the other SPs of those sessions, for the browser to load.
-    pub front_channel: Vec<String>,
+    pub front_channel: Vec<super::logout::FrontChannelLogout>,
 }
 
 /// Answers a `LogoutRequest`.

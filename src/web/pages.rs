@@ -6,6 +6,7 @@ use actix_web::HttpResponse;
 use serde_json::{Map, Value};
 
 use super::state::AppState;
+use crate::saml::logout::FrontChannelLogout;
 
 pub struct Page {
     pub template: &'static str,
@@ -81,13 +82,15 @@ pub fn error(
 
 /// The end of a sign-out in the browser. With no front-channel logout to carry, straight
 /// on to `next` (or the signed-out notice). With some (SAML SPs that have no back
-/// channel), a page that loads each in a hidden frame and then goes on to `next`
-/// (`logout.js`); its Content-Security-Policy lets it frame those origins and no other.
+/// channel), a page that carries each in a hidden frame (a Redirect-binding URL as its
+/// address, a POST-binding request as a self-submitting form in `srcdoc`) and then goes
+/// on to `next` (`logout.js`); its Content-Security-Policy lets it frame those origins
+/// and no other.
 pub fn signed_out(
     state: &AppState,
     lang: &str,
     message: &'static str,
-    front_channel: Vec<String>,
+    front_channel: Vec<FrontChannelLogout>,
     next: Option<String>,
     cookies: Vec<Cookie<'static>>,
 ) -> HttpResponse {
@@ -104,13 +107,27 @@ pub fn signed_out(
     }
     let origins: std::collections::BTreeSet<String> = front_channel
         .iter()
-        .filter_map(|url| url::Url::parse(url).ok())
+        .filter_map(|logout| url::Url::parse(logout.location()).ok())
         .map(|url| url.origin().ascii_serialization())
         .filter(|origin| origin != "null")
         .collect();
+    let frames: Vec<Value> = front_channel
+        .iter()
+        .map(|logout| match logout {
+            FrontChannelLogout::Redirect(url) => serde_json::json!({ "src": url }),
+            FrontChannelLogout::Post {
+                location,
+                saml_request,
+            } => serde_json::json!({ "srcdoc": format!(
+                "<form method=\"post\" action=\"{}\" id=\"saml-post\"><input type=\"hidden\" name=\"SAMLRequest\" value=\"{}\"></form><script src=\"/static/autosubmit.js\"></script>",
+                crate::cas::response::xml_escape(location),
+                crate::cas::response::xml_escape(saml_request),
+            )}),
+        })
+        .collect();
     let page = Page::new("signed_out", "logout.title")
         .with("message", message)
-        .with("frames", front_channel)
+        .with("frames", frames)
         .with("next", next.map(Value::from).unwrap_or(Value::Null));
     let mut response = render(state, lang, page, cookies);
     if !origins.is_empty() {

@@ -193,21 +193,33 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
         "{sp_metadata}\n{}",
         logs()
     );
-    // First without its SOAP logout service (as many SPs have none): Etupass then logs
-    // it out on the front channel, in the browser.
-    let path = dir.join("sp-metadata.xml");
-    let front_channel_only: String = sp_metadata
-        .lines()
-        .filter(|line| {
-            !line.contains("bindings:SOAP\" Location=\"") || !line.contains("SingleLogoutService")
-        })
-        .map(|line| format!("{line}\n"))
-        .collect();
-    assert_ne!(
-        front_channel_only, sp_metadata,
+    // First with its POST logout service only, then with the Redirect one too, never SOAP
+    // (as many SPs have none): Etupass then logs it out on the front channel, in the
+    // browser, on the binding it has.
+    let without = |bindings: &[&str]| -> String {
+        sp_metadata
+            .lines()
+            .filter(|line| {
+                !line.contains("SingleLogoutService")
+                    || !bindings
+                        .iter()
+                        .any(|binding| line.contains(&format!("bindings:{binding}\" Location=\"")))
+            })
+            .map(|line| format!("{line}\n"))
+            .collect()
+    };
+    let post_only = without(&["SOAP", "HTTP-Redirect", "HTTP-Artifact"]);
+    let front_channel_only = without(&["SOAP"]);
+    assert!(
+        post_only.contains("bindings:HTTP-POST\" Location=\"")
+            && post_only.len() < front_channel_only.len()
+    );
+    assert!(
+        front_channel_only.len() < sp_metadata.len(),
         "the SP has a SOAP logout service"
     );
-    std::fs::write(&path, &front_channel_only).unwrap();
+    let path = dir.join("sp-metadata.xml");
+    std::fs::write(&path, &post_only).unwrap();
     let output = etupass(
         &app,
         &[
@@ -240,32 +252,48 @@ async fn shibboleth_sp_signs_a_student_in_with_federation_attributes() {
     let driver = start_chromedriver().await;
     let chromium = Chromium::open(&driver).await;
     chromium.go(&format!("{site}/protected/")).await;
-    chromium.arrive_at("/saml/sso").await;
-    chromium.type_into("#username", NUMBER).await;
-    chromium.type_into("#password", PASSWORD).await;
-    chromium.click("button.primary").await;
-    chromium.arrive_at("/protected/").await;
-    let page = chromium.body_text().await;
-    assert!(page.contains("federation service"), "{page}\n{}", logs());
-    for expected in [
-        format!("REMOTE_USER={NUMBER}@univ.example"),
-        format!("eppn={NUMBER}@univ.example"),
-        "pairwise-id=".to_string(),
-        "persistent-id=".to_string(),
-        "mail=".to_string(),
-    ] {
-        assert!(page.contains(&expected), "{expected} in {page}");
+    for (round, metadata) in [&post_only, &front_channel_only].into_iter().enumerate() {
+        if round > 0 {
+            std::fs::write(&path, metadata).unwrap();
+            let output = etupass(
+                &app,
+                &["saml", "sp", "refresh", &format!("{site}/shibboleth")],
+                None,
+            );
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            chromium.go(&format!("{site}/protected/")).await;
+        }
+        chromium.arrive_at("/saml/sso").await;
+        chromium.type_into("#username", NUMBER).await;
+        chromium.type_into("#password", PASSWORD).await;
+        chromium.click("button.primary").await;
+        chromium.arrive_at("/protected/").await;
+        let page = chromium.body_text().await;
+        assert!(page.contains("federation service"), "{page}\n{}", logs());
+        for expected in [
+            format!("REMOTE_USER={NUMBER}@univ.example"),
+            format!("eppn={NUMBER}@univ.example"),
+            "pairwise-id=".to_string(),
+            "persistent-id=".to_string(),
+            "mail=".to_string(),
+        ] {
+            assert!(page.contains(&expected), "{expected} in {page}");
+        }
+        chromium.go(&app.url("/account")).await;
+        chromium.click("form[action='/logout'] button").await;
+        chromium.arrive_at("/").await;
+        chromium.go(&format!("{site}/protected/")).await;
+        assert_eq!(
+            chromium.path().await,
+            "/saml/sso",
+            "round {round}: the SP forgot the session: {}",
+            logs()
+        );
     }
-    chromium.go(&app.url("/account")).await;
-    chromium.click("form[action='/logout'] button").await;
-    chromium.arrive_at("/").await;
-    chromium.go(&format!("{site}/protected/")).await;
-    assert_eq!(
-        chromium.path().await,
-        "/saml/sso",
-        "the SP forgot the session: {}",
-        logs()
-    );
     // The other way round: the SP's own logout link signs the person out of Etupass too
     // (its signed LogoutRequest on the Redirect binding, Etupass's LogoutResponse back).
     chromium.type_into("#username", NUMBER).await;
