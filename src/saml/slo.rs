@@ -44,8 +44,19 @@ pub struct SloAnswer {
     pub front_channel: Vec<super::logout::FrontChannelLogout>,
 }
 
-/// Answers a `LogoutRequest`.
-pub async fn logout(provider: &Provider, message: Message) -> Result<SloAnswer, SamlError> {
+/// How old a `LogoutRequest` may be (the SP sends it as the person clicks), and how far
+/// ahead its clock may be. Its ID is remembered as long, so it is answered once.
+const REQUEST_LIFETIME_SECS: i64 = 5 * 60;
+const SKEW_SECS: i64 = 120;
+
+/// Answers a `LogoutRequest`. `browser_session` is the session of the browser that
+/// carried it: only that session's front-channel logouts go back to it (another
+/// device's sessions end too, but their other SPs' NameIDs are not this browser's to see).
+pub async fn logout(
+    provider: &Provider,
+    message: Message,
+    browser_session: Option<&str>,
+) -> Result<SloAnswer, SamlError> {
     let refused = |refusal| {
         Ok(SloAnswer {
             outcome: SloOutcome::Refused(refusal),
@@ -106,6 +117,28 @@ pub async fn logout(provider: &Provider, message: Message) -> Result<SloAnswer, 
         return refused(Refusal::Malformed);
     }
     let now = provider.now();
+    // Fresh, and answered once: a signed logout URL left in a browser's history must not
+    // sign the person out again later.
+    let Some(issued) = request.issue_instant.map(|at| at.timestamp()) else {
+        return refused(Refusal::Malformed);
+    };
+    if issued + REQUEST_LIFETIME_SECS < now || issued > now + SKEW_SECS {
+        return refused(Refusal::Stale);
+    }
+    let first_time = provider
+        .store
+        .record_assertion(
+            crate::crypto::token::digest(&format!(
+                "saml-logout-request\n{}\n{id}",
+                sp.metadata.entity_id
+            )),
+            issued + REQUEST_LIFETIME_SECS + SKEW_SECS,
+            now,
+        )
+        .await?;
+    if !first_time {
+        return refused(Refusal::Replayed);
+    }
     // The sessions in which this SP was given this NameID; it is not told back.
     let session_ids = provider
         .store
@@ -124,7 +157,10 @@ pub async fn logout(provider: &Provider, message: Message) -> Result<SloAnswer, 
         let Some(identity) = provider.store.find_identity(&session.identity_id).await? else {
             continue;
         };
-        front_channel.extend(sign_in::end_session(provider, &session, &identity).await?);
+        let logouts = sign_in::end_session(provider, &session, &identity).await?;
+        if browser_session == Some(session.id.as_str()) {
+            front_channel.extend(logouts);
+        }
         ended.push(session_id);
     }
     tracing::info!(sp = %sp.metadata.entity_id, sessions = ended.len(), "SAML logout asked by the service provider");

@@ -690,6 +690,24 @@ async fn a_service_provider_signs_the_person_out_with_a_signed_logout_request() 
         !still_signed_in("_in3").await,
         "the Etupass session is over"
     );
+
+    // Signed in again: the same request replayed (a URL left in the history), or an old
+    // one, is refused and the new session goes on.
+    let (_, sign_in) = browser.get(&app.url("/login")).await.page();
+    browser.sign_in(&app, &sign_in, NUMBER, PASSWORD).await;
+    assert!(still_signed_in("_in4").await);
+    let (status, _) = browser
+        .get(&logout(sp.redirect_query(&signed, "after-logout", true)))
+        .await
+        .page();
+    assert_eq!(status, 400, "a replayed logout request");
+    let old = sp.logout_request("_out4", &name_id, "2020-01-01T00:00:00Z");
+    let (status, _) = browser
+        .get(&logout(sp.redirect_query(&old, "", true)))
+        .await
+        .page();
+    assert_eq!(status, 400, "a stale logout request");
+    assert!(still_signed_in("_in5").await);
 }
 
 #[tokio::test]

@@ -159,16 +159,21 @@ async fn slo(state: &AppState, req: &HttpRequest, message: Option<Message>) -> H
     let Some(message) = message else {
         return signed_out(Vec::new());
     };
+    let browser_session = match super::authorize::current_session(state, req).await {
+        Ok(session) => session.map(|(session, _)| session.id),
+        Err(response) => return response,
+    };
     let SloAnswer {
         outcome,
         ended,
         front_channel,
-    } = match slo::logout(&state.provider, message).await {
+    } = match slo::logout(&state.provider, message, browser_session.as_deref()).await {
         Ok(answer) => answer,
         Err(error) => return server_error(state, lang, &error),
     };
     // The browser's own session may be among those ended: its cookie goes too.
-    let removal = (!ended.is_empty()).then(|| {
+    let own_ended = browser_session.is_some_and(|own| ended.contains(&own));
+    let removal = own_ended.then(|| {
         cookies::removal(
             cookies::Name::Session,
             state.provider.settings.issuer_is_https(),
