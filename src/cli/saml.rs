@@ -111,6 +111,7 @@ pub fn describe(sp: &ServiceProvider) -> Value {
         "open_to_alumni": sp.open_to_alumni,
         "open_to_parents": sp.open_to_parents,
         "sign_response": sp.sign_response,
+        "metadata_certificate": sp.metadata_certificate.as_deref().map(fingerprint),
         "source": sp.source,
         "created_at": sp.created_at,
     })
@@ -119,7 +120,7 @@ pub fn describe(sp: &ServiceProvider) -> Value {
 /// How large an SP's metadata may be; a federation's aggregate, with thousands of
 /// entities, may be far larger.
 const MAX_METADATA_BYTES: usize = 1 << 20;
-const MAX_AGGREGATE_BYTES: usize = 256 << 20;
+const MAX_AGGREGATE_BYTES: usize = 100 << 20;
 
 /// A certificate (base64 DER) by its SHA-256 fingerprint, as `openssl x509 -fingerprint
 /// -sha256` prints it.
@@ -133,6 +134,10 @@ fn fingerprint(certificate: &str) -> String {
         .map(|byte| format!("{byte:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+fn base64_der(der: &[u8]) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der)
 }
 
 /// The metadata document at `source`: a file, or an https URL (certificate checked, no
@@ -174,11 +179,11 @@ fn read_certificate(path: &str) -> anyhow::Result<Vec<u8>> {
     Ok(certificate.to_der()?)
 }
 
-/// One SP's metadata at `source`, its signature checked (by `certificate`, a PEM file,
-/// when given), then read.
+/// One SP's metadata at `source`, its signature checked (against `trusted`, DER, when
+/// given), then read.
 async fn load_sp_metadata(
     source: &str,
-    certificate: Option<&str>,
+    trusted: Option<&[u8]>,
     now: i64,
 ) -> anyhow::Result<(SpMetadata, String)> {
     let document = read_metadata(source, MAX_METADATA_BYTES).await?;
@@ -187,8 +192,7 @@ async fn load_sp_metadata(
             "{source} is a metadata aggregate: register its SPs with `etupass saml federation load`"
         );
     }
-    let trusted = certificate.map(read_certificate).transpose()?;
-    let signer = match &trusted {
+    let signer = match trusted {
         Some(der) => Signer::Trusted(der),
         None => Signer::Itself,
     };
@@ -243,8 +247,13 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
     match command {
         SpCommand::Add(args) => {
             check_attributes(&args.attributes)?;
+            let trusted = args
+                .certificate
+                .as_deref()
+                .map(read_certificate)
+                .transpose()?;
             let (metadata, document) =
-                load_sp_metadata(&args.metadata, args.certificate.as_deref(), now).await?;
+                load_sp_metadata(&args.metadata, trusted.as_deref(), now).await?;
             let entity_id = metadata.entity_id.clone();
             let source = match std::fs::canonicalize(&args.metadata) {
                 Ok(path) => path.display().to_string(),
@@ -257,6 +266,7 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
                 open_to_alumni: args.open_to_alumni,
                 open_to_parents: args.open_to_parents,
                 sign_response: args.sign_response,
+                metadata_certificate: trusted.map(|der| base64_der(&der)),
                 source,
             };
             match store.add_service_provider(new, now).await {
@@ -284,9 +294,20 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
             Ok(())
         }
         SpCommand::Refresh { sp, certificate } => {
-            let sp = find(sp).await?;
+            let mut sp = find(sp).await?;
+            let before = describe(&sp);
+            // The certificate given now replaces the one given before; without one, the
+            // one given before is checked again.
+            if let Some(path) = certificate {
+                sp.metadata_certificate = Some(base64_der(&read_certificate(&path)?));
+            }
+            let trusted = sp
+                .metadata_certificate
+                .as_deref()
+                .map(|b64| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64))
+                .transpose()?;
             let (metadata, document) =
-                load_sp_metadata(&sp.source, certificate.as_deref(), now).await?;
+                load_sp_metadata(&sp.source, trusted.as_deref(), now).await?;
             if metadata.entity_id != sp.metadata.entity_id {
                 anyhow::bail!(
                     "the metadata at {} is now for {}, not {}",
@@ -295,7 +316,6 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
                     sp.metadata.entity_id
                 );
             }
-            let before = describe(&sp);
             let sp = store
                 .refresh_service_provider(&sp, metadata, document, now)
                 .await?;
@@ -328,7 +348,10 @@ async fn load_federation(store: &Store, args: LoadFederation, now: i64) -> anyho
         let (metadata, entity_document) = match member {
             Ok(member) => member,
             Err((entity_id, why)) => {
+                // An SP registered from an earlier aggregate keeps that version: a defect
+                // of this one (a certificate that will be fixed) does not remove it.
                 skipped.push(json!({ "entity_id": entity_id, "why": why.0 }));
+                seen.insert(entity_id);
                 continue;
             }
         };
@@ -364,6 +387,7 @@ async fn load_federation(store: &Store, args: LoadFederation, now: i64) -> anyho
                     open_to_alumni: args.open_to_alumni,
                     open_to_parents: args.open_to_parents,
                     sign_response: false,
+                    metadata_certificate: None,
                     source: source.clone(),
                 };
                 store.add_service_provider(new, now).await?;

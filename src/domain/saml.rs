@@ -70,6 +70,8 @@ pub struct ServiceProvider {
     pub open_to_parents: bool,
     /// The whole `Response` is signed too, not only the assertion.
     pub sign_response: bool,
+    /// The certificate (base64 DER) its metadata must be signed with, if one was given.
+    pub metadata_certificate: Option<String>,
     /// Where the metadata came from (a file path or a URL), for `refresh`.
     pub source: String,
     pub created_at: UnixTime,
@@ -106,8 +108,12 @@ impl ServiceProvider {
 /// Refuses what no SAML message or metadata needs and XML parsers get wrong: a document
 /// type declaration (entities, external references).
 pub fn refuse_doctype(xml: &str) -> Result<(), Invalid> {
-    let upper = xml.to_ascii_uppercase();
-    if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
+    let declares = |keyword: &[u8]| {
+        xml.as_bytes()
+            .windows(keyword.len())
+            .any(|window| window.eq_ignore_ascii_case(keyword))
+    };
+    if declares(b"<!DOCTYPE") || declares(b"<!ENTITY") {
         return Err(Invalid::new(
             "XML with a document type declaration (DTD or entities) is refused",
         ));
@@ -136,6 +142,7 @@ pub type AggregateMember = Result<(SpMetadata, String), (String, Invalid)>;
 pub fn parse_aggregate(xml: &str, now: UnixTime) -> Result<Vec<AggregateMember>, Invalid> {
     use samael::traits::ToXml;
     refuse_doctype(xml)?;
+    let xml = without_aggregate_extensions(xml)?;
     let aggregate: samael::metadata::EntitiesDescriptor = xml.parse().map_err(|e| {
         Invalid::new(format!(
             "the document is not a SAML metadata aggregate: {e}"
@@ -148,6 +155,7 @@ pub fn parse_aggregate(xml: &str, now: UnixTime) -> Result<Vec<AggregateMember>,
             )));
         }
     }
+    let aggregate_valid_until = aggregate.valid_until.map(|t| t.timestamp());
     let root = samael::metadata::EntityDescriptorType::EntitiesDescriptor(aggregate);
     Ok(root
         .iter()
@@ -159,7 +167,13 @@ pub fn parse_aggregate(xml: &str, now: UnixTime) -> Result<Vec<AggregateMember>,
         })
         .map(|entity| {
             let entity_id = entity.entity_id.clone().unwrap_or_default();
-            let metadata = parse_entity(entity, now).map_err(|e| (entity_id.clone(), e))?;
+            let mut metadata = parse_entity(entity, now).map_err(|e| (entity_id.clone(), e))?;
+            // An SP is trusted no longer than the aggregate that vouches for it: if the
+            // loads stop, its requests are refused once the aggregate has expired.
+            metadata.valid_until = match (metadata.valid_until, aggregate_valid_until) {
+                (Some(own), Some(aggregate)) => Some(own.min(aggregate)),
+                (own, aggregate) => own.or(aggregate),
+            };
             let document = entity.to_string().map_err(|e| {
                 (
                     entity_id,
@@ -169,6 +183,59 @@ pub fn parse_aggregate(xml: &str, now: UnixTime) -> Result<Vec<AggregateMember>,
             Ok((metadata, document))
         })
         .collect())
+}
+
+/// The aggregate without the `Extensions` of its `EntitiesDescriptor`s (publication and
+/// registration information every federation publishes there, which samael's aggregate
+/// type cannot read and Etupass does not need).
+fn without_aggregate_extensions(xml: &str) -> Result<String, Invalid> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut parents: Vec<Vec<u8>> = Vec::new();
+    let mut kept = String::with_capacity(xml.len());
+    let mut copied_to = 0;
+    // Where the Extensions being left out starts, and the depth of its parent.
+    let mut leaving_out: Option<(usize, usize)> = None;
+    let in_aggregate =
+        |parents: &[Vec<u8>]| parents.last().is_some_and(|p| p == b"EntitiesDescriptor");
+    loop {
+        let before = reader.buffer_position() as usize;
+        let event = reader
+            .read_event()
+            .map_err(|e| Invalid::new(format!("the aggregate is not well-formed XML: {e}")))?;
+        let after = reader.buffer_position() as usize;
+        match event {
+            Event::Start(element) => {
+                let local = element.local_name().as_ref().to_vec();
+                if leaving_out.is_none() && local == b"Extensions" && in_aggregate(&parents) {
+                    leaving_out = Some((before, parents.len()));
+                }
+                parents.push(local);
+            }
+            Event::Empty(element)
+                if leaving_out.is_none()
+                    && element.local_name().as_ref() == b"Extensions"
+                    && in_aggregate(&parents) =>
+            {
+                kept.push_str(&xml[copied_to..before]);
+                copied_to = after;
+            }
+            Event::End(_) => {
+                parents.pop();
+                if let Some((start, depth)) = leaving_out {
+                    if parents.len() == depth {
+                        kept.push_str(&xml[copied_to..start]);
+                        copied_to = after;
+                        leaving_out = None;
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    kept.push_str(&xml[copied_to..]);
+    Ok(kept)
 }
 
 fn parse_entity(
@@ -250,7 +317,13 @@ fn parse_entity(
         .single_logout_services
         .iter()
         .flatten()
-        .filter(|service| is_secure_endpoint(&service.location))
+        .filter(|service| {
+            is_secure_endpoint(&service.location)
+                && service
+                    .response_location
+                    .as_deref()
+                    .is_none_or(is_secure_endpoint)
+        })
         .map(|service| LogoutService {
             binding: service.binding.clone(),
             location: service.location.trim().to_string(),

@@ -16,8 +16,9 @@ pub enum Signer<'a> {
     /// The certificate its publisher is known by (DER): a federation's, kept by the
     /// administrator. The document must be signed by it.
     Trusted(&'a [u8]),
-    /// Whoever the document's own signature names. That proves the document arrived as it
-    /// was signed, not who signed it; an unsigned document is taken as it is.
+    /// Whoever the document's own signature names. That catches a document damaged or
+    /// edited after it was signed by someone who did not sign it again, not a forgery
+    /// (anyone can sign again); an unsigned document is taken as it is.
     Itself,
 }
 

@@ -28,6 +28,7 @@ struct ServiceProviderRow {
     created_at: i64,
     refreshed_at: i64,
     sign_response: bool,
+    metadata_certificate: Option<String>,
 }
 
 impl TryFrom<ServiceProviderRow> for ServiceProvider {
@@ -50,6 +51,7 @@ impl TryFrom<ServiceProviderRow> for ServiceProvider {
             open_to_alumni: row.open_to_alumni,
             open_to_parents: row.open_to_parents,
             sign_response: row.sign_response,
+            metadata_certificate: row.metadata_certificate,
             source: row.source,
             created_at: row.created_at,
         })
@@ -66,6 +68,7 @@ pub struct NewServiceProvider {
     pub open_to_alumni: bool,
     pub open_to_parents: bool,
     pub sign_response: bool,
+    pub metadata_certificate: Option<String>,
     pub source: String,
 }
 
@@ -85,6 +88,7 @@ fn row_of(id: String, new: NewServiceProvider, created_at: i64, now: i64) -> Ser
         open_to_alumni: new.open_to_alumni,
         open_to_parents: new.open_to_parents,
         sign_response: new.sign_response,
+        metadata_certificate: new.metadata_certificate,
         source: new.source,
         created_at,
         refreshed_at: now,
@@ -122,6 +126,7 @@ impl Store {
             open_to_alumni: sp.open_to_alumni,
             open_to_parents: sp.open_to_parents,
             sign_response: sp.sign_response,
+            metadata_certificate: sp.metadata_certificate.clone(),
             source: sp.source.clone(),
         };
         let row = row_of(sp.id.clone(), new, sp.created_at, now);

@@ -367,6 +367,7 @@ diesel::table! {
         created_at -> BigInt,
         refreshed_at -> BigInt,
         sign_response -> Bool,
+        metadata_certificate -> Nullable<Text>,
     }
 }
 

@@ -94,6 +94,12 @@ pub fn signed_out(
     next: Option<String>,
     cookies: Vec<Cookie<'static>>,
 ) -> HttpResponse {
+    // Where the sign-out leads is one of Etupass's pages or a registered http(s) address,
+    // never a script or another scheme, even if a registration allowed it.
+    let next = next.filter(|next| {
+        (next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\"))
+            || url::Url::parse(next).is_ok_and(|url| matches!(url.scheme(), "https" | "http"))
+    });
     if front_channel.is_empty() {
         if let Some(next) = next {
             let mut response = HttpResponse::SeeOther();

@@ -83,7 +83,7 @@ const IDP_ENTITY: &str = r#"<md:EntityDescriptor entityID="https://idp.other-uni
 /// An aggregate of `entities`, valid until `valid_until`, with a signature placeholder.
 fn aggregate(entities: &[String], valid_until: &str) -> String {
     format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ID="_fed1" Name="https://federation.example.org" validUntil="{valid_until}">{{signature}}{}</md:EntitiesDescriptor>"#,
+        r#"<?xml version="1.0" encoding="UTF-8"?><md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ID="_fed1" Name="https://federation.example.org" validUntil="{valid_until}">{{signature}}<md:Extensions><mdrpi:PublicationInfo xmlns:mdrpi="urn:oasis:names:tc:SAML:metadata:rpi" creationInstant="2026-12-01T00:00:00Z" publisher="https://federation.example.org"/></md:Extensions>{}</md:EntitiesDescriptor>"#,
         entities.concat()
     )
 }
@@ -265,6 +265,10 @@ async fn a_federation_aggregate_is_loaded_only_when_its_signature_verifies() {
         library["assertion_consumer_services"][0]["location"],
         "https://library.example.org/Shibboleth.sso/SAML2/POST"
     );
+    assert_eq!(
+        library["valid_until"], 4_070_908_800_i64,
+        "trusted no longer than the aggregate that vouches for it"
+    );
     // A member is refreshed by loading the aggregate again, not on its own.
     let output = etupass(
         &app,
@@ -301,6 +305,38 @@ async fn a_federation_aggregate_is_loaded_only_when_its_signature_verifies() {
         serde_json::json!(["https://library.example.org/shibboleth"])
     );
     assert_eq!(report["removed"], serde_json::json!([]));
+    let output = etupass(
+        &app,
+        &[
+            "saml",
+            "sp",
+            "show",
+            "https://library.example.org/shibboleth",
+        ],
+        None,
+    );
+    let library: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        library["assertion_consumer_services"][0]["location"],
+        "https://bu.example.org/Shibboleth.sso/SAML2/POST"
+    );
+    // An aggregate in which the library's entry is broken: it keeps the version it had.
+    let broken = federation.sign(
+        &aggregate(
+            &[
+                sp_entity("library", "http://bu.example.org"),
+                sp_entity("archives", "https://archives.example.org"),
+            ],
+            "2099-01-01T00:00:00Z",
+        ),
+        "_fed1",
+    );
+    let report = load(&app, "aggregate.xml", &broken, &certificate).unwrap();
+    assert_eq!(report["removed"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["skipped"][0]["entity_id"],
+        "https://library.example.org/shibboleth"
+    );
     let output = etupass(
         &app,
         &[
@@ -405,4 +441,23 @@ async fn an_sps_signed_metadata_is_refused_when_its_signature_does_not_verify() 
     );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["changed"], serde_json::json!([]));
+    // The certificate given when it was added is checked again at each refresh: the same
+    // document re-signed by another key is refused without a flag saying so.
+    std::fs::write(
+        app.dir.path().join("lms.xml"),
+        other.sign(&document, "_lms"),
+    )
+    .unwrap();
+    let output = etupass(
+        &app,
+        &[
+            "saml",
+            "sp",
+            "refresh",
+            "https://lms.example.org/shibboleth",
+        ],
+        None,
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("does not verify"));
 }

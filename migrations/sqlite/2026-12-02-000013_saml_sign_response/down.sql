@@ -1,1 +1,0 @@
-ALTER TABLE saml_service_providers DROP COLUMN sign_response;
