@@ -25,6 +25,9 @@ pub struct Settings {
     pub database_pool_size: u32,
     /// Where the signing keys live; generated on first start when empty.
     pub keys_dir: PathBuf,
+    /// Size of the RSA signing keys generated from now on (RS256): 2048, 3072 or 4096.
+    /// Keys already made keep their size.
+    pub rsa_key_bits: u32,
     /// SMTP relay for mail (used by the account lifecycle).
     pub smtp_url: Option<Secret>,
     /// Where mails are written as `.eml` files when no SMTP relay is configured.
@@ -182,6 +185,7 @@ impl Default for Settings {
             database_url: Secret::new("sqlite://etupass.db"),
             database_pool_size: 8,
             keys_dir: "keys".into(),
+            rsa_key_bits: 2048,
             smtp_url: None,
             mail_dir: "mail".into(),
             eppn_domain: "univ.example".into(),
@@ -358,6 +362,16 @@ impl Settings {
             key: "argon2_memory_kib",
             message: format!("invalid argon2 parameters: {e}"),
         })?;
+        if !crate::crypto::keys::RSA_KEY_BITS.contains(&self.rsa_key_bits) {
+            return Err(ConfigError::Invalid {
+                key: "rsa_key_bits",
+                message: format!(
+                    "{} is not one of {:?}",
+                    self.rsa_key_bits,
+                    crate::crypto::keys::RSA_KEY_BITS
+                ),
+            });
+        }
         if self.password_max_length < 64 || self.password_min_length > self.password_max_length {
             return Err(ConfigError::Invalid {
                 key: "password_max_length",
@@ -472,6 +486,20 @@ mod tests {
         };
         let message = settings.validate().unwrap_err().to_string();
         assert!(message.contains("issuer"), "{message}");
+    }
+
+    #[test]
+    fn rsa_key_bits_takes_the_sizes_etupass_makes() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.rsa_key_bits, 2048);
+        for bits in [2048, 3072, 4096] {
+            settings.rsa_key_bits = bits;
+            assert!(settings.validate().is_ok(), "{bits}");
+        }
+        for bits in [1024, 2047, 8192] {
+            settings.rsa_key_bits = bits;
+            assert!(settings.validate().is_err(), "{bits}");
+        }
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl std::fmt::Debug for Provider {
 impl Provider {
     /// Connects and migrates the database, loads (or generates) the keys.
     pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Provider> {
-        let keys = SigningKeys::load_or_generate(&settings.keys_dir)?;
+        let keys = SigningKeys::load_or_generate(&settings.keys_dir, settings.rsa_key_bits)?;
         let token_secret =
             crate::crypto::keys::load_or_create_secret(&settings.keys_dir, "token-secret.key")?;
         let sealer = Sealer::new(&crate::crypto::keys::load_or_create_secret(

@@ -35,7 +35,7 @@ pub fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
                 alg
             };
             for alg in algs {
-                let file = keys::generate(dir, alg)?;
+                let file = keys::generate(dir, alg, settings.rsa_key_bits)?;
                 println!("{} {} active", file.alg, file.kid);
             }
         }

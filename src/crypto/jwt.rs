@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn signs_with_each_algorithm() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = SigningKeys::load_or_generate(dir.path()).unwrap();
+        let keys = SigningKeys::load_or_generate(dir.path(), 2048).unwrap();
         for alg in SigningAlg::ALL {
             let mut claims = Map::new();
             claims.insert("sub".into(), "s".into());

@@ -21,7 +21,10 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::client::SigningAlg;
 
-const RSA_BITS: u32 = 3072;
+/// The RSA key sizes Etupass makes (`rsa_key_bits`). 2048 bits, the size the major
+/// providers sign with, costs a third of a 3072-bit signature; NIST SP 800-57 gives
+/// both past 2030 only at 3072.
+pub const RSA_KEY_BITS: [u32; 3] = [2048, 3072, 4096];
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -76,8 +79,9 @@ impl std::fmt::Debug for SigningKeys {
 
 impl SigningKeys {
     /// Loads `dir`, generating one key per algorithm for any algorithm that has none
-    /// (so the first start of a fresh checkout needs nothing by hand).
-    pub fn load_or_generate(dir: &Path) -> Result<Self, KeyError> {
+    /// (so the first start of a fresh checkout needs nothing by hand); RSA keys of
+    /// `rsa_bits`.
+    pub fn load_or_generate(dir: &Path, rsa_bits: u32) -> Result<Self, KeyError> {
         fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
         #[cfg(unix)]
         if list(dir)?.is_empty() {
@@ -89,7 +93,7 @@ impl SigningKeys {
         let files = list(dir)?;
         for alg in SigningAlg::ALL {
             if !files.iter().any(|f| f.alg == alg) {
-                generate(dir, alg)?;
+                generate(dir, alg, rsa_bits)?;
             }
         }
         Self::load(dir)
@@ -231,12 +235,13 @@ pub fn list(dir: &Path) -> Result<Vec<KeyFile>, KeyError> {
     Ok(files)
 }
 
-/// Generates a new key for `alg`; being the newest, it becomes the active one.
-pub fn generate(dir: &Path, alg: SigningAlg) -> Result<KeyFile, KeyError> {
+/// Generates a new key for `alg` (RSA keys of `rsa_bits`); being the newest, it becomes
+/// the active one.
+pub fn generate(dir: &Path, alg: SigningAlg, rsa_bits: u32) -> Result<KeyFile, KeyError> {
     let gen_err = |e: josekit::JoseError| KeyError::Generate(e.to_string());
     let (pem, jwk) = match alg {
         SigningAlg::RS256 => {
-            let pair = RS256.generate_key_pair(RSA_BITS).map_err(gen_err)?;
+            let pair = RS256.generate_key_pair(rsa_bits).map_err(gen_err)?;
             (pair.to_pem_private_key(), pair.to_jwk_public_key())
         }
         SigningAlg::ES256 => {
@@ -376,11 +381,42 @@ mod tests {
     }
 
     #[test]
+    fn rsa_keys_are_made_at_the_configured_size() {
+        let modulus_bytes = |dir: &Path| {
+            let keys = SigningKeys::load(dir).unwrap();
+            let jwks: serde_json::Value = serde_json::from_slice(keys.jwks()).unwrap();
+            let rsa: Vec<usize> = jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|k| k["kty"] == "RSA")
+                .map(|k| {
+                    base64::Engine::decode(
+                        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                        k["n"].as_str().unwrap(),
+                    )
+                    .unwrap()
+                    .len()
+                })
+                .collect();
+            rsa
+        };
+        let dir = tempfile::tempdir().unwrap();
+        SigningKeys::load_or_generate(dir.path(), 2048).unwrap();
+        assert_eq!(modulus_bytes(dir.path()), [256]);
+        // A larger size applies to the keys made from then on; the first stays published.
+        generate(dir.path(), SigningAlg::RS256, 3072).unwrap();
+        let mut sizes = modulus_bytes(dir.path());
+        sizes.sort();
+        assert_eq!(sizes, [256, 384]);
+    }
+
+    #[test]
     fn rotation_keeps_old_keys_published_until_retired() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = SigningKeys::load_or_generate(dir.path()).unwrap();
+        let keys = SigningKeys::load_or_generate(dir.path(), 2048).unwrap();
         let first = keys.active_kid(SigningAlg::ES256).unwrap().to_string();
-        let rotated = generate(dir.path(), SigningAlg::ES256).unwrap();
+        let rotated = generate(dir.path(), SigningAlg::ES256, 2048).unwrap();
         let keys = SigningKeys::load(dir.path()).unwrap();
         assert_eq!(keys.active_kid(SigningAlg::ES256).unwrap(), rotated.kid);
         let jwks = String::from_utf8(keys.jwks().to_vec()).unwrap();
@@ -405,7 +441,7 @@ mod tests {
     fn private_key_files_are_owner_only() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let file = generate(dir.path(), SigningAlg::EdDSA).unwrap();
+        let file = generate(dir.path(), SigningAlg::EdDSA, 2048).unwrap();
         let mode = fs::metadata(&file.path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }

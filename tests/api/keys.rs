@@ -28,7 +28,7 @@ async fn rotated_keys_sign_new_tokens_and_old_tokens_still_verify() {
     let old_token: CoreIdToken = before.tokens.id_token().unwrap().clone();
     let old_kid = before.kid.clone().unwrap();
 
-    let rotated = keys::generate(&app.settings.keys_dir, SigningAlg::RS256).unwrap();
+    let rotated = keys::generate(&app.settings.keys_dir, SigningAlg::RS256, 2048).unwrap();
     assert_ne!(rotated.kid, old_kid);
     let app = app.restart().await;
 
