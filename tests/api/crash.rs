@@ -3,7 +3,7 @@
 //! nothing is lost, nothing is sent or issued twice, and an import run again ends as a
 //! clean run does.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use etupass::crypto::token;
@@ -13,74 +13,7 @@ use etupass::domain::identity::StudentNumber;
 use etupass::store::sessions::NewSession;
 
 use crate::helpers::{etupass, ClientOptions, TestApp, REDIRECT_URI};
-
-/// `etupass serve` as its own process, on a free port, against the app's database, keys
-/// and SMTP sink.
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-impl Serve {
-    async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Serve {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_etupass"));
-        command
-            .arg("serve")
-            .current_dir(app.dir.path())
-            .env("ETUPASS_DATABASE_URL", app.settings.database_url.expose())
-            .env("ETUPASS_KEYS_DIR", &app.settings.keys_dir)
-            .env("ETUPASS_ISSUER", &base)
-            .env("ETUPASS_BIND", format!("127.0.0.1:{port}"))
-            .env("ETUPASS_SMTP_URL", app.smtp_url())
-            .env("ETUPASS_ARGON2_MEMORY_KIB", "64")
-            .env("ETUPASS_ARGON2_ITERATIONS", "1")
-            .env("ETUPASS_WORKERS", "2")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (key, value) in extra {
-            command.env(key, value);
-        }
-        // Held by the guard from the start: killed and waited for on every path.
-        let serve = Serve {
-            child: command.spawn().expect("etupass serve starts"),
-            base,
-        };
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if http
-                .get(format!("{}/healthz", serve.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return serve;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("etupass serve did not answer /healthz");
-    }
-
-    /// SIGKILL: no shutdown, no flush, nothing.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::serve::Serve;
 
 fn number(i: usize) -> String {
     format!("{}", 23_000_000 + i)

@@ -3,6 +3,7 @@
 mod chromium;
 mod helpers;
 mod rp;
+mod serve;
 mod smtp;
 
 mod alumni;
@@ -21,6 +22,7 @@ mod dovecot;
 mod errors;
 mod files;
 mod guessing;
+mod instances;
 mod keys;
 mod lifecycle;
 mod lifecycle_rules;
