@@ -15,11 +15,11 @@ use etupass::store::sessions::NewSession;
 use crate::helpers::{etupass, ClientOptions, TestApp, REDIRECT_URI};
 use crate::serve::Serve;
 
-fn number(i: usize) -> String {
+pub fn number(i: usize) -> String {
     format!("{}", 23_000_000 + i)
 }
 
-fn registrar_file(app: &TestApp, rows: usize) -> std::path::PathBuf {
+pub fn registrar_file(app: &TestApp, rows: usize) -> std::path::PathBuf {
     let path = app.dir.path().join("registrar.csv");
     let mut csv = String::from("numero;nom;prenoms;date_naissance;affiliation;email_perso\n");
     for i in 0..rows {
@@ -105,7 +105,7 @@ async fn an_import_killed_midway_ends_as_a_clean_run_once_run_again() {
 }
 
 /// The `Message-ID` of a mail as received.
-fn message_id(text: &str) -> Option<String> {
+pub fn message_id(text: &str) -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix("Message-ID: "))
         .map(|id| id.trim().to_string())

@@ -1,12 +1,14 @@
 //! Two `etupass serve` processes on one database, as behind a load balancer: nothing that
 //! matters lives in one instance's memory. A code issued by one is redeemed once on the
 //! other and its replay on either revokes what it gave; a session started on one is
-//! seen by the other; failed sign-ins are counted across both. (On PostgreSQL in CI's
+//! seen by the other; failed sign-ins are counted across both; a thousand queued mails
+//! are delivered exactly once between them. (On PostgreSQL in CI's
 //! second run, the production setup; on SQLite in the first, one file shared.)
 
 use base64::Engine;
 use serde_json::Value;
 
+use crate::crash::{message_id, registrar_file};
 use crate::helpers::{ClientOptions, TestApp, PASSWORD, REDIRECT_URI};
 use crate::rp::{form_field, Browser, Landing};
 use crate::serve::Serve;
@@ -172,4 +174,40 @@ async fn failed_sign_ins_are_counted_across_both_instances() {
             "{base}: throttled by both instances' count"
         );
     }
+}
+
+#[tokio::test]
+async fn a_thousand_queued_mails_are_delivered_exactly_once_between_two_instances() {
+    const PEOPLE: usize = 1000;
+    let app = TestApp::spawn().await;
+    app.stop_server().await;
+    // An import whose activation mails all come due at once.
+    let file = registrar_file(&app, PEOPLE);
+    let import = std::process::Command::new(env!("CARGO_BIN_EXE_etupass"))
+        .args(["identity", "import"])
+        .arg(&file)
+        .current_dir(app.dir.path())
+        .env("ETUPASS_DATABASE_URL", app.settings.database_url.expose())
+        .env("ETUPASS_KEYS_DIR", &app.settings.keys_dir)
+        .env("ETUPASS_ACTIVATION_DELAY", "0s")
+        .output()
+        .unwrap();
+    assert!(import.status.success());
+    let fast = [("ETUPASS_MAIL_POLL_INTERVAL", "10ms")];
+    let (_first, _second) = two_instances(&app, &fast).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while app.store.undelivered_mail_count().await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} mails still undelivered",
+            app.store.undelivered_mail_count().await.unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Every row is marked sent only after the relay took it: every mail is in the sink.
+    let mails = app.mailbox.all();
+    let ids: std::collections::HashSet<String> =
+        mails.iter().filter_map(|m| message_id(&m.text)).collect();
+    assert_eq!(ids.len(), PEOPLE, "one mail per student");
+    assert_eq!(mails.len(), PEOPLE, "none delivered twice");
 }
