@@ -25,6 +25,35 @@ async fn two_instances(app: &TestApp, extra: &[(&str, &str)]) -> (Serve, Serve) 
     (first, second)
 }
 
+const VERIFIER: &str = "a-code-verifier-of-forty-three-characters-xx";
+
+/// An authorization code for `client_id`, the browser signing in on the instance at
+/// `base` (PKCE S256 with `VERIFIER`).
+async fn code_at(browser: &Browser, base: &str, client_id: &str, scope: &str) -> String {
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(openssl::sha::sha256(VERIFIER.as_bytes()));
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("scope", scope)
+        .append_pair("state", "s-1")
+        .append_pair("nonce", "n-1")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    let (status, page) = browser
+        .get(&format!("{base}/authorize?{query}"))
+        .await
+        .page();
+    assert_eq!(status, 200, "{page}");
+    sign_in_at(browser, base, &page, PASSWORD)
+        .await
+        .redirect()
+        .param("code")
+        .expect("a code")
+}
+
 /// The sign-in page's form posted to `base`.
 async fn sign_in_at(browser: &Browser, base: &str, page: &str, password: &str) -> Landing {
     browser
@@ -52,30 +81,8 @@ async fn a_code_from_one_instance_is_redeemed_once_on_the_other_and_sessions_are
         .await;
     let (first, second) = two_instances(&app, &[]).await;
 
-    // The authorization request and the sign-in on the first instance.
-    let verifier = "a-code-verifier-of-forty-three-characters-xx";
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(openssl::sha::sha256(verifier.as_bytes()));
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &client.client_id)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("scope", "openid")
-        .append_pair("state", "s-1")
-        .append_pair("nonce", "n-1")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .finish();
     let browser = Browser::new();
-    let (status, page) = browser
-        .get(&format!("{}/authorize?{query}", first.base))
-        .await
-        .page();
-    assert_eq!(status, 200, "{page}");
-    let back = sign_in_at(&browser, &first.base, &page, PASSWORD)
-        .await
-        .redirect();
-    let code = back.param("code").expect("a code");
+    let code = code_at(&browser, &first.base, &client.client_id, "openid").await;
 
     // Redeemed on the second instance.
     let http = reqwest::Client::new();
@@ -90,7 +97,7 @@ async fn a_code_from_one_instance_is_redeemed_once_on_the_other_and_sessions_are
                     ("grant_type", "authorization_code"),
                     ("code", &code),
                     ("redirect_uri", REDIRECT_URI),
-                    ("code_verifier", verifier),
+                    ("code_verifier", VERIFIER),
                 ])
                 .send()
                 .await
@@ -210,4 +217,91 @@ async fn a_thousand_queued_mails_are_delivered_exactly_once_between_two_instance
         mails.iter().filter_map(|m| message_id(&m.text)).collect();
     assert_eq!(ids.len(), PEOPLE, "one mail per student");
     assert_eq!(mails.len(), PEOPLE, "none delivered twice");
+}
+
+#[tokio::test]
+async fn two_refreshes_racing_on_the_two_instances_get_the_same_successor() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            grant_types: vec![
+                etupass::domain::client::GrantType::AuthorizationCode,
+                etupass::domain::client::GrantType::RefreshToken,
+            ],
+            ..ClientOptions::default()
+        })
+        .await;
+    let (first, second) =
+        two_instances(&app, &[("ETUPASS_REFRESH_TOKEN_REUSE_GRACE", "10s")]).await;
+    let browser = Browser::new();
+    let code = code_at(
+        &browser,
+        &first.base,
+        &client.client_id,
+        "openid offline_access",
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let token = |base: String, form: Vec<(&'static str, String)>| {
+        let http = http.clone();
+        let client = client.clone();
+        async move {
+            let response = http
+                .post(format!("{base}/token"))
+                .basic_auth(&client.client_id, client.client_secret.as_deref())
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, tokens) = token(
+        first.base.clone(),
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI.into()),
+            ("code_verifier", VERIFIER.into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh_token = tokens["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_string();
+    let refresh = |base: &str| {
+        token(
+            base.to_string(),
+            vec![
+                ("grant_type", "refresh_token".into()),
+                ("refresh_token", refresh_token.clone()),
+            ],
+        )
+    };
+    // Two tabs refreshing at once, each answered by another instance.
+    let (laptop, phone) = tokio::join!(refresh(&first.base), refresh(&second.base));
+    assert_eq!(laptop.0, 200, "{}", laptop.1);
+    assert_eq!(phone.0, 200, "{}", phone.1);
+    assert_eq!(
+        laptop.1["refresh_token"], phone.1["refresh_token"],
+        "the same successor from both instances"
+    );
+    let successor = laptop.1["refresh_token"].as_str().unwrap().to_string();
+    let (status, _) = token(
+        second.base.clone(),
+        vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", successor),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "the shared successor works");
+    // Once it is used, the old token's reuse is real reuse, on either instance.
+    let (status, _) = refresh(&first.base).await;
+    assert_eq!(status, 400);
 }
