@@ -39,15 +39,68 @@ pub struct LoadFederation {
     /// federation out of band. An aggregate not signed by it is refused whole.
     #[arg(long)]
     pub certificate: String,
-    /// An attribute released to the SPs it registers (repeatable; as for `sp add`).
+    /// What the SPs it registers are given.
+    #[command(flatten)]
+    pub release: Release,
+}
+
+/// What an administrator gives an SP: the attributes released to it, and who may sign in.
+#[derive(Debug, Args)]
+pub struct Release {
+    /// An attribute released (repeatable): eduPersonPrincipalName, eduPersonAffiliation,
+    /// eduPersonScopedAffiliation, eduPersonEntitlement, pairwise-id, subject-id, mail,
+    /// displayName, givenName, sn, uid, supannEtuId, supannEtablissement.
     #[arg(long = "attribute")]
     pub attributes: Vec<String>,
-    /// Alumni may sign in to the SPs it registers.
+    /// Alumni may sign in.
     #[arg(long)]
     pub open_to_alumni: bool,
-    /// Parent accounts may sign in to the SPs it registers.
+    /// Parent accounts may sign in.
     #[arg(long)]
     pub open_to_parents: bool,
+}
+
+impl Release {
+    /// Refuses an attribute Etupass does not know, before any metadata is fetched.
+    fn check(&self) -> anyhow::Result<()> {
+        for attribute in &self.attributes {
+            if !saml::ATTRIBUTES.contains(&attribute.as_str()) {
+                anyhow::bail!(
+                    "unknown attribute '{attribute}' (known: {})",
+                    saml::ATTRIBUTES.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The registration of an SP from `metadata` (read from `source`) with these choices.
+    fn register(
+        &self,
+        metadata: SpMetadata,
+        document: String,
+        source: String,
+    ) -> NewServiceProvider {
+        NewServiceProvider {
+            metadata,
+            document,
+            attributes: self.attributes.clone(),
+            open_to_alumni: self.open_to_alumni,
+            open_to_parents: self.open_to_parents,
+            sign_response: false,
+            metadata_certificate: None,
+            source,
+        }
+    }
+}
+
+/// Where metadata was read from, as `refresh` and `federation load` find it again: a
+/// file's absolute path, or the URL.
+fn source_of(location: &str) -> String {
+    match std::fs::canonicalize(location) {
+        Ok(path) => path.display().to_string(),
+        Err(_) => location.to_string(),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,17 +127,9 @@ pub struct AddSp {
     /// The SP's metadata: a file, or an https URL.
     #[arg(long)]
     pub metadata: String,
-    /// An attribute released to it (repeatable): eduPersonPrincipalName,
-    /// eduPersonAffiliation, eduPersonScopedAffiliation, eduPersonEntitlement, pairwise-id,
-    /// subject-id, mail, displayName, givenName, sn, uid, supannEtuId, supannEtablissement.
-    #[arg(long = "attribute")]
-    pub attributes: Vec<String>,
-    /// Alumni may sign in to it.
-    #[arg(long)]
-    pub open_to_alumni: bool,
-    /// Parent accounts may sign in to it.
-    #[arg(long)]
-    pub open_to_parents: bool,
+    /// What it is given.
+    #[command(flatten)]
+    pub release: Release,
     /// Sign the whole Response too, not only the assertion (for SAML libraries that
     /// check only the Response's signature).
     #[arg(long)]
@@ -201,18 +246,6 @@ async fn load_sp_metadata(
     Ok((metadata, document))
 }
 
-fn check_attributes(attributes: &[String]) -> anyhow::Result<()> {
-    for attribute in attributes {
-        if !saml::ATTRIBUTES.contains(&attribute.as_str()) {
-            anyhow::bail!(
-                "unknown attribute '{attribute}' (known: {})",
-                saml::ATTRIBUTES.join(", ")
-            );
-        }
-    }
-    Ok(())
-}
-
 /// The fields of `describe` whose value differ between `before` and `after`.
 fn changes(before: &Value, after: &Value) -> Vec<String> {
     let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
@@ -246,7 +279,7 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
     };
     match command {
         SpCommand::Add(args) => {
-            check_attributes(&args.attributes)?;
+            args.release.check()?;
             let trusted = args
                 .certificate
                 .as_deref()
@@ -255,19 +288,12 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
             let (metadata, document) =
                 load_sp_metadata(&args.metadata, trusted.as_deref(), now).await?;
             let entity_id = metadata.entity_id.clone();
-            let source = match std::fs::canonicalize(&args.metadata) {
-                Ok(path) => path.display().to_string(),
-                Err(_) => args.metadata.clone(),
-            };
             let new = NewServiceProvider {
-                metadata,
-                document,
-                attributes: args.attributes,
-                open_to_alumni: args.open_to_alumni,
-                open_to_parents: args.open_to_parents,
                 sign_response: args.sign_response,
                 metadata_certificate: trusted.map(|der| base64_der(&der)),
-                source,
+                ..args
+                    .release
+                    .register(metadata, document, source_of(&args.metadata))
             };
             match store.add_service_provider(new, now).await {
                 Ok(sp) => super::print_json(&describe(&sp)),
@@ -330,16 +356,13 @@ pub async fn run(settings: Settings, command: SamlCommand) -> anyhow::Result<()>
 /// its validity), then each SP in it on its own. SPs registered by hand (from another
 /// source) are never touched by it.
 async fn load_federation(store: &Store, args: LoadFederation, now: i64) -> anyhow::Result<()> {
-    check_attributes(&args.attributes)?;
+    args.release.check()?;
     let trusted = read_certificate(&args.certificate)?;
     let document = read_metadata(&args.metadata, MAX_AGGREGATE_BYTES).await?;
     let content =
         peer_metadata::checked(&document, "EntitiesDescriptor", Signer::Trusted(&trusted))?;
     let members = saml::parse_aggregate(&content, now)?;
-    let source = match std::fs::canonicalize(&args.metadata) {
-        Ok(path) => path.display().to_string(),
-        Err(_) => args.metadata.clone(),
-    };
+    let source = source_of(&args.metadata);
     let registered = store.service_providers().await?;
     let (mut added, mut updated, mut unchanged, mut removed, mut skipped) =
         (Vec::new(), Vec::new(), 0usize, Vec::new(), Vec::new());
@@ -380,16 +403,9 @@ async fn load_federation(store: &Store, args: LoadFederation, now: i64) -> anyho
                 }
             }
             None => {
-                let new = NewServiceProvider {
-                    metadata,
-                    document: entity_document,
-                    attributes: args.attributes.clone(),
-                    open_to_alumni: args.open_to_alumni,
-                    open_to_parents: args.open_to_parents,
-                    sign_response: false,
-                    metadata_certificate: None,
-                    source: source.clone(),
-                };
+                let new = args
+                    .release
+                    .register(metadata, entity_document, source.clone());
                 store.add_service_provider(new, now).await?;
                 added.push(entity_id);
             }

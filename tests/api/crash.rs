@@ -104,6 +104,21 @@ async fn an_import_killed_midway_ends_as_a_clean_run_once_run_again() {
     );
 }
 
+/// Imports `people` students whose activation mails all come due at once.
+pub fn import_with_mails_due_now(app: &TestApp, people: usize) {
+    let file = registrar_file(app, people);
+    let import = Command::new(env!("CARGO_BIN_EXE_etupass"))
+        .args(["identity", "import"])
+        .arg(&file)
+        .current_dir(app.dir.path())
+        .env("ETUPASS_DATABASE_URL", app.settings.database_url.expose())
+        .env("ETUPASS_KEYS_DIR", &app.settings.keys_dir)
+        .env("ETUPASS_ACTIVATION_DELAY", "0s")
+        .output()
+        .unwrap();
+    assert!(import.status.success());
+}
+
 /// The `Message-ID` of a mail as received.
 pub fn message_id(text: &str) -> Option<String> {
     text.lines()
@@ -117,17 +132,7 @@ async fn mail_delivery_killed_midway_loses_nothing_and_sends_nothing_twice() {
     let app = TestApp::spawn().await;
     app.stop_server().await;
     // Activation mails come due at once for every imported student.
-    let file = registrar_file(&app, PEOPLE);
-    let import = Command::new(env!("CARGO_BIN_EXE_etupass"))
-        .args(["identity", "import"])
-        .arg(&file)
-        .current_dir(app.dir.path())
-        .env("ETUPASS_DATABASE_URL", app.settings.database_url.expose())
-        .env("ETUPASS_KEYS_DIR", &app.settings.keys_dir)
-        .env("ETUPASS_ACTIVATION_DELAY", "0s")
-        .output()
-        .unwrap();
-    assert!(import.status.success());
+    import_with_mails_due_now(&app, PEOPLE);
     let fast = [
         ("ETUPASS_MAIL_POLL_INTERVAL", "10ms"),
         ("ETUPASS_MAIL_CLAIM_LEASE", "1s"),

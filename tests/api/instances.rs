@@ -8,7 +8,7 @@
 use base64::Engine;
 use serde_json::Value;
 
-use crate::crash::{message_id, registrar_file};
+use crate::crash::message_id;
 use crate::helpers::{ClientOptions, TestApp, PASSWORD, REDIRECT_URI};
 use crate::rp::{form_field, Browser, Landing};
 use crate::serve::Serve;
@@ -188,18 +188,7 @@ async fn a_thousand_queued_mails_are_delivered_exactly_once_between_two_instance
     const PEOPLE: usize = 1000;
     let app = TestApp::spawn().await;
     app.stop_server().await;
-    // An import whose activation mails all come due at once.
-    let file = registrar_file(&app, PEOPLE);
-    let import = std::process::Command::new(env!("CARGO_BIN_EXE_etupass"))
-        .args(["identity", "import"])
-        .arg(&file)
-        .current_dir(app.dir.path())
-        .env("ETUPASS_DATABASE_URL", app.settings.database_url.expose())
-        .env("ETUPASS_KEYS_DIR", &app.settings.keys_dir)
-        .env("ETUPASS_ACTIVATION_DELAY", "0s")
-        .output()
-        .unwrap();
-    assert!(import.status.success());
+    crate::crash::import_with_mails_due_now(&app, PEOPLE);
     let fast = [("ETUPASS_MAIL_POLL_INTERVAL", "10ms")];
     let (_first, _second) = two_instances(&app, &fast).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);

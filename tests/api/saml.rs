@@ -73,25 +73,10 @@ impl TestSp {
     /// Makes its key and certificate, writes its metadata and registers it with the
     /// command line.
     fn register(app: &TestApp, name: &str, signs_requests: bool, extra: &[&str]) -> TestSp {
-        use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut subject = x509::X509NameBuilder::new().unwrap();
-        subject.append_entry_by_text("CN", name).unwrap();
-        let subject = subject.build();
-        let mut builder = x509::X509Builder::new().unwrap();
-        builder.set_subject_name(&subject).unwrap();
-        builder.set_issuer_name(&subject).unwrap();
-        builder.set_pubkey(&key).unwrap();
-        builder
-            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        builder
-            .set_not_after(&Asn1Time::days_from_now(2).unwrap())
-            .unwrap();
-        builder.sign(&key, MessageDigest::sha256()).unwrap();
+        let (key, certificate) = crate::helpers::self_signed(name);
         let certificate = base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
-            builder.build().to_der().unwrap(),
+            certificate.to_der().unwrap(),
         );
         let entity_id = format!("https://{name}.univ.example/shibboleth");
         let consumer = format!("https://{name}.univ.example/Shibboleth.sso/SAML2/POST");

@@ -6,7 +6,7 @@ use openssl::pkey::{PKey, Private};
 use samael::crypto::{Crypto, CryptoProvider};
 use serde_json::Value;
 
-use crate::helpers::{etupass, TestApp};
+use crate::helpers::{etupass, self_signed, TestApp};
 
 /// A key and its self-signed certificate (the federation's, or an impostor's).
 struct Signer {
@@ -16,26 +16,8 @@ struct Signer {
 
 impl Signer {
     fn new(name: &str) -> Signer {
-        use openssl::{asn1::Asn1Time, hash::MessageDigest, rsa::Rsa, x509};
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut subject = x509::X509NameBuilder::new().unwrap();
-        subject.append_entry_by_text("CN", name).unwrap();
-        let subject = subject.build();
-        let mut builder = x509::X509Builder::new().unwrap();
-        builder.set_subject_name(&subject).unwrap();
-        builder.set_issuer_name(&subject).unwrap();
-        builder.set_pubkey(&key).unwrap();
-        builder
-            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        builder
-            .set_not_after(&Asn1Time::days_from_now(2).unwrap())
-            .unwrap();
-        builder.sign(&key, MessageDigest::sha256()).unwrap();
-        Signer {
-            key,
-            certificate: builder.build(),
-        }
+        let (key, certificate) = self_signed(name);
+        Signer { key, certificate }
     }
 
     fn certificate_file(&self, app: &TestApp, name: &str) -> String {
@@ -111,6 +93,17 @@ fn load(app: &TestApp, file: &str, document: &str, certificate: &str) -> Result<
     } else {
         Err(String::from_utf8_lossy(&output.stderr).to_string())
     }
+}
+
+/// `saml sp show`, as JSON.
+fn show(app: &TestApp, entity_id: &str) -> Value {
+    let output = etupass(app, &["saml", "sp", "show", entity_id], None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 fn registered(app: &TestApp) -> Vec<String> {
@@ -246,17 +239,7 @@ async fn a_federation_aggregate_is_loaded_only_when_its_signature_verifies() {
             "https://library.example.org/shibboleth"
         ]
     );
-    let output = etupass(
-        &app,
-        &[
-            "saml",
-            "sp",
-            "show",
-            "https://library.example.org/shibboleth",
-        ],
-        None,
-    );
-    let library: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let library = show(&app, "https://library.example.org/shibboleth");
     assert_eq!(
         library["attributes"],
         serde_json::json!(["eduPersonPrincipalName"])
@@ -305,17 +288,7 @@ async fn a_federation_aggregate_is_loaded_only_when_its_signature_verifies() {
         serde_json::json!(["https://library.example.org/shibboleth"])
     );
     assert_eq!(report["removed"], serde_json::json!([]));
-    let output = etupass(
-        &app,
-        &[
-            "saml",
-            "sp",
-            "show",
-            "https://library.example.org/shibboleth",
-        ],
-        None,
-    );
-    let library: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let library = show(&app, "https://library.example.org/shibboleth");
     assert_eq!(
         library["assertion_consumer_services"][0]["location"],
         "https://bu.example.org/Shibboleth.sso/SAML2/POST"
@@ -337,17 +310,7 @@ async fn a_federation_aggregate_is_loaded_only_when_its_signature_verifies() {
         report["skipped"][0]["entity_id"],
         "https://library.example.org/shibboleth"
     );
-    let output = etupass(
-        &app,
-        &[
-            "saml",
-            "sp",
-            "show",
-            "https://library.example.org/shibboleth",
-        ],
-        None,
-    );
-    let library: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let library = show(&app, "https://library.example.org/shibboleth");
     assert_eq!(
         library["assertion_consumer_services"][0]["location"],
         "https://bu.example.org/Shibboleth.sso/SAML2/POST"
