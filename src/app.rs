@@ -49,8 +49,14 @@ impl Application {
         let (stop_worker, stop) = tokio::sync::watch::channel(false);
         tokio::spawn(worker::run(provider.clone(), transport, stop));
         let https = provider.settings.issuer_is_https();
+        // One count for every worker of the instance.
+        let admission = web::Data::new(crate::web::admission::Admission::new(
+            provider.settings.max_requests_in_flight,
+        ));
         let server = HttpServer::new(move || {
             App::new()
+                .app_data(admission.clone())
+                .wrap(actix_web::middleware::from_fn(crate::web::admission::admit))
                 .wrap(routes::security_headers(https))
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(web::Data::new(state.clone()))

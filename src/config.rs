@@ -60,6 +60,8 @@ pub struct Settings {
     pub sign_in_concurrency_per_address: u32,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// Requests an instance answers at once; past that it answers 503 with `Retry-After`.
+    pub max_requests_in_flight: usize,
     /// `text` or `json`.
     pub log_format: String,
 
@@ -202,6 +204,7 @@ impl Default for Settings {
             password_hash_queue: 64,
             sign_in_concurrency_per_address: 4,
             workers: 0,
+            max_requests_in_flight: 1024,
             log_format: "text".into(),
             refresh_token_idle_lifetime: Duration::from_secs(14 * 24 * 3600),
             refresh_token_absolute_lifetime: Duration::from_secs(90 * 24 * 3600),
@@ -362,6 +365,12 @@ impl Settings {
             key: "argon2_memory_kib",
             message: format!("invalid argon2 parameters: {e}"),
         })?;
+        if self.max_requests_in_flight == 0 {
+            return Err(ConfigError::Invalid {
+                key: "max_requests_in_flight",
+                message: "must be at least 1".into(),
+            });
+        }
         if !crate::crypto::keys::RSA_KEY_BITS.contains(&self.rsa_key_bits) {
             return Err(ConfigError::Invalid {
                 key: "rsa_key_bits",

@@ -1,6 +1,7 @@
 //! HTTP: routes, thin handlers, cookies, CSRF, security headers. Only this layer imports
 //! actix; `web/error.rs` is the one place errors become HTTP responses.
 
+pub mod admission;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
