@@ -83,25 +83,17 @@ pub async fn overview(provider: &Provider, identity: &Identity) -> Result<Overvi
     })
 }
 
-/// What disconnecting an application did.
-#[derive(Debug, Default)]
-pub struct Disconnection {
-    /// There was something to end.
-    pub disconnected: bool,
-    /// Front-channel logouts for the browser to carry (a SAML SP without SOAP).
-    pub front_channel: Vec<crate::saml::logout::FrontChannelLogout>,
-}
-
 /// Disconnects an application: an OpenID Connect relying party loses the consent and its
 /// tokens (the next sign-in to it asks again); a CAS service or SAML SP is told to forget
-/// the person's sessions (single logout).
+/// the person's sessions (single logout). Returns the front-channel logouts for the
+/// browser to carry (a SAML SP without SOAP).
 pub async fn disconnect_app(
     provider: &Provider,
     identity: &Identity,
     protocol: &str,
     app_id: &str,
     context: &RequestContext,
-) -> Result<Disconnection, AccountError> {
+) -> Result<Vec<crate::saml::logout::FrontChannelLogout>, AccountError> {
     let now = provider.now();
     let mut front_channel = Vec::new();
     let disconnected = match protocol {
@@ -128,10 +120,7 @@ pub async fn disconnect_app(
             });
         provider.store.record_audit(audit).await?;
     }
-    Ok(Disconnection {
-        disconnected,
-        front_channel,
-    })
+    Ok(front_channel)
 }
 
 /// Ends one other session (`Some(id)`) or all the others (`None`), never the current

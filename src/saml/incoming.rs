@@ -142,6 +142,36 @@ pub(crate) fn enveloped_content(xml: &str, certificates: &[CertificateDer]) -> O
     .ok()
 }
 
+/// How far ahead of Etupass's clock an SP's message may be.
+const SKEW_SECS: i64 = 120;
+
+/// An SP's message issued at `issued` is fresh at `now`: no older than `lifetime`, and
+/// not further ahead than clocks drift.
+pub fn is_fresh(issued: i64, lifetime: i64, now: i64) -> bool {
+    issued + lifetime >= now && issued <= now + SKEW_SECS
+}
+
+/// Records that the SP's message `id` (of `kind`: `authn-request`, `logout-request`) is
+/// answered; `false` when it already was (a replay). The ID is remembered as long as the
+/// message could be fresh.
+pub async fn answered_once(
+    provider: &crate::provider::Provider,
+    kind: &str,
+    sp_entity_id: &str,
+    id: &str,
+    issued: i64,
+    lifetime: i64,
+) -> Result<bool, crate::store::StoreError> {
+    provider
+        .store
+        .record_assertion(
+            crate::crypto::token::digest(&format!("saml-{kind}\n{sp_entity_id}\n{id}")),
+            issued + lifetime + SKEW_SECS,
+            provider.now(),
+        )
+        .await
+}
+
 /// The local name of the document's root element is `name` (a parser mapping structs
 /// ignores it: a `Response` or anything else must not pass for an AuthnRequest).
 pub fn root_is(xml: &str, name: &str) -> bool {

@@ -129,19 +129,14 @@ async fn queue(
             told.queued += 1;
         } else if let Some(service) = sp.logout_service(super::BINDING_REDIRECT) {
             let xml = logout_request(provider, &service.location, &pending, false);
-            match super::slo::signed_query(provider, "SAMLRequest", &xml, None) {
-                Ok(query) => {
-                    let separator = if service.location.contains('?') {
-                        '&'
-                    } else {
-                        '?'
-                    };
-                    told.front_channel
-                        .push(FrontChannelLogout::Redirect(format!(
-                            "{}{separator}{query}",
-                            service.location
-                        )));
-                }
+            match super::slo::signed_redirect(
+                provider,
+                &service.location,
+                "SAMLRequest",
+                &xml,
+                None,
+            ) {
+                Ok(url) => told.front_channel.push(FrontChannelLogout::Redirect(url)),
                 Err(error) => {
                     tracing::error!(%error, "a front-channel logout request could not be signed")
                 }

@@ -44,10 +44,9 @@ pub struct SloAnswer {
     pub front_channel: Vec<super::logout::FrontChannelLogout>,
 }
 
-/// How old a `LogoutRequest` may be (the SP sends it as the person clicks), and how far
-/// ahead its clock may be. Its ID is remembered as long, so it is answered once.
+/// How old a `LogoutRequest` may be (the SP sends it as the person clicks). Its ID is
+/// remembered as long, so it is answered once.
 const REQUEST_LIFETIME_SECS: i64 = 5 * 60;
-const SKEW_SECS: i64 = 120;
 
 /// Answers a `LogoutRequest`. `browser_session` is the session of the browser that
 /// carried it: only that session's front-channel logouts go back to it (another
@@ -122,20 +121,18 @@ pub async fn logout(
     let Some(issued) = request.issue_instant.map(|at| at.timestamp()) else {
         return refused(Refusal::Malformed);
     };
-    if issued + REQUEST_LIFETIME_SECS < now || issued > now + SKEW_SECS {
+    if !incoming::is_fresh(issued, REQUEST_LIFETIME_SECS, now) {
         return refused(Refusal::Stale);
     }
-    let first_time = provider
-        .store
-        .record_assertion(
-            crate::crypto::token::digest(&format!(
-                "saml-logout-request\n{}\n{id}",
-                sp.metadata.entity_id
-            )),
-            issued + REQUEST_LIFETIME_SECS + SKEW_SECS,
-            now,
-        )
-        .await?;
+    let first_time = incoming::answered_once(
+        provider,
+        "logout-request",
+        &sp.metadata.entity_id,
+        &id,
+        issued,
+        REQUEST_LIFETIME_SECS,
+    )
+    .await?;
     if !first_time {
         return refused(Refusal::Replayed);
     }
@@ -213,18 +210,23 @@ fn answer(
             relay_state,
         });
     }
-    let query = signed_query(provider, "SAMLResponse", &xml, relay_state.as_deref())
-        .map_err(|e| super::response::SigningError(e.to_string()))?;
-    let separator = if destination.contains('?') { '&' } else { '?' };
-    Ok(SloOutcome::Redirect(format!(
-        "{destination}{separator}{query}"
-    )))
+    let url = signed_redirect(
+        provider,
+        destination,
+        "SAMLResponse",
+        &xml,
+        relay_state.as_deref(),
+    )
+    .map_err(|e| super::response::SigningError(e.to_string()))?;
+    Ok(SloOutcome::Redirect(url))
 }
 
-/// A Redirect-binding query (Bindings §3.4.4.1): the message deflated and base64'd, the
-/// relay state, `SigAlg`, and the RSA-SHA256 signature over those octets.
-pub(crate) fn signed_query(
+/// `destination` with a Redirect-binding query (Bindings §3.4.4.1): the message deflated
+/// and base64'd, the relay state, `SigAlg`, and the RSA-SHA256 signature over those
+/// octets.
+pub(crate) fn signed_redirect(
     provider: &Provider,
+    destination: &str,
     field: &str,
     xml: &str,
     relay_state: Option<&str>,
@@ -253,5 +255,6 @@ pub(crate) fn signed_query(
     signer.update(query.as_bytes())?;
     let signature = base64::engine::general_purpose::STANDARD.encode(signer.sign_to_vec()?);
     query.push_str(&format!("&Signature={}", encode(&signature)));
-    Ok(query)
+    let separator = if destination.contains('?') { '&' } else { '?' };
+    Ok(format!("{destination}{separator}{query}"))
 }

@@ -30,8 +30,6 @@ const MARKER: (&str, &str) = ("saml", "sso");
 /// How old an AuthnRequest may be when answered: the sign-in between takes minutes. Its
 /// ID is remembered this long, so it is answered once.
 const REQUEST_LIFETIME_SECS: i64 = 30 * 60;
-/// How far in the future an AuthnRequest's clock may be.
-const SKEW_SECS: i64 = 120;
 
 pub const CONTEXT_PASSWORD: &str =
     "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
@@ -201,17 +199,15 @@ pub async fn sso(
     }
     // Answered once: the ID of a request, per SP, is remembered as long as it is valid.
     let now = provider.now();
-    let answered = provider
-        .store
-        .record_assertion(
-            token::digest(&format!(
-                "saml-authn-request\n{}\n{}",
-                request.sp.metadata.entity_id, request.id
-            )),
-            request.issue_instant + REQUEST_LIFETIME_SECS + SKEW_SECS,
-            now,
-        )
-        .await?;
+    let answered = super::incoming::answered_once(
+        provider,
+        "authn-request",
+        &request.sp.metadata.entity_id,
+        &request.id,
+        request.issue_instant,
+        REQUEST_LIFETIME_SECS,
+    )
+    .await?;
     if !answered {
         return Ok(SamlOutcome::Refused(Refusal::Replayed));
     }
@@ -395,7 +391,7 @@ async fn check(
     if sp.metadata.valid_until.is_some_and(|until| until <= now) {
         return Ok(Err(Refusal::UnknownServiceProvider));
     }
-    if issue_instant + REQUEST_LIFETIME_SECS < now || issue_instant > now + SKEW_SECS {
+    if !super::incoming::is_fresh(issue_instant, REQUEST_LIFETIME_SECS, now) {
         return Ok(Err(Refusal::Stale));
     }
     if request

@@ -424,3 +424,75 @@ async fn an_sps_signed_metadata_is_refused_when_its_signature_does_not_verify() 
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("does not verify"));
 }
+
+#[tokio::test]
+async fn the_metadata_commands_name_what_is_wrong_and_register_nothing() {
+    let app = TestApp::spawn().await;
+    let federation = Signer::new("federation metadata signer");
+    let certificate = federation.certificate_file(&app, "federation.pem");
+    let signed = federation.sign(
+        &aggregate(
+            &[sp_entity("library", "https://library.example.org")],
+            "2099-01-01T00:00:00Z",
+        ),
+        "_fed1",
+    );
+    let path = app.dir.path().join("aggregate.xml");
+    std::fs::write(&path, &signed).unwrap();
+    let not_pem = app.dir.path().join("not-a-certificate.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let failure = |args: &[&str]| {
+        let output = etupass(&app, args, None);
+        assert!(!output.status.success(), "{args:?}");
+        String::from_utf8_lossy(&output.stderr).to_string()
+    };
+    let aggregate_path = path.to_str().unwrap();
+    for (args, message) in [
+        (
+            vec![
+                "saml",
+                "federation",
+                "load",
+                "--metadata",
+                aggregate_path,
+                "--certificate",
+                &certificate,
+                "--attribute",
+                "password",
+            ],
+            "unknown attribute 'password'",
+        ),
+        (
+            vec![
+                "saml",
+                "federation",
+                "load",
+                "--metadata",
+                aggregate_path,
+                "--certificate",
+                not_pem.to_str().unwrap(),
+            ],
+            "holds no PEM certificate",
+        ),
+        (
+            vec![
+                "saml",
+                "federation",
+                "load",
+                "--metadata",
+                "http://federation.example.org/md.xml",
+                "--certificate",
+                &certificate,
+            ],
+            "https only",
+        ),
+        (
+            vec!["saml", "sp", "add", "--metadata", aggregate_path],
+            "federation load",
+        ),
+    ] {
+        let error = failure(&args);
+        assert!(error.contains(message), "{args:?}: {error}");
+    }
+    assert!(registered(&app).is_empty());
+}

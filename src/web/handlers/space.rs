@@ -54,12 +54,12 @@ pub async fn disconnect_app(
     )
     .await
     {
-        Ok(done) if done.front_channel.is_empty() => back_to_account("apps"),
-        Ok(done) => pages::signed_out(
+        // Straight back to the list, through the front-channel logouts if there are any.
+        Ok(front_channel) => pages::signed_out(
             &state,
             lang,
             "logout.app_disconnected",
-            done.front_channel,
+            front_channel,
             Some("/account#apps".to_string()),
             Vec::new(),
         ),
