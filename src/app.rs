@@ -47,7 +47,8 @@ impl Application {
             views: provider.views.clone(),
         };
         let (stop_worker, stop) = tokio::sync::watch::channel(false);
-        tokio::spawn(worker::run(provider.clone(), transport, stop));
+        tokio::spawn(worker::run(provider.clone(), transport, stop.clone()));
+        tokio::spawn(reload_keys(provider.clone(), stop));
         let https = provider.settings.issuer_is_https();
         // One count for every worker of the instance.
         let admission = web::Data::new(crate::web::admission::Admission::new(
@@ -98,5 +99,21 @@ impl Application {
         let result = self.server.await;
         let _ = self.stop_worker.send(true);
         result
+    }
+}
+
+/// Reads the shared key set again every `keys_reload_interval`, until the server stops: a
+/// rotation or retirement made anywhere reaches this instance without a restart.
+async fn reload_keys(provider: Arc<Provider>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let interval = provider.settings.keys_reload_interval;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(error) = provider.keys.reload(provider.now()).await {
+            // The keys in memory keep working; the next round tries again.
+            tracing::error!(%error, "reloading the key set failed");
+        }
     }
 }

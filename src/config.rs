@@ -23,11 +23,19 @@ pub struct Settings {
     pub database_url: Secret,
     /// Connections in the pool.
     pub database_pool_size: u32,
-    /// Where the signing keys live; generated on first start when empty.
+    /// Holds the key-encryption key (`key-encryption.key`) that seals the key set kept in
+    /// the database; made at the first start on an empty database.
     pub keys_dir: PathBuf,
     /// Size of the RSA signing keys generated from now on (RS256): 2048, 3072 or 4096.
     /// Keys already made keep their size.
     pub rsa_key_bits: u32,
+    /// How long relying parties may cache `/jwks` (`Cache-Control: max-age`). A rotated
+    /// key signs only after it has been published that long (plus one reload interval).
+    #[serde(with = "humantime_serde")]
+    pub jwks_max_age: Duration,
+    /// How often each instance reads the key set again (rotations, retirements).
+    #[serde(with = "humantime_serde")]
+    pub keys_reload_interval: Duration,
     /// SMTP relay for mail (used by the account lifecycle).
     pub smtp_url: Option<Secret>,
     /// Where mails are written as `.eml` files when no SMTP relay is configured.
@@ -188,6 +196,8 @@ impl Default for Settings {
             database_pool_size: 8,
             keys_dir: "keys".into(),
             rsa_key_bits: 2048,
+            jwks_max_age: Duration::from_secs(300),
+            keys_reload_interval: Duration::from_secs(30),
             smtp_url: None,
             mail_dir: "mail".into(),
             eppn_domain: "univ.example".into(),
@@ -379,6 +389,12 @@ impl Settings {
                     self.rsa_key_bits,
                     crate::crypto::keys::RSA_KEY_BITS
                 ),
+            });
+        }
+        if self.keys_reload_interval < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid {
+                key: "keys_reload_interval",
+                message: "must be at least one second".into(),
             });
         }
         if self.password_max_length < 64 || self.password_min_length > self.password_max_length {

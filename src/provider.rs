@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::crypto::keys::SigningKeys;
+use crate::crypto::key_set::{self, KeyRing, KeySetSettings};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::sealed::Sealer;
 use crate::domain::clock::{Clock, UnixTime};
@@ -16,7 +16,8 @@ use crate::views::Views;
 pub struct Provider {
     pub settings: Settings,
     pub store: Store,
-    pub keys: SigningKeys,
+    /// The signing keys, reloaded from the shared key set on an interval.
+    pub keys: KeyRing,
     pub passwords: PasswordHasher,
     pub clock: Arc<dyn Clock>,
     /// `/.well-known/openid-configuration`, serialized once.
@@ -89,29 +90,20 @@ impl std::fmt::Debug for Provider {
 }
 
 impl Provider {
-    /// Connects and migrates the database, loads (or generates) the keys.
+    /// Connects and migrates the database, opens the key set (made on an empty database).
     pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Provider> {
-        let keys = SigningKeys::load_or_generate(&settings.keys_dir, settings.rsa_key_bits)?;
-        let token_secret =
-            crate::crypto::keys::load_or_create_secret(&settings.keys_dir, "token-secret.key")?;
-        let sealer = Sealer::new(&crate::crypto::keys::load_or_create_secret(
-            &settings.keys_dir,
-            "second-factor.key",
-        )?)?;
-        let host = url::Url::parse(settings.issuer())
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_else(|| "etupass".into());
-        let saml = crate::crypto::saml_credentials::SamlCredentials::load_or_create(
-            &settings.keys_dir,
-            &host,
-        )?;
-        let saml_metadata = crate::saml::metadata::document(&settings, &saml);
         let store = Store::connect(settings.database_url.expose(), settings.database_pool_size)?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
             tracing::info!(?applied, backend = store.backend(), "applied migrations");
         }
+        let (secrets, keys) =
+            key_set::open(KeySetSettings::from(&settings), &store, clock.now()).await?;
+        let token_secret = secrets.token_secret;
+        let sealer = Sealer::new(&secrets.second_factor_key)?;
+        let saml = crate::crypto::saml_credentials::SamlCredentials::from_pem(&secrets.saml_pem)
+            .map_err(|e| anyhow::anyhow!("the SAML credentials in the key set: {e}"))?;
+        let saml_metadata = crate::saml::metadata::document(&settings, &saml);
         let concurrency = match settings.password_hash_concurrency {
             0 => Settings::cores(),
             n => n,

@@ -2,7 +2,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::crypto::keys::load_or_create_secret;
+use crate::crypto::key_set::{self, KeySetSettings};
 use crate::domain::client::{AuthMethod, GrantType, NewClient, RefreshLifetimes, SigningAlg};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::redirect_uri::RedirectUri;
@@ -193,7 +193,9 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
     match command {
         ClientCommand::Add(args) => {
             let new = args.into_new_client()?;
-            let server_key = load_or_create_secret(&settings.keys_dir, "token-secret.key")?;
+            let (secrets, _) =
+                key_set::open(KeySetSettings::from(&settings), &store, SystemClock.now()).await?;
+            let server_key = secrets.token_secret;
             let (client, secret) =
                 clients::register(&store, &server_key, new, SystemClock.now()).await?;
             let mut output = serde_json::to_value(&client)?;

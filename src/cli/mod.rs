@@ -69,7 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(settings).await,
         Command::Client(command) => client::run(settings, command).await,
         Command::Identity(command) => identity::run(settings, command).await,
-        Command::Keys(command) => keys::run(settings, command),
+        Command::Keys(command) => keys::run(settings, command).await,
         Command::Charter(command) => charter::run(settings, command).await,
         Command::Audit(args) => audit::run(settings, args).await,
         Command::Cas(command) => cas::run(settings, command).await,

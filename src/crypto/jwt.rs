@@ -7,22 +7,30 @@ use josekit::jwt::{self, JwtPayload};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha512};
 
-use super::keys::{KeyError, SigningKeys};
+use super::keys::{KeyError, Signed, SigningKeys};
 use crate::domain::client::SigningAlg;
+use crate::domain::clock::UnixTime;
 
-/// Signs `claims` as a compact JWS with the active key for `alg`, `kid` in the header.
+/// Signs `claims` as a compact JWS with the key that signs for `alg` at `now`, its
+/// `kid` in the header.
 pub fn sign(
     keys: &SigningKeys,
     alg: SigningAlg,
     typ: &str,
     claims: Map<String, Value>,
-) -> Result<String, KeyError> {
-    let (kid, signer) = keys.signer(alg)?;
+    now: UnixTime,
+) -> Result<Signed, KeyError> {
+    let (kid, signer) = keys.signer(alg, now)?;
     let mut header = JwsHeader::new();
     header.set_token_type(typ);
     header.set_key_id(kid);
     let payload = JwtPayload::from_map(claims).map_err(|e| KeyError::Sign(e.to_string()))?;
-    jwt::encode_with_signer(&payload, &header, signer).map_err(|e| KeyError::Sign(e.to_string()))
+    let token = jwt::encode_with_signer(&payload, &header, signer)
+        .map_err(|e| KeyError::Sign(e.to_string()))?;
+    Ok(Signed {
+        token,
+        kid: kid.to_string(),
+    })
 }
 
 /// Verifies a JWT this provider signed (any published key, found by `kid`) and returns
@@ -63,13 +71,13 @@ mod tests {
 
     #[test]
     fn signs_with_each_algorithm() {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = SigningKeys::load_or_generate(dir.path(), 2048).unwrap();
+        let keys = SigningKeys::generated(2048).unwrap();
         for alg in SigningAlg::ALL {
             let mut claims = Map::new();
             claims.insert("sub".into(), "s".into());
-            let token = sign(&keys, alg, "JWT", claims).unwrap();
-            assert_eq!(token.split('.').count(), 3);
+            let signed = sign(&keys, alg, "JWT", claims, 0).unwrap();
+            assert_eq!(signed.token.split('.').count(), 3);
+            assert_eq!(verify_own(&keys, &signed.token).unwrap()["sub"], "s");
         }
     }
 }

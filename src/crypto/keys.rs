@@ -1,8 +1,10 @@
-//! Signing keys on disk, one PEM file each: `keys/<ALG>-<created_ms>-<kid>.pem`, mode 0600.
+//! JWT signing keys in memory: what one instance signs and verifies with, built from the
+//! key set in the database ([`super::key_set`]) and rebuilt when that changes.
 //!
-//! For each algorithm the newest file is the active signing key; older files stay published
-//! in the JWKS so tokens they signed still verify, until `etupass keys retire KID` deletes
-//! them. The `kid` is the RFC 7638 thumbprint of the public key.
+//! Each algorithm may hold several keys. The one that signs is the newest (highest
+//! generation) whose `signs_from` has come, so a key scheduled by a rotation starts
+//! signing on time on every instance, without waiting for a reload; every key given is
+//! published in the JWKS. The `kid` is the RFC 7638 thumbprint of the public key.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -20,6 +22,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::domain::client::SigningAlg;
+use crate::domain::clock::UnixTime;
 
 /// The RSA key sizes Etupass makes (`rsa_key_bits`). 2048 bits, the size the major
 /// providers sign with, costs a third of a 3072-bit signature; NIST SP 800-57 gives
@@ -28,41 +31,63 @@ pub const RSA_KEY_BITS: [u32; 3] = [2048, 3072, 4096];
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("key directory {path}: {source}")]
+    // `cause` rather than `source`: printed here once, not again as the error's cause.
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("key file {path}: {message}")]
+    #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("key {kid}: {message}")]
+    Unusable { kid: String, message: String },
     #[error("key generation failed: {0}")]
     Generate(String),
-    #[error("no published key has kid '{0}'")]
-    UnknownKid(String),
-    #[error("'{0}' is the active {1} key; rotate first, then retire it")]
-    RetireActive(String, SigningAlg),
     #[error("signing failed: {0}")]
     Sign(String),
 }
 
-/// One key file as found on disk.
-#[derive(Debug, Clone)]
-pub struct KeyFile {
-    pub alg: SigningAlg,
-    pub created_ms: i64,
+/// A private key opened from the key set, with its place in the key's life.
+#[derive(Clone)]
+pub struct KeyMaterial {
     pub kid: String,
-    pub path: PathBuf,
-    pub active: bool,
+    pub alg: SigningAlg,
+    /// Orders the keys of one algorithm: the newest that may sign, signs.
+    pub generation: i64,
+    pub private_pem: Vec<u8>,
+    pub signs_from: UnixTime,
 }
 
-struct ActiveKey {
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("generation", &self.generation)
+            .field("signs_from", &self.signs_from)
+            .finish()
+    }
+}
+
+/// A key just made: its private part (PEM), its public JWK and its kid.
+pub struct NewKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub private_pem: Vec<u8>,
+    pub public_jwk: Value,
+}
+
+struct LoadedKey {
     kid: String,
+    generation: i64,
+    signs_from: UnixTime,
     signer: Box<dyn JwsSigner>,
 }
 
-/// The loaded key set: one signer per algorithm and the JWKS bytes, built once at start.
+/// The keys one instance holds: signers by algorithm, verifiers by kid, the JWKS bytes.
 pub struct SigningKeys {
-    active: HashMap<SigningAlg, ActiveKey>,
+    /// Per algorithm, newest generation first.
+    signers: HashMap<SigningAlg, Vec<LoadedKey>>,
     /// Every published key, by kid: our own tokens come back (`id_token_hint`).
     verifiers: HashMap<String, Box<dyn JwsVerifier>>,
     jwks: Vec<u8>,
@@ -70,106 +95,82 @@ pub struct SigningKeys {
 
 impl std::fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kids: BTreeMap<_, _> = self.active.iter().map(|(a, k)| (a, &k.kid)).collect();
-        f.debug_struct("SigningKeys")
-            .field("active", &kids)
-            .finish()
+        let kids: BTreeMap<_, Vec<&str>> = self
+            .signers
+            .iter()
+            .map(|(a, keys)| (a, keys.iter().map(|k| k.kid.as_str()).collect()))
+            .collect();
+        f.debug_struct("SigningKeys").field("kids", &kids).finish()
     }
 }
 
-impl SigningKeys {
-    /// Loads `dir`, generating one key per algorithm for any algorithm that has none
-    /// (so the first start of a fresh checkout needs nothing by hand); RSA keys of
-    /// `rsa_bits`.
-    pub fn load_or_generate(dir: &Path, rsa_bits: u32) -> Result<Self, KeyError> {
-        fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
-        #[cfg(unix)]
-        if list(dir)?.is_empty() {
-            // A directory we create (or find empty) is made owner-only, like its files.
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .map_err(|source| io(dir, source))?;
-        }
-        let files = list(dir)?;
-        for alg in SigningAlg::ALL {
-            if !files.iter().any(|f| f.alg == alg) {
-                generate(dir, alg, rsa_bits)?;
-            }
-        }
-        Self::load(dir)
-    }
+/// A JWT and the kid of the key that signed it.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub token: String,
+    pub kid: String,
+}
 
-    pub fn load(dir: &Path) -> Result<Self, KeyError> {
-        let mut active = HashMap::new();
+impl SigningKeys {
+    /// Builds the set from opened keys. A key that cannot be read is left out and named
+    /// in the returned errors; the others work.
+    pub fn build(keys: Vec<KeyMaterial>) -> (SigningKeys, Vec<KeyError>) {
+        let mut signers: HashMap<SigningAlg, Vec<LoadedKey>> = HashMap::new();
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
-        for file in list(dir)? {
-            let pem = fs::read(&file.path).map_err(|source| io(&file.path, source))?;
-            let invalid = |message: String| KeyError::Invalid {
-                path: file.path.clone(),
-                message,
-            };
-            let (jwk, signer): (Jwk, Box<dyn JwsSigner>) = match file.alg {
-                SigningAlg::RS256 => {
-                    let pair = RsaKeyPair::from_pem(&pem).map_err(|e| invalid(e.to_string()))?;
-                    let signer = RS256
-                        .signer_from_pem(&pem)
-                        .map_err(|e| invalid(e.to_string()))?;
-                    (pair.to_jwk_public_key(), Box::new(signer))
+        let mut errors = Vec::new();
+        for key in keys {
+            match load(&key) {
+                Ok((signer, verifier, jwk)) => {
+                    verifiers.insert(key.kid.clone(), verifier);
+                    published.push(public_jwk(jwk, key.alg, &key.kid));
+                    signers.entry(key.alg).or_default().push(LoadedKey {
+                        kid: key.kid,
+                        generation: key.generation,
+                        signs_from: key.signs_from,
+                        signer,
+                    });
                 }
-                SigningAlg::ES256 => {
-                    let pair = EcKeyPair::from_pem(&pem, Some(EcCurve::P256))
-                        .map_err(|e| invalid(e.to_string()))?;
-                    let signer = ES256
-                        .signer_from_pem(&pem)
-                        .map_err(|e| invalid(e.to_string()))?;
-                    (pair.to_jwk_public_key(), Box::new(signer))
-                }
-                SigningAlg::EdDSA => {
-                    let pair = EdKeyPair::from_pem(&pem).map_err(|e| invalid(e.to_string()))?;
-                    let signer = EdDSA
-                        .signer_from_pem(&pem)
-                        .map_err(|e| invalid(e.to_string()))?;
-                    (pair.to_jwk_public_key(), Box::new(signer))
-                }
-            };
-            let kid = thumbprint(&jwk).map_err(invalid)?;
-            if kid != file.kid {
-                return Err(invalid(format!(
-                    "file name says kid {} but the key's thumbprint is {kid}",
-                    file.kid
-                )));
+                Err(message) => errors.push(KeyError::Unusable {
+                    kid: key.kid,
+                    message,
+                }),
             }
-            let verifier: Box<dyn JwsVerifier> = match file.alg {
-                SigningAlg::RS256 => Box::new(
-                    RS256
-                        .verifier_from_jwk(&jwk)
-                        .map_err(|e| invalid(e.to_string()))?,
-                ),
-                SigningAlg::ES256 => Box::new(
-                    ES256
-                        .verifier_from_jwk(&jwk)
-                        .map_err(|e| invalid(e.to_string()))?,
-                ),
-                SigningAlg::EdDSA => Box::new(
-                    EdDSA
-                        .verifier_from_jwk(&jwk)
-                        .map_err(|e| invalid(e.to_string()))?,
-                ),
-            };
-            verifiers.insert(kid.clone(), verifier);
-            published.push(public_jwk(jwk, file.alg, &kid));
-            if file.active {
-                active.insert(file.alg, ActiveKey { kid, signer });
-            }
+        }
+        for keys in signers.values_mut() {
+            keys.sort_by(|a, b| b.generation.cmp(&a.generation));
         }
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": published }))
             .expect("a JWKS always serializes");
-        Ok(SigningKeys {
-            active,
-            verifiers,
-            jwks,
-        })
+        (
+            SigningKeys {
+                signers,
+                verifiers,
+                jwks,
+            },
+            errors,
+        )
+    }
+
+    /// One new key per algorithm, signing at once, in memory only (benchmarks and unit
+    /// tests).
+    pub fn generated(rsa_bits: u32) -> Result<SigningKeys, KeyError> {
+        let mut keys = Vec::new();
+        for alg in SigningAlg::ALL {
+            let new = generate(alg, rsa_bits)?;
+            keys.push(KeyMaterial {
+                kid: new.kid,
+                alg,
+                generation: 1,
+                private_pem: new.private_pem,
+                signs_from: 0,
+            });
+        }
+        let (keys, errors) = SigningKeys::build(keys);
+        match errors.into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(keys),
+        }
     }
 
     /// The JWKS document (public parts only), serialized once.
@@ -177,69 +178,71 @@ impl SigningKeys {
         &self.jwks
     }
 
-    pub fn active_kid(&self, alg: SigningAlg) -> Option<&str> {
-        self.active.get(&alg).map(|k| k.kid.as_str())
+    /// The kid that signs for `alg` at `now`.
+    pub fn active_kid(&self, alg: SigningAlg, now: UnixTime) -> Option<&str> {
+        self.active(alg, now).map(|k| k.kid.as_str())
+    }
+
+    fn active(&self, alg: SigningAlg, now: UnixTime) -> Option<&LoadedKey> {
+        self.signers
+            .get(&alg)?
+            .iter()
+            .find(|key| key.signs_from <= now)
     }
 
     pub(crate) fn verifier(&self, kid: &str) -> Option<&dyn JwsVerifier> {
         self.verifiers.get(kid).map(|v| v.as_ref())
     }
 
-    pub(crate) fn signer(&self, alg: SigningAlg) -> Result<(&str, &dyn JwsSigner), KeyError> {
-        self.active
-            .get(&alg)
+    pub(crate) fn signer(
+        &self,
+        alg: SigningAlg,
+        now: UnixTime,
+    ) -> Result<(&str, &dyn JwsSigner), KeyError> {
+        self.active(alg, now)
             .map(|k| (k.kid.as_str(), k.signer.as_ref()))
-            .ok_or_else(|| KeyError::Sign(format!("no active {alg} key")))
+            .ok_or_else(|| KeyError::Sign(format!("no {alg} key may sign now")))
     }
 }
 
-/// Every key file in `dir`, the newest of each algorithm marked active.
-pub fn list(dir: &Path) -> Result<Vec<KeyFile>, KeyError> {
-    let mut files = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
-        Err(source) => return Err(io(dir, source)),
+type Loaded = (Box<dyn JwsSigner>, Box<dyn JwsVerifier>, Jwk);
+
+/// Signer, verifier and public JWK of one key, its kid checked against its thumbprint.
+fn load(key: &KeyMaterial) -> Result<Loaded, String> {
+    let pem = &key.private_pem;
+    let text = |e: josekit::JoseError| e.to_string();
+    let (jwk, signer): (Jwk, Box<dyn JwsSigner>) = match key.alg {
+        SigningAlg::RS256 => (
+            RsaKeyPair::from_pem(pem).map_err(text)?.to_jwk_public_key(),
+            Box::new(RS256.signer_from_pem(pem).map_err(text)?),
+        ),
+        SigningAlg::ES256 => (
+            EcKeyPair::from_pem(pem, Some(EcCurve::P256))
+                .map_err(text)?
+                .to_jwk_public_key(),
+            Box::new(ES256.signer_from_pem(pem).map_err(text)?),
+        ),
+        SigningAlg::EdDSA => (
+            EdKeyPair::from_pem(pem).map_err(text)?.to_jwk_public_key(),
+            Box::new(EdDSA.signer_from_pem(pem).map_err(text)?),
+        ),
     };
-    for entry in entries {
-        let entry = entry.map_err(|source| io(dir, source))?;
-        let path = entry.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let Some(stem) = name.strip_suffix(".pem") else {
-            continue;
-        };
-        let mut parts = stem.splitn(3, '-');
-        let (Some(alg), Some(created), Some(kid)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
-        let (Ok(alg), Ok(created_ms)) = (alg.parse::<SigningAlg>(), created.parse::<i64>()) else {
-            continue;
-        };
-        files.push(KeyFile {
-            alg,
-            created_ms,
-            kid: kid.to_string(),
-            path,
-            active: false,
-        });
+    let kid = thumbprint(&jwk)?;
+    if kid != key.kid {
+        return Err(format!("the key's thumbprint is {kid}, not its kid"));
     }
-    files.sort_by(|a, b| (a.alg, a.created_ms, &a.kid).cmp(&(b.alg, b.created_ms, &b.kid)));
-    for alg in SigningAlg::ALL {
-        if let Some(newest) = files.iter_mut().rev().find(|f| f.alg == alg) {
-            newest.active = true;
-        }
-    }
-    Ok(files)
+    let verifier: Box<dyn JwsVerifier> = match key.alg {
+        SigningAlg::RS256 => Box::new(RS256.verifier_from_jwk(&jwk).map_err(text)?),
+        SigningAlg::ES256 => Box::new(ES256.verifier_from_jwk(&jwk).map_err(text)?),
+        SigningAlg::EdDSA => Box::new(EdDSA.verifier_from_jwk(&jwk).map_err(text)?),
+    };
+    Ok((signer, verifier, jwk))
 }
 
-/// Generates a new key for `alg` (RSA keys of `rsa_bits`); being the newest, it becomes
-/// the active one.
-pub fn generate(dir: &Path, alg: SigningAlg, rsa_bits: u32) -> Result<KeyFile, KeyError> {
+/// A new key for `alg` (RSA keys of `rsa_bits`).
+pub fn generate(alg: SigningAlg, rsa_bits: u32) -> Result<NewKey, KeyError> {
     let gen_err = |e: josekit::JoseError| KeyError::Generate(e.to_string());
-    let (pem, jwk) = match alg {
+    let (private_pem, jwk) = match alg {
         SigningAlg::RS256 => {
             let pair = RS256.generate_key_pair(rsa_bits).map_err(gen_err)?;
             (pair.to_pem_private_key(), pair.to_jwk_public_key())
@@ -254,43 +257,63 @@ pub fn generate(dir: &Path, alg: SigningAlg, rsa_bits: u32) -> Result<KeyFile, K
         }
     };
     let kid = thumbprint(&jwk).map_err(KeyError::Generate)?;
-    // Strictly after every existing key of this algorithm, even within one millisecond.
-    let newest = list(dir)?
-        .into_iter()
-        .filter(|f| f.alg == alg)
-        .map(|f| f.created_ms)
-        .max()
-        .unwrap_or(0);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let created_ms = now_ms.max(newest + 1);
-    let path = dir.join(format!("{}-{created_ms}-{kid}.pem", alg.as_str()));
-    write_private(&path, &pem)?;
-    Ok(KeyFile {
-        alg,
-        created_ms,
+    Ok(NewKey {
+        public_jwk: public_jwk(jwk, alg, &kid),
         kid,
-        path,
-        active: true,
+        alg,
+        private_pem,
     })
 }
 
-/// Stops publishing a key and deletes its private part. The active key cannot be retired.
-pub fn retire(dir: &Path, kid: &str) -> Result<KeyFile, KeyError> {
-    let file = list(dir)?
-        .into_iter()
-        .find(|f| f.kid == kid)
-        .ok_or_else(|| KeyError::UnknownKid(kid.to_string()))?;
-    if file.active {
-        return Err(KeyError::RetireActive(file.kid, file.alg));
-    }
-    fs::remove_file(&file.path).map_err(|source| io(&file.path, source))?;
-    Ok(file)
+/// A key file of the layout before the key set moved into the database
+/// (`keys/<ALG>-<created_ms>-<kid>.pem`): read once, at the first start after the
+/// upgrade, to import it with its kid.
+#[derive(Debug, Clone)]
+pub struct LegacyKeyFile {
+    pub alg: SigningAlg,
+    pub created_ms: i64,
+    pub kid: String,
+    pub path: PathBuf,
 }
 
-pub(crate) fn write_private(path: &Path, pem: &[u8]) -> Result<(), KeyError> {
+/// The legacy key files in `dir`, oldest first within each algorithm.
+pub fn legacy_key_files(dir: &Path) -> Result<Vec<LegacyKeyFile>, KeyError> {
+    let mut files = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(source) => return Err(io(dir, source)),
+    };
+    for entry in entries {
+        let path = entry.map_err(|source| io(dir, source))?.path();
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".pem"))
+        else {
+            continue;
+        };
+        let mut parts = stem.splitn(3, '-');
+        let (Some(alg), Some(created), Some(kid)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let (Ok(alg), Ok(created_ms)) = (alg.parse::<SigningAlg>(), created.parse::<i64>()) else {
+            continue;
+        };
+        files.push(LegacyKeyFile {
+            alg,
+            created_ms,
+            kid: kid.to_string(),
+            path,
+        });
+    }
+    files.sort_by(|a, b| (a.alg, a.created_ms, &a.kid).cmp(&(b.alg, b.created_ms, &b.kid)));
+    Ok(files)
+}
+
+/// Writes a private file: mode 0600, never over an existing one, synced.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -299,7 +322,7 @@ pub(crate) fn write_private(path: &Path, pem: &[u8]) -> Result<(), KeyError> {
         options.mode(0o600);
     }
     let mut file = options.open(path).map_err(|source| io(path, source))?;
-    file.write_all(pem).map_err(|source| io(path, source))?;
+    file.write_all(bytes).map_err(|source| io(path, source))?;
     file.sync_all().map_err(|source| io(path, source))
 }
 
@@ -330,39 +353,10 @@ pub fn thumbprint(jwk: &Jwk) -> Result<String, String> {
     Ok(URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes())))
 }
 
-pub(crate) fn io(path: &Path, source: std::io::Error) -> KeyError {
+pub(crate) fn io(path: &Path, cause: std::io::Error) -> KeyError {
     KeyError::Io {
         path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// A 256-bit secret kept in the key directory (`name`, mode 0600), created on first use.
-/// All instances share the directory, hence the secret.
-pub fn load_or_create_secret(dir: &Path, name: &str) -> Result<Vec<u8>, KeyError> {
-    use rand::RngCore;
-    let path = dir.join(name);
-    match fs::read(&path) {
-        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
-        Ok(_) => {
-            return Err(KeyError::Invalid {
-                path,
-                message: "a secret must hold at least 32 bytes".into(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(io(&path, source)),
-    }
-    fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
-    let mut secret = vec![0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    match write_private(&path, &secret) {
-        Ok(()) => Ok(secret),
-        // Another instance created it first: use theirs.
-        Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
-            fs::read(&path).map_err(|source| io(&path, source))
-        }
-        Err(other) => Err(other),
+        cause,
     }
 }
 
@@ -380,69 +374,62 @@ mod tests {
         );
     }
 
+    fn material(new: NewKey, generation: i64, signs_from: UnixTime) -> KeyMaterial {
+        KeyMaterial {
+            kid: new.kid,
+            alg: new.alg,
+            generation,
+            private_pem: new.private_pem,
+            signs_from,
+        }
+    }
+
     #[test]
     fn rsa_keys_are_made_at_the_configured_size() {
-        let modulus_bytes = |dir: &Path| {
-            let keys = SigningKeys::load(dir).unwrap();
-            let jwks: serde_json::Value = serde_json::from_slice(keys.jwks()).unwrap();
-            let rsa: Vec<usize> = jwks["keys"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|k| k["kty"] == "RSA")
-                .map(|k| {
-                    base64::Engine::decode(
-                        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                        k["n"].as_str().unwrap(),
-                    )
-                    .unwrap()
-                    .len()
-                })
-                .collect();
-            rsa
-        };
-        let dir = tempfile::tempdir().unwrap();
-        SigningKeys::load_or_generate(dir.path(), 2048).unwrap();
-        assert_eq!(modulus_bytes(dir.path()), [256]);
-        // A larger size applies to the keys made from then on; the first stays published.
-        generate(dir.path(), SigningAlg::RS256, 3072).unwrap();
-        let mut sizes = modulus_bytes(dir.path());
-        sizes.sort();
-        assert_eq!(sizes, [256, 384]);
+        for (bits, bytes) in [(2048, 256), (3072, 384)] {
+            let new = generate(SigningAlg::RS256, bits).unwrap();
+            let n = new.public_jwk["n"].as_str().unwrap();
+            assert_eq!(URL_SAFE_NO_PAD.decode(n).unwrap().len(), bytes);
+        }
     }
 
     #[test]
-    fn rotation_keeps_old_keys_published_until_retired() {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = SigningKeys::load_or_generate(dir.path(), 2048).unwrap();
-        let first = keys.active_kid(SigningAlg::ES256).unwrap().to_string();
-        let rotated = generate(dir.path(), SigningAlg::ES256, 2048).unwrap();
-        let keys = SigningKeys::load(dir.path()).unwrap();
-        assert_eq!(keys.active_kid(SigningAlg::ES256).unwrap(), rotated.kid);
+    fn the_newest_key_whose_time_has_come_signs_and_every_key_is_published() {
+        let old = generate(SigningAlg::ES256, 2048).unwrap();
+        let next = generate(SigningAlg::ES256, 2048).unwrap();
+        let (old_kid, next_kid) = (old.kid.clone(), next.kid.clone());
+        let (keys, errors) =
+            SigningKeys::build(vec![material(old, 1, 100), material(next, 2, 200)]);
+        assert!(errors.is_empty());
+        assert_eq!(keys.active_kid(SigningAlg::ES256, 150), Some(&*old_kid));
+        assert_eq!(keys.active_kid(SigningAlg::ES256, 199), Some(&*old_kid));
+        assert_eq!(keys.active_kid(SigningAlg::ES256, 200), Some(&*next_kid));
+        assert_eq!(keys.active_kid(SigningAlg::ES256, 50), None);
+        assert!(keys.signer(SigningAlg::RS256, 150).is_err());
         let jwks = String::from_utf8(keys.jwks().to_vec()).unwrap();
-        assert!(jwks.contains(&first) && jwks.contains(&rotated.kid));
-        assert!(
-            !jwks.contains("\"d\""),
-            "private parts must not be published"
-        );
-        assert!(matches!(
-            retire(dir.path(), &rotated.kid),
-            Err(KeyError::RetireActive(..))
-        ));
-        retire(dir.path(), &first).unwrap();
-        let keys = SigningKeys::load(dir.path()).unwrap();
+        assert!(jwks.contains(&old_kid) && jwks.contains(&next_kid));
+        assert!(!jwks.contains("\"d\""), "private parts are never published");
+        assert!(keys.verifier(&next_kid).is_some());
+    }
+
+    #[test]
+    fn an_unreadable_key_is_named_and_the_others_work() {
+        let good = generate(SigningAlg::EdDSA, 2048).unwrap();
+        let good_kid = good.kid.clone();
+        let mut broken = material(generate(SigningAlg::EdDSA, 2048).unwrap(), 2, 0);
+        broken.private_pem =
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec();
+        let mut renamed = material(generate(SigningAlg::ES256, 2048).unwrap(), 1, 0);
+        renamed.kid = "not-its-thumbprint".into();
+        let broken_kid = broken.kid.clone();
+        let (keys, errors) = SigningKeys::build(vec![material(good, 1, 0), broken, renamed]);
+        let named: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(named.len(), 2, "{named:?}");
+        assert!(named[0].starts_with(&format!("key {broken_kid}:")));
+        assert!(named[1].contains("not-its-thumbprint") && named[1].contains("thumbprint is"));
+        assert_eq!(keys.active_kid(SigningAlg::EdDSA, 10), Some(&*good_kid));
         assert!(!String::from_utf8(keys.jwks().to_vec())
             .unwrap()
-            .contains(&first));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn private_key_files_are_owner_only() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let file = generate(dir.path(), SigningAlg::EdDSA, 2048).unwrap();
-        let mode = fs::metadata(&file.path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+            .contains(&broken_kid));
     }
 }

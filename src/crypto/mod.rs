@@ -1,6 +1,7 @@
 //! Keys and JWTs (josekit), password hashing (argon2id), random tokens and their hashes.
 
 pub mod jwt;
+pub mod key_set;
 pub mod keys;
 pub mod password;
 pub mod saml_credentials;

@@ -1,5 +1,5 @@
-//! The SAML signing credentials: an RSA key and a self-signed certificate, in the key
-//! directory as `saml-signing.pem` (mode 0600), made at the first start. SAML peers
+//! The SAML signing credentials: an RSA key and a self-signed certificate, one PEM kept
+//! sealed in the key set (`saml-signing`), made at the first start. SAML peers
 //! trust a certificate named in metadata, not a JWK Set, and federations expect one
 //! long-lived signing certificate (ten years here, as Shibboleth's IdP makes it); it is
 //! published in `/saml/metadata`.
@@ -16,7 +16,8 @@ use openssl::x509::{X509Builder, X509NameBuilder, X509};
 
 use super::keys::{io, write_private, KeyError};
 
-const FILE: &str = "saml-signing.pem";
+/// The file name credentials are kept under outside the key set (and were, before it).
+pub const FILE: &str = "saml-signing.pem";
 
 pub struct SamlCredentials {
     pub key: PKey<Private>,
@@ -40,7 +41,8 @@ impl SamlCredentials {
         base64::engine::general_purpose::STANDARD.encode(&self.certificate_der)
     }
 
-    /// Loads the credentials, or makes them for `common_name` when the file is missing.
+    /// Loads credentials from a file, or makes them for `common_name` when the file is
+    /// missing (the SP side in tests; the file the key set imports from).
     pub fn load_or_create(dir: &Path, common_name: &str) -> Result<SamlCredentials, KeyError> {
         let path = dir.join(FILE);
         let invalid = |message: String| KeyError::Invalid {
@@ -50,44 +52,38 @@ impl SamlCredentials {
         let pem = match fs::read(&path) {
             Ok(pem) => pem,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+                fs::create_dir_all(dir).map_err(|cause| io(dir, cause))?;
                 let made = make(common_name).map_err(|e| invalid(e.to_string()))?;
-                match write_private(&path, &made) {
-                    Ok(()) => made,
-                    // Another instance made them first: use theirs.
-                    Err(KeyError::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::AlreadyExists =>
-                    {
-                        fs::read(&path).map_err(|source| io(&path, source))?
-                    }
-                    Err(other) => return Err(other),
-                }
+                write_private(&path, &made)?;
+                made
             }
-            Err(source) => return Err(io(&path, source)),
+            Err(cause) => return Err(io(&path, cause)),
         };
-        let key = PKey::private_key_from_pem(&pem).map_err(|e| invalid(e.to_string()))?;
-        let certificate = X509::from_pem(&pem).map_err(|e| invalid(e.to_string()))?;
-        if !certificate
-            .public_key()
-            .map_err(|e| invalid(e.to_string()))?
-            .public_eq(&key)
-        {
-            return Err(invalid("the certificate is not the key's".into()));
+        Self::from_pem(&pem).map_err(invalid)
+    }
+
+    /// Reads a key and its certificate from one PEM.
+    pub fn from_pem(pem: &[u8]) -> Result<SamlCredentials, String> {
+        let text = |e: openssl::error::ErrorStack| e.to_string();
+        let key = PKey::private_key_from_pem(pem).map_err(text)?;
+        let certificate = X509::from_pem(pem).map_err(text)?;
+        if !certificate.public_key().map_err(text)?.public_eq(&key) {
+            return Err("the certificate is not the key's".into());
         }
         Ok(SamlCredentials {
             key_der: key
                 .rsa()
                 .and_then(|rsa| rsa.private_key_to_der())
-                .map_err(|e| invalid(format!("an RSA key is expected: {e}")))?,
-            certificate_der: certificate.to_der().map_err(|e| invalid(e.to_string()))?,
+                .map_err(|e| format!("an RSA key is expected: {e}"))?,
+            certificate_der: certificate.to_der().map_err(text)?,
             key,
             certificate,
         })
     }
 }
 
-/// A 2048-bit RSA key and a self-signed certificate for it, as one PEM file.
-fn make(common_name: &str) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+/// A 2048-bit RSA key and a self-signed certificate for it, as one PEM.
+pub fn make(common_name: &str) -> Result<Vec<u8>, openssl::error::ErrorStack> {
     let key = PKey::from_rsa(Rsa::generate(2048)?)?;
     let mut name = X509NameBuilder::new()?;
     // A host name is at most 64 characters in a certificate's CN.

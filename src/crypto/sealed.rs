@@ -1,6 +1,6 @@
 //! Secrets Etupass must read back, not just compare (the TOTP keys of authenticator apps),
-//! sealed at rest: AES-256-GCM in a compact JWE (`dir`), with the key in
-//! `keys/second-factor.key`. A database dump alone reveals no authenticator key.
+//! and the key set itself, sealed at rest: AES-256-GCM in a compact JWE (`dir`). A
+//! database dump alone reveals no authenticator key and no signing key.
 //!
 //! Each sealed value names its owner in the protected header, which GCM authenticates: a
 //! value copied onto another identity's row does not open.
@@ -20,6 +20,7 @@ pub enum SealError {
     WrongOwner,
 }
 
+#[derive(Clone)]
 pub struct Sealer {
     key: [u8; 32],
 }

@@ -82,6 +82,8 @@ pub struct AccessToken {
     /// The refresh-token family it was issued from, if any.
     pub family_id: Option<String>,
     pub claims: Option<RequestedClaims>,
+    /// The key a JWT access token was signed with (none for an opaque one).
+    pub signing_kid: Option<String>,
 }
 
 impl AccessToken {

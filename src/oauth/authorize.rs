@@ -712,7 +712,7 @@ fn read_id_token_hint(
     let Some(hint) = request.raw.get("id_token_hint") else {
         return Ok(request);
     };
-    let claims = crate::crypto::jwt::verify_own(&provider.keys, hint)
+    let claims = crate::crypto::jwt::verify_own(&provider.keys.current(), hint)
         .filter(|claims| {
             claims.get("iss").and_then(|v| v.as_str()) == Some(provider.settings.issuer())
         })

@@ -16,6 +16,8 @@ pub const KIND: &str = "backchannel_logout";
 /// (`oauth::outbound`).
 pub const KIND_REGISTRANT: &str = "backchannel_logout_registrant";
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// How long a logout token is valid: it is posted at once (and retried for minutes).
+pub const LOGOUT_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Queues logout tokens for the relying parties of `session_ids` (sessions of `subject`).
 pub async fn notify(
@@ -39,7 +41,10 @@ pub async fn notify(
         claims.insert("iss".into(), json!(provider.settings.issuer()));
         claims.insert("aud".into(), json!(client.client_id));
         claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + 120));
+        claims.insert(
+            "exp".into(),
+            json!(now + LOGOUT_TOKEN_LIFETIME.as_secs() as i64),
+        );
         claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
         claims.insert(
             "sub".into(),
@@ -48,11 +53,13 @@ pub async fn notify(
         claims.insert("sid".into(), json!(participant.session_id));
         claims.insert("events".into(), json!({ EVENT: {} }));
         let token = jwt::sign(
-            &provider.keys,
+            &provider.keys.current(),
             client.id_token_signed_response_alg,
             "logout+jwt",
             claims,
-        )?;
+            now,
+        )?
+        .token;
         provider
             .store
             .queue_mail(

@@ -28,7 +28,7 @@ pub async fn decide(
 ) -> Result<EndSession, OAuthError> {
     let hint = match raw.get("id_token_hint") {
         None => None,
-        Some(token) => match jwt::verify_own(&provider.keys, token) {
+        Some(token) => match jwt::verify_own(&provider.keys.current(), token) {
             Some(claims)
                 if claims.get("iss").and_then(|v| v.as_str())
                     == Some(provider.settings.issuer()) =>

@@ -62,5 +62,5 @@ pub fn issue(
     if let Some(sid) = code.session_id {
         claims.insert("sid".into(), json!(sid));
     }
-    jwt::sign(&provider.keys, alg, "JWT", claims)
+    Ok(jwt::sign(&provider.keys.current(), alg, "JWT", claims, now)?.token)
 }

@@ -67,6 +67,7 @@ struct AccessTokenRow {
     revoked_at: Option<i64>,
     family_id: Option<String>,
     claims: Option<String>,
+    signing_kid: Option<String>,
 }
 
 impl From<AccessTokenRow> for AccessToken {
@@ -84,6 +85,7 @@ impl From<AccessTokenRow> for AccessToken {
             family_id: row.family_id,
             // Written by `claims_to_json` below; unreadable text would mean no claims.
             claims: claims_from_json(row.claims.as_deref()).unwrap_or_default(),
+            signing_kid: row.signing_kid,
         }
     }
 }
@@ -102,6 +104,7 @@ impl From<AccessToken> for AccessTokenRow {
             revoked_at: token.revoked_at,
             family_id: token.family_id,
             claims: claims_to_json(token.claims.as_ref()),
+            signing_kid: token.signing_kid,
         }
     }
 }

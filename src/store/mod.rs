@@ -15,6 +15,7 @@ pub mod devices;
 pub mod enrollment;
 pub mod grants;
 pub mod identities;
+pub mod key_set;
 pub mod lifecycle;
 pub mod migrate;
 pub mod outbox;

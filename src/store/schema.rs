@@ -111,6 +111,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         family_id -> Nullable<Text>,
         claims -> Nullable<Text>,
+        signing_kid -> Nullable<Text>,
     }
 }
 
@@ -385,6 +386,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sealed_secrets (name) {
+        name -> Text,
+        sealed -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        generation -> BigInt,
+        public_jwk -> Text,
+        sealed_private -> Text,
+        published_at -> BigInt,
+        signs_from -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> identities (identity_id));
 diesel::joinable!(account_links -> identities (identity_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
@@ -420,4 +441,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     cas_tickets,
     saml_service_providers,
     saml_sessions,
+    sealed_secrets,
+    signing_keys,
 );

@@ -523,6 +523,7 @@ async fn a_replay_revokes_the_refresh_token_saved_with_the_code_spend() {
             revoked_at: None,
             family_id: Some(family.clone()),
             claims: None,
+            signing_kid: None,
         },
         refresh: Some(RefreshToken {
             token_hash: token::digest(&format!("refresh {n}")),

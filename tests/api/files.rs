@@ -47,6 +47,8 @@ async fn the_database_mails_and_keys_are_private_to_the_server() {
     assert_eq!(mode(&mail_dir), 0o700, "the mail directory");
     assert_eq!(mode(&eml), 0o600, "a mail with a live link");
     assert_eq!(mode(&app.settings.keys_dir), 0o700, "the keys directory");
+    let kek = app.settings.keys_dir.join("key-encryption.key");
+    assert_eq!(mode(&kek), 0o600, "the key-encryption key");
     for key in std::fs::read_dir(&app.settings.keys_dir).unwrap() {
         let key = key.unwrap().path();
         if key.extension().is_some_and(|x| x == "pem" || x == "key") {

@@ -299,10 +299,32 @@ impl TestApp {
         .expect("identity created")
     }
 
-    /// The server key (`keys/token-secret.key`) the running server uses.
+    /// Damages the sealed private part of a signing key in the database, as a bad disk
+    /// or a careless hand would.
+    pub async fn corrupt_sealed_key(&self, kid: &str) {
+        let url = self.settings.database_url.expose().to_string();
+        let sql = format!(
+            "UPDATE signing_keys SET sealed_private = replace(sealed_private, '.', '.A') \
+             WHERE kid = '{kid}'"
+        );
+        tokio::task::spawn_blocking(move || {
+            let changed = if url.starts_with("postgres") {
+                let mut conn = PgConnection::establish(&url).unwrap();
+                diesel::sql_query(sql).execute(&mut conn).unwrap()
+            } else {
+                let path = url.trim_start_matches("sqlite://");
+                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                diesel::sql_query(sql).execute(&mut conn).unwrap()
+            };
+            assert_eq!(changed, 1, "the key is in the database");
+        })
+        .await
+        .unwrap();
+    }
+
+    /// The token secret the running server uses (from the key set).
     pub fn server_key(&self) -> Vec<u8> {
-        etupass::crypto::keys::load_or_create_secret(&self.settings.keys_dir, "token-secret.key")
-            .expect("server key")
+        self.server.token_secret.clone()
     }
 
     pub async fn add_client(&self, options: ClientOptions) -> TestClient {

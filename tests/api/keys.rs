@@ -1,15 +1,34 @@
-//! Key rotation: new tokens use the new key, old tokens still verify until retired.
+//! The key set in the database: rotation without a restart, a key that signs only once
+//! published for the JWKS cache lifetime, retirement, a compromised key, and the faults
+//! of the key-encryption key.
 
-use etupass::crypto::keys;
-use etupass::domain::client::SigningAlg;
+use etupass::crypto::key_set::{KeyState, KEK_FILE};
+use etupass::domain::client::{AccessTokenFormat, SigningAlg};
+use etupass::domain::clock::Clock;
 use openidconnect::core::CoreIdToken;
-use openidconnect::TokenResponse;
+use openidconnect::{OAuth2TokenResponse, TokenResponse};
+use serde_json::Value;
 
 use crate::helpers::{ClientOptions, TestApp, PASSWORD};
 use crate::rp::{self, Browser};
 
+async fn jwks_kids(app: &TestApp) -> Vec<String> {
+    let jwks: Value = reqwest::get(app.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[tokio::test]
-async fn rotated_keys_sign_new_tokens_and_old_tokens_still_verify() {
+async fn a_rotated_key_is_published_at_once_and_signs_only_after_the_cache_lifetime() {
     let app = TestApp::spawn().await;
     app.add_identity("21900030").await;
     let client = app
@@ -18,48 +37,248 @@ async fn rotated_keys_sign_new_tokens_and_old_tokens_still_verify() {
             ..ClientOptions::default()
         })
         .await;
+    let sign_in = |oidc| {
+        let (app, client) = (&app, &client);
+        async move {
+            let oidc = oidc;
+            let auth = rp::authorization(&oidc, &[], true);
+            let nonce = auth.nonce.clone();
+            let redirect = Browser::new()
+                .authorize(app, &auth.url, "21900030", PASSWORD)
+                .await;
+            let signed = rp::exchange(&oidc, client, auth, &redirect).await;
+            (signed, nonce)
+        }
+    };
     let oidc = rp::oidc_client(&app, &client).await;
-    let auth = rp::authorization(&oidc, &[], true);
-    let nonce = auth.nonce.clone();
-    let redirect = Browser::new()
-        .authorize(&app, &auth.url, "21900030", PASSWORD)
-        .await;
-    let before = rp::exchange(&oidc, &client, auth, &redirect).await;
+    let (before, nonce) = sign_in(oidc.clone()).await;
     let old_token: CoreIdToken = before.tokens.id_token().unwrap().clone();
     let old_kid = before.kid.clone().unwrap();
 
-    let rotated = keys::generate(&app.settings.keys_dir, SigningAlg::RS256, 2048).unwrap();
-    assert_ne!(rotated.kid, old_kid);
-    let app = app.restart().await;
-
-    // The JWKS now holds both; the old ID token verifies against it.
-    let oidc = rp::oidc_client(&app, &client).await;
-    let verifier = oidc.id_token_verifier();
-    assert!(
-        old_token.claims(&verifier, &nonce).is_ok(),
-        "old tokens still verify"
-    );
-
-    let auth = rp::authorization(&oidc, &[], true);
-    let redirect = Browser::new()
-        .authorize(&app, &auth.url, "21900030", PASSWORD)
-        .await;
-    let after = rp::exchange(&oidc, &client, auth, &redirect).await;
-    assert_eq!(
-        after.kid.as_deref(),
-        Some(rotated.kid.as_str()),
-        "new tokens use the new key"
-    );
-
-    // Retired, the old key is gone from the JWKS.
-    keys::retire(&app.settings.keys_dir, &old_kid).unwrap();
-    let app = app.restart().await;
-    let jwks = reqwest::get(app.url("/jwks"))
-        .await
-        .unwrap()
-        .text()
+    // Rotated through the key set, as `etupass keys rotate` does: no restart.
+    let now = app.clock.now();
+    let rotated = app
+        .server
+        .keys
+        .rotate(&[SigningAlg::RS256], now)
         .await
         .unwrap();
-    assert!(!jwks.contains(&old_kid));
-    assert!(jwks.contains(&rotated.kid));
+    let new_kid = rotated[0].kid.clone();
+    assert_eq!(rotated[0].life.state, KeyState::Next);
+    let delay = app.server.keys.settings().publication_delay();
+    assert_eq!(rotated[0].signs_from, now + delay);
+    assert!(
+        delay >= app.settings.jwks_max_age.as_secs() as i64,
+        "a relying party that cached the JWKS just before the rotation is never surprised"
+    );
+    let kids = jwks_kids(&app).await;
+    assert!(
+        kids.contains(&old_kid) && kids.contains(&new_kid),
+        "{kids:?}"
+    );
+    let cache = reqwest::get(app.url("/jwks")).await.unwrap();
+    assert_eq!(
+        cache.headers()["cache-control"],
+        format!("public, max-age={}", app.settings.jwks_max_age.as_secs()).as_str()
+    );
+
+    // Until its time, the old key signs.
+    app.clock.advance(delay - 1);
+    let (during, _) = sign_in(oidc.clone()).await;
+    assert_eq!(during.kid.as_deref(), Some(old_kid.as_str()));
+    // From then on the new one does, and the old token still verifies.
+    app.clock.advance(1);
+    let oidc = rp::oidc_client(&app, &client).await;
+    assert!(old_token.claims(&oidc.id_token_verifier(), &nonce).is_ok());
+    let (after, _) = sign_in(oidc.clone()).await;
+    assert_eq!(after.kid.as_deref(), Some(new_kid.as_str()));
+
+    // The old key is retired: published while its tokens may be valid, retiring it by
+    // hand is refused, and it is removed once they have all expired.
+    let listing = app.server.keys.list(app.clock.now()).await.unwrap();
+    let old = listing.iter().find(|k| k.kid == old_kid).unwrap();
+    assert_eq!(old.life.state, KeyState::Retired);
+    let removed_at = old.life.removed_at.unwrap();
+    assert_eq!(
+        removed_at,
+        rotated[0].signs_from + app.settings.id_token_lifetime.as_secs() as i64
+    );
+    let refused = app
+        .server
+        .keys
+        .retire(&old_kid, false, app.clock.now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("stay valid until"), "{refused}");
+    let active = app
+        .server
+        .keys
+        .retire(&new_kid, false, app.clock.now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(active.contains("is the active RS256 key"), "{active}");
+    app.clock.advance(removed_at - app.clock.now());
+    app.server.keys.reload(app.clock.now()).await.unwrap();
+    let kids = jwks_kids(&app).await;
+    assert!(
+        !kids.contains(&old_kid) && kids.contains(&new_kid),
+        "{kids:?}"
+    );
+    assert!(app
+        .server
+        .keys
+        .list(app.clock.now())
+        .await
+        .unwrap()
+        .iter()
+        .all(|k| k.kid != old_kid));
+}
+
+#[tokio::test]
+async fn a_compromised_key_retired_by_force_is_replaced_at_once_and_its_tokens_revoked() {
+    let app = TestApp::spawn().await;
+    app.add_identity("21900031").await;
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            access_token_format: AccessTokenFormat::Jwt,
+            ..ClientOptions::default()
+        })
+        .await;
+    let dovecot = app
+        .add_client(ClientOptions {
+            grant_types: vec![etupass::domain::client::GrantType::ClientCredentials],
+            introspect: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let oidc = rp::oidc_client(&app, &client).await;
+    let auth = rp::authorization(&oidc, &[], true);
+    let redirect = Browser::new()
+        .authorize(&app, &auth.url, "21900031", PASSWORD)
+        .await;
+    let signed = rp::exchange(&oidc, &client, auth, &redirect).await;
+    let compromised = signed.kid.clone().unwrap();
+    let access = signed.tokens.access_token().secret().clone();
+    let introspect = |token: String| {
+        let (app, dovecot) = (&app, &dovecot);
+        async move {
+            let answer: Value = reqwest::Client::new()
+                .post(app.url("/introspect"))
+                .basic_auth(&dovecot.client_id, dovecot.client_secret.as_deref())
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["active"].clone()
+        }
+    };
+    assert_eq!(introspect(access.clone()).await, true);
+
+    let retired = app
+        .server
+        .keys
+        .retire(&compromised, true, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(retired.revoked_tokens, 1, "the JWT access token it signed");
+    let replacement = retired.replacement.expect("a key signs in its place");
+    assert_eq!(introspect(access).await, false, "revoked at once");
+    let kids = jwks_kids(&app).await;
+    assert!(!kids.contains(&compromised) && kids.contains(&replacement));
+    assert_eq!(
+        app.server
+            .keys
+            .current()
+            .active_kid(SigningAlg::RS256, app.clock.now()),
+        Some(replacement.as_str()),
+        "the replacement signs from now"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_key_encryption_key_stops_the_start_and_names_the_file() {
+    let app = TestApp::spawn().await;
+    app.stop_server().await;
+    let kek = app.settings.keys_dir.join(KEK_FILE);
+    let original = std::fs::read(&kek).unwrap();
+    let start = || {
+        let settings = app.settings.clone();
+        async move {
+            etupass::provider::Provider::open(
+                settings,
+                std::sync::Arc::new(etupass::domain::clock::SystemClock),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"))
+        }
+    };
+    std::fs::remove_file(&kek).unwrap();
+    let missing = start().await.unwrap_err();
+    assert!(
+        missing.contains(&kek.display().to_string()) && missing.contains("missing"),
+        "{missing}"
+    );
+    assert!(!kek.exists(), "never a silent new key-encryption key");
+    std::fs::write(&kek, [9u8; 32]).unwrap();
+    let wrong = start().await.unwrap_err();
+    assert!(
+        wrong.contains(&kek.display().to_string()) && wrong.contains("does not open"),
+        "{wrong}"
+    );
+    std::fs::write(&kek, [9u8; 16]).unwrap();
+    let short = start().await.unwrap_err();
+    assert!(short.contains("32 bytes"), "{short}");
+    std::fs::write(&kek, &original).unwrap();
+    start().await.expect("the right key opens the set");
+}
+
+#[tokio::test]
+async fn a_corrupted_sealed_key_is_refused_by_kid_and_the_others_keep_working() {
+    let app = TestApp::spawn().await;
+    let kids = jwks_kids(&app).await;
+    assert_eq!(kids.len(), 3, "one key per algorithm");
+    let es256 = app
+        .server
+        .keys
+        .current()
+        .active_kid(SigningAlg::ES256, app.clock.now())
+        .unwrap()
+        .to_string();
+    app.corrupt_sealed_key(&es256).await;
+    app.server.keys.reload(app.clock.now()).await.unwrap();
+    let kids = jwks_kids(&app).await;
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert!(!kids.contains(&es256));
+    let keys = app.server.keys.current();
+    assert!(keys
+        .active_kid(SigningAlg::RS256, app.clock.now())
+        .is_some());
+    assert!(keys
+        .active_kid(SigningAlg::EdDSA, app.clock.now())
+        .is_some());
+    assert!(keys
+        .active_kid(SigningAlg::ES256, app.clock.now())
+        .is_none());
+}
+
+#[tokio::test]
+async fn rewrap_seals_the_set_under_a_new_key_encryption_key() {
+    let app = TestApp::spawn().await;
+    let kek = app.settings.keys_dir.join(KEK_FILE);
+    let before = std::fs::read(&kek).unwrap();
+    let kids = jwks_kids(&app).await;
+    let (secrets, keys) = app.server.keys.rewrap().await.unwrap();
+    assert_eq!((secrets, keys), (3, 3));
+    assert_ne!(std::fs::read(&kek).unwrap(), before);
+    let token_secret = app.server.token_secret.clone();
+    let app = app.restart().await;
+    assert_eq!(jwks_kids(&app).await, kids, "the same keys, sealed anew");
+    assert_eq!(app.server.token_secret, token_secret);
 }

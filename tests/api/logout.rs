@@ -166,7 +166,7 @@ async fn next_logout_token(
 
 #[tokio::test]
 async fn relying_parties_hear_of_the_end_of_a_session_on_their_back_channel() {
-    use etupass::crypto::{jwt, keys::SigningKeys};
+    use etupass::crypto::jwt;
     let app = TestApp::spawn().await;
     app.add_identity("21900300").await;
     let (receiver, bodies) = crate::helpers::http_recorder("/backchannel").await;
@@ -184,7 +184,7 @@ async fn relying_parties_hear_of_the_end_of_a_session_on_their_back_channel() {
         .await
         .unwrap();
     assert_eq!(discovery["backchannel_logout_supported"], true);
-    let keys = SigningKeys::load(&app.settings.keys_dir).unwrap();
+    let keys = app.server.keys.current();
 
     // Sign-out from Etupass.
     let browser = Browser::new();

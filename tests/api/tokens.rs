@@ -437,7 +437,7 @@ async fn services_get_tokens_with_client_credentials() {
 
 #[tokio::test]
 async fn jwt_access_tokens_verify_offline_and_work_like_opaque_ones() {
-    use etupass::crypto::{jwt, keys::SigningKeys};
+    use etupass::crypto::jwt;
     use etupass::domain::client::AccessTokenFormat;
 
     let app = TestApp::spawn().await;
@@ -460,7 +460,7 @@ async fn jwt_access_tokens_verify_offline_and_work_like_opaque_ones() {
     )
     .unwrap();
     assert_eq!(header["typ"], "at+jwt");
-    let keys = SigningKeys::load(&app.settings.keys_dir).unwrap();
+    let keys = app.server.keys.current();
     let claims = jwt::verify_own(&keys, &access).expect("verifies against the published keys");
     assert_eq!(claims["iss"], app.issuer.as_str());
     assert_eq!(claims["client_id"], client.client_id.as_str());

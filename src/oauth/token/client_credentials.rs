@@ -45,7 +45,8 @@ pub async fn handle(
     let granted = if writes_attributes { WRITE_SCOPE } else { "" };
     let now = provider.now();
     let lifetime = provider.settings.access_token_lifetime.as_secs();
-    let access_token = super::mint_access_token(provider, client, None, granted, now)?;
+    let minted = super::mint_access_token(provider, client, None, granted, now)?;
+    let access_token = minted.value;
     provider
         .store
         .save_access_token(AccessToken {
@@ -60,6 +61,7 @@ pub async fn handle(
             revoked_at: None,
             family_id: None,
             claims: None,
+            signing_kid: minted.signing_kid,
         })
         .await?;
     Ok(TokenResponse {

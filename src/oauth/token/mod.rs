@@ -145,7 +145,8 @@ fn mint_for_person(
     code_hash: Option<&str>,
     now: UnixTime,
 ) -> Result<PersonTokens, OAuthError> {
-    let access_token = mint_access_token(provider, client, Some((identity, facts)), scope, now)?;
+    let minted = mint_access_token(provider, client, Some((identity, facts)), scope, now)?;
+    let access_token = minted.value;
     let family_id = client
         .allows_grant(GrantType::RefreshToken)
         .then(|| uuid::Uuid::new_v4().to_string());
@@ -161,6 +162,7 @@ fn mint_for_person(
         revoked_at: None,
         family_id: family_id.clone(),
         claims: facts.claims.cloned(),
+        signing_kid: minted.signing_kid,
     };
     let (refresh_token, refresh) = match family_id {
         Some(family_id) => {
@@ -239,6 +241,12 @@ fn respond(
     })
 }
 
+/// An access token as handed out, and the key that signed it if it is a JWT.
+pub(crate) struct MintedAccessToken {
+    pub value: String,
+    pub signing_kid: Option<String>,
+}
+
 /// A new access token for `client`: a random string, or a JWT (RFC 9068, `typ` `at+jwt`)
 /// for clients that asked for one. Either way only its digest is stored, so
 /// introspection, revocation and userinfo treat both alike.
@@ -248,9 +256,12 @@ pub(crate) fn mint_access_token(
     subject: Option<(&Identity, &SignInFacts<'_>)>,
     scope: &str,
     now: UnixTime,
-) -> Result<String, OAuthError> {
+) -> Result<MintedAccessToken, OAuthError> {
     if client.access_token_format == AccessTokenFormat::Opaque {
-        return Ok(token::generate());
+        return Ok(MintedAccessToken {
+            value: token::generate(),
+            signing_kid: None,
+        });
     }
     let mut claims = serde_json::Map::new();
     claims.insert("iss".into(), json!(provider.settings.issuer()));
@@ -279,12 +290,17 @@ pub(crate) fn mint_access_token(
             claims.insert("sub".into(), json!(client.client_id));
         }
     }
-    Ok(jwt::sign(
-        &provider.keys,
+    let signed = jwt::sign(
+        &provider.keys.current(),
         client.id_token_signed_response_alg,
         "at+jwt",
         claims,
-    )?)
+        now,
+    )?;
+    Ok(MintedAccessToken {
+        value: signed.token,
+        signing_kid: Some(signed.kid),
+    })
 }
 
 #[cfg(test)]

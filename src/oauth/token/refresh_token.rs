@@ -54,8 +54,9 @@ pub async fn handle(
         nonce: None,
         claims: current.claims.as_ref(),
     };
-    let access_token =
+    let minted =
         super::mint_access_token(provider, client, Some((&identity, &facts)), &scope, now)?;
+    let access_token = minted.value;
     let access = AccessToken {
         token_hash: token::digest(&access_token),
         client_id: client.client_id.clone(),
@@ -68,6 +69,7 @@ pub async fn handle(
         revoked_at: None,
         family_id: Some(current.family_id.clone()),
         claims: current.claims.clone(),
+        signing_kid: minted.signing_kid,
     };
     // The successor is derived from the presented token with the server's secret, so two
     // racing refreshes compute the same one without it ever being stored in clear.

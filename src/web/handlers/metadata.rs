@@ -1,4 +1,5 @@
-//! Discovery and JWKS: bytes built at start-up, served as they are.
+//! Discovery and JWKS: bytes built ahead (at start-up, at each key set reload), served
+//! as they are.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -6,12 +7,17 @@ use actix_web::{web, HttpResponse};
 use crate::web::AppState;
 
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
-    public_json(state.provider.discovery.clone())
+    public_json(state.provider.discovery.clone(), DISCOVERY_MAX_AGE)
 }
 
+/// The key set as this instance holds it now; relying parties may cache it for
+/// `jwks_max_age`, which a rotated key waits out before it signs.
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    public_json(state.provider.keys.jwks().to_vec())
+    let max_age = state.provider.settings.jwks_max_age.as_secs();
+    public_json(state.provider.keys.current().jwks().to_vec(), max_age)
 }
+
+const DISCOVERY_MAX_AGE: u64 = 300;
 
 /// CORS preflight for the endpoints browser apps (public clients) call directly: no
 /// cookies are involved there, so any origin may ask.
@@ -27,10 +33,10 @@ pub async fn preflight() -> HttpResponse {
         .finish()
 }
 
-fn public_json(body: Vec<u8>) -> HttpResponse {
+fn public_json(body: Vec<u8>, max_age: u64) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .body(body)
 }
