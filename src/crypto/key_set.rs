@@ -225,11 +225,13 @@ pub async fn open(
         }
     }
 
-    let mut added = false;
+    // Whatever was missing, this instance or another has just inserted: read again.
+    let mut missing = false;
     for (name, legacy_file) in [TOKEN_SECRET, SECOND_FACTOR_KEY, SAML_CREDENTIALS] {
         if sealed.iter().any(|(n, _)| n == name) {
             continue;
         }
+        missing = true;
         let value = match read_legacy(&dir.join(legacy_file))? {
             Some(value) => value,
             None if name == SAML_CREDENTIALS.0 => super::saml_credentials::make(&settings.host)
@@ -237,9 +239,9 @@ pub async fn open(
             None => random_secret(),
         };
         let value = seal(&sealer, &value, &secret_owner(name))?;
-        added |= store.insert_sealed_secret_once(name, value, now).await?;
+        store.insert_sealed_secret_once(name, value, now).await?;
     }
-    if added {
+    if missing {
         sealed = store.sealed_secrets().await?;
     }
     let mut opened: HashMap<String, Vec<u8>> = HashMap::new();
@@ -263,15 +265,16 @@ pub async fn open(
     };
 
     let legacy = keys::legacy_key_files(&dir)?;
-    let mut added = false;
+    let mut missing = false;
     for alg in SigningAlg::ALL {
         if rows.iter().any(|k| k.alg == alg.as_str()) {
             continue;
         }
+        missing = true;
         let first = first_keys(alg, &legacy, &settings, &sealer, now)?;
-        added |= store.insert_signing_keys(first).await?;
+        store.insert_signing_keys(first).await?;
     }
-    if added {
+    if missing {
         rows = store.signing_keys().await?;
     }
     for file in &legacy {

@@ -57,11 +57,17 @@ pub fn restrict_sqlite_file(path: &str) -> std::io::Result<()> {
     // file drops every POSIX lock this process holds on it, SQLite's included, so an
     // open database is only ever chmod-ed (by path, no descriptor).
     if !file.exists() {
-        std::fs::OpenOptions::new()
+        let created = std::fs::OpenOptions::new()
             .create_new(true)
             .write(true)
             .mode(0o600)
-            .open(file)?;
+            .open(file);
+        match created {
+            Ok(_) => {}
+            // Another instance starting at the same moment made it: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
     }
     std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
     for suffix in ["-wal", "-shm", "-journal"] {
@@ -121,8 +127,10 @@ impl CustomizeConnection<AnyConnection, r2d2::Error> for SqlitePragmas {
         if let AnyConnection::Sqlite(sqlite) = conn {
             sqlite
                 .batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                    // The busy timeout first: switching to WAL waits for an instance
+                    // that is migrating the same file instead of failing at once.
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
         }

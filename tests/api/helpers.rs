@@ -217,8 +217,9 @@ impl TestApp {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         let database = self.database.take();
         let url = self.settings.database_url.expose().to_string();
+        let keys_dir = self.settings.keys_dir.clone();
         let mut app = TestAppBuilder {
-            configure: Vec::new(),
+            configure: vec![Box::new(move |s: &mut Settings| s.keys_dir = keys_dir)],
             dir: Some(dir),
             database_url: Some(url),
             port,
@@ -391,6 +392,31 @@ impl Drop for TestApp {
 }
 
 /// A PostgreSQL database of its own for one test, dropped when the test ends.
+/// A database no instance has touched: a new PostgreSQL database under
+/// `TEST_DATABASE_URL` (dropped with it), or a new SQLite file in `dir`.
+pub struct EmptyDatabase {
+    pub url: String,
+    _dropped_with: Option<TestDatabase>,
+}
+
+impl EmptyDatabase {
+    pub fn create(dir: &std::path::Path) -> EmptyDatabase {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(base) if !base.is_empty() => {
+                let db = TestDatabase::create(&base);
+                EmptyDatabase {
+                    url: db.url.clone(),
+                    _dropped_with: Some(db),
+                }
+            }
+            _ => EmptyDatabase {
+                url: format!("sqlite://{}", dir.join("empty.db").display()),
+                _dropped_with: None,
+            },
+        }
+    }
+}
+
 struct TestDatabase {
     admin_url: String,
     name: String,

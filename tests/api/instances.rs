@@ -294,3 +294,242 @@ async fn two_refreshes_racing_on_the_two_instances_get_the_same_successor() {
     let (status, _) = refresh(&first.base).await;
     assert_eq!(status, 400);
 }
+
+/// The kid of a JWT, if the JWKS holds a key of that kid whose signature checks.
+fn verified_kid(jwks: &Value, token: &str) -> Option<String> {
+    use josekit::jws::{EdDSA, JwsVerifier, ES256, RS256};
+    let header = josekit::jwt::decode_header(token).ok()?;
+    let kid = header.claim("kid")?.as_str()?.to_string();
+    let key = jwks["keys"]
+        .as_array()?
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())?;
+    let jwk = josekit::jwk::Jwk::from_bytes(serde_json::to_vec(key).ok()?).ok()?;
+    let verifier: Box<dyn JwsVerifier> = match key["alg"].as_str()? {
+        "RS256" => Box::new(RS256.verifier_from_jwk(&jwk).ok()?),
+        "ES256" => Box::new(ES256.verifier_from_jwk(&jwk).ok()?),
+        "EdDSA" => Box::new(EdDSA.verifier_from_jwk(&jwk).ok()?),
+        _ => return None,
+    };
+    josekit::jwt::decode_with_verifier(token, verifier.as_ref()).ok()?;
+    Some(kid)
+}
+
+async fn jwks_of(base: &str) -> Value {
+    reqwest::get(format!("{base}/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn kids(jwks: &Value) -> Vec<String> {
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect();
+    kids.sort();
+    kids
+}
+
+#[tokio::test]
+async fn instances_started_together_on_an_empty_database_make_one_key_set() {
+    const INSTANCES: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::helpers::EmptyDatabase::create(dir.path());
+    let env = [
+        ("ETUPASS_DATABASE_URL", database.url.clone()),
+        (
+            "ETUPASS_KEYS_DIR",
+            dir.path().join("keys").display().to_string(),
+        ),
+    ];
+    // All started before any answers: they migrate, make the key-encryption key and the
+    // key set at the same moment.
+    let instances: Vec<Serve> = (0..INSTANCES)
+        .map(|_| Serve::spawn(dir.path(), crate::serve::free_port(), &env))
+        .collect();
+    for instance in &instances {
+        instance.ready().await;
+    }
+    let first = kids(&jwks_of(&instances[0].base).await);
+    assert_eq!(first.len(), 3, "one key per algorithm: {first:?}");
+    for instance in &instances[1..] {
+        assert_eq!(
+            kids(&jwks_of(&instance.base).await),
+            first,
+            "{}",
+            instance.base
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_key_rotated_through_one_instance_is_served_by_both_and_every_token_verifies_on_each() {
+    let app = TestApp::spawn().await;
+    app.add_identity(NUMBER).await;
+    let (receiver, logout_tokens) = crate::helpers::http_recorder("/backchannel").await;
+    let client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            access_token_format: etupass::domain::client::AccessTokenFormat::Jwt,
+            backchannel_logout_uri: Some(receiver),
+            ..ClientOptions::default()
+        })
+        .await;
+    // Short intervals, as a test may: reload every second, JWKS cached two seconds.
+    let timing = [
+        ("ETUPASS_KEYS_RELOAD_INTERVAL", "1s"),
+        ("ETUPASS_JWKS_MAX_AGE", "2s"),
+    ];
+    let (first, second) = two_instances(&app, &timing).await;
+    let bases = [first.base.clone(), second.base.clone()];
+    let http = reqwest::Client::new();
+    // A code flow through one instance, redeemed on the other (which signs): the ID
+    // token and the JWT access token.
+    let tokens_from = |signing: usize| {
+        let (http, bases, client) = (http.clone(), bases.clone(), client.clone());
+        async move {
+            let browser = Browser::new();
+            let code = code_at(&browser, &bases[1 - signing], &client.client_id, "openid").await;
+            let tokens: Value = http
+                .post(format!("{}/token", bases[signing]))
+                .basic_auth(&client.client_id, client.client_secret.as_deref())
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("code_verifier", VERIFIER),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (
+                browser,
+                [
+                    tokens["id_token"].as_str().unwrap().to_string(),
+                    tokens["access_token"].as_str().unwrap().to_string(),
+                ],
+            )
+        }
+    };
+    // Every token verifies against both instances' JWKS, and names the key that did.
+    let verify_everywhere = |tokens: Vec<String>| {
+        let bases = bases.clone();
+        async move {
+            let mut signed_by = Vec::new();
+            for base in &bases {
+                let jwks = jwks_of(base).await;
+                for token in &tokens {
+                    let kid = verified_kid(&jwks, token)
+                        .unwrap_or_else(|| panic!("a token does not verify against {base}/jwks"));
+                    signed_by.push(kid);
+                }
+            }
+            signed_by
+        }
+    };
+    let mut before = Vec::new();
+    for signing in [0, 1] {
+        before.extend(tokens_from(signing).await.1);
+    }
+    let old_kids = verify_everywhere(before.clone()).await;
+    assert!(
+        old_kids.windows(2).all(|w| w[0] == w[1]),
+        "one RS256 key signs"
+    );
+
+    // Rotated with the instances' configuration, as an operator would.
+    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_etupass"))
+        .args(["keys", "rotate", "--alg", "RS256"])
+        .env("ETUPASS_DATABASE_URL", app.settings.database_url.expose())
+        .env("ETUPASS_KEYS_DIR", &app.settings.keys_dir)
+        .envs(timing)
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    let now = etupass::domain::clock::Clock::now(&etupass::domain::clock::SystemClock);
+    let listing = app.server.keys.list(now).await.unwrap();
+    let new_key = listing
+        .iter()
+        .find(|k| k.life.state == etupass::crypto::key_set::KeyState::Next)
+        .expect("the rotation's key, not yet signing");
+    assert!(
+        new_key.signs_from - new_key.published_at >= 2,
+        "published at least max-age"
+    );
+
+    // Published by both within the reload interval (a bounded wait, not a timing).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    for base in &bases {
+        while !kids(&jwks_of(base).await).contains(&new_key.kid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{base} never published it"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    // Signing on, through and after the switch: every token verifies on both, and no
+    // token carries the new kid before its time.
+    let mut switched = [false, false];
+    while switched != [true, true] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key never signed"
+        );
+        for signing in [0, 1] {
+            let (_, tokens) = tokens_from(signing).await;
+            let iat = josekit::jwt::decode_header(&tokens[0]).ok().and(
+                serde_json::from_slice::<Value>(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(tokens[0].split('.').nth(1).unwrap())
+                        .unwrap(),
+                )
+                .ok(),
+            );
+            let iat = iat.unwrap()["iat"].as_i64().unwrap();
+            for kid in verify_everywhere(tokens.to_vec()).await {
+                if kid == new_key.kid {
+                    assert!(iat >= new_key.signs_from, "signed before its time");
+                    switched[signing] = true;
+                }
+            }
+        }
+    }
+    // Tokens from before the rotation still verify on both.
+    verify_everywhere(before).await;
+
+    // A logout token, signed by the instance the person signs out on.
+    let (browser, _) = tokens_from(1).await;
+    let (_, home) = browser.get(&format!("{}/", bases[1])).await.page();
+    browser
+        .post_form(
+            &format!("{}/logout", bases[1]),
+            &[("csrf_token", &form_field(&home, "csrf_token").unwrap())],
+        )
+        .await;
+    let logout_token = loop {
+        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(10));
+        let body = logout_tokens.lock().unwrap().first().cloned();
+        if let Some(body) = body {
+            let token = url::form_urlencoded::parse(body.as_bytes())
+                .find(|(k, _)| k == "logout_token")
+                .map(|(_, v)| v.into_owned())
+                .expect("a logout_token parameter");
+            break token;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let kids_seen = verify_everywhere(vec![logout_token]).await;
+    assert!(
+        kids_seen.iter().all(|kid| *kid == new_key.kid),
+        "{kids_seen:?}"
+    );
+}

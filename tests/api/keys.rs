@@ -8,6 +8,7 @@ use etupass::domain::clock::Clock;
 use openidconnect::core::CoreIdToken;
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
+use std::process::Output;
 
 use crate::helpers::{ClientOptions, TestApp, PASSWORD};
 use crate::rp::{self, Browser};
@@ -281,4 +282,137 @@ async fn rewrap_seals_the_set_under_a_new_key_encryption_key() {
     let app = app.restart().await;
     assert_eq!(jwks_kids(&app).await, kids, "the same keys, sealed anew");
     assert_eq!(app.server.token_secret, token_secret);
+}
+
+/// `etupass` with this database and key directory.
+fn etupass_keys(database_url: &str, keys_dir: &std::path::Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_etupass"))
+        .args(args)
+        .env("ETUPASS_DATABASE_URL", database_url)
+        .env("ETUPASS_KEYS_DIR", keys_dir)
+        .output()
+        .expect("the etupass binary runs")
+}
+
+fn one_line_error(output: &Output) -> String {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn the_cli_makes_a_missing_key_directory_or_says_in_one_line_why_it_cannot() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let keys_dir = dir.path().join("not").join("there").join("keys");
+    let rotated = etupass_keys(&database, &keys_dir, &["keys", "rotate"]);
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let printed = String::from_utf8_lossy(&rotated.stdout).into_owned();
+    assert_eq!(printed.lines().count(), 3, "{printed}");
+    assert!(printed
+        .lines()
+        .all(|l| l.contains(" published, signs from ")));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&keys_dir), 0o700);
+    assert_eq!(mode(&keys_dir.join(KEK_FILE)), 0o600);
+
+    let listed = etupass_keys(&database, &keys_dir, &["keys", "list"]);
+    let listing: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let states = |state: &str| {
+        listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["state"] == state)
+            .count()
+    };
+    assert_eq!((states("active"), states("next")), (3, 3), "{listing}");
+    let active = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["state"] == "active" && k["alg"] == "RS256")
+        .unwrap();
+    assert!(active["stops_signing_at_utc"].is_string(), "{active}");
+    let kid = active["kid"].as_str().unwrap();
+    let refused = etupass_keys(&database, &keys_dir, &["keys", "retire", kid]);
+    assert!(one_line_error(&refused).contains("is the active RS256 key"));
+
+    // A key directory that cannot be made: one line naming it and why.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let impossible = etupass_keys(&database, &file.join("keys"), &["keys", "list"]);
+    let line = one_line_error(&impossible);
+    assert!(
+        line.contains("cannot create the key directory") && line.contains("a-file/keys"),
+        "{line}"
+    );
+    // A new, empty directory on a database whose keys are sealed: the key is missing,
+    // and none is made in its place.
+    let elsewhere = dir.path().join("elsewhere");
+    let missing = etupass_keys(&database, &elsewhere, &["keys", "list"]);
+    assert!(one_line_error(&missing).contains("the key-encryption key is missing"));
+    assert!(!elsewhere.join(KEK_FILE).exists());
+}
+
+#[tokio::test]
+async fn keys_files_of_the_layout_before_are_imported_with_their_kids() {
+    use etupass::crypto::keys;
+    let legacy = tempfile::tempdir().unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut kids = Vec::new();
+    for (alg, age_ms) in [
+        (SigningAlg::RS256, 900_000),
+        (SigningAlg::RS256, 600_000),
+        (SigningAlg::ES256, 600_000),
+        (SigningAlg::EdDSA, 600_000),
+    ] {
+        let key = keys::generate(alg, 2048).unwrap();
+        let name = format!("{}-{}-{}.pem", alg.as_str(), now_ms - age_ms, key.kid);
+        std::fs::write(legacy.path().join(name), &key.private_pem).unwrap();
+        kids.push(key.kid);
+    }
+    std::fs::write(legacy.path().join("token-secret.key"), [5u8; 32]).unwrap();
+    std::fs::write(legacy.path().join("second-factor.key"), [6u8; 32]).unwrap();
+    let saml = etupass::crypto::saml_credentials::SamlCredentials::load_or_create(
+        legacy.path(),
+        "login.univ.example",
+    )
+    .unwrap();
+    let keys_dir = legacy.path().to_path_buf();
+    let app = TestApp::builder()
+        .with_config(move |s| s.keys_dir = keys_dir)
+        .spawn()
+        .await;
+
+    let mut published = jwks_kids(&app).await;
+    published.sort();
+    let mut expected = kids.clone();
+    expected.sort();
+    assert_eq!(published, expected, "every key kept, kids unchanged");
+    let keys = app.server.keys.current();
+    assert_eq!(
+        keys.active_kid(SigningAlg::RS256, app.clock.now()),
+        Some(kids[1].as_str()),
+        "the newest file signs, as before"
+    );
+    assert_eq!(app.server.token_secret, [5u8; 32]);
+    assert!(app
+        .server
+        .saml_metadata
+        .contains(&saml.certificate_base64()));
+    // Imported once: a second start reads the database, not the files.
+    std::fs::remove_file(app.settings.keys_dir.join("token-secret.key")).unwrap();
+    let app = app.restart().await;
+    assert_eq!(app.server.token_secret, [5u8; 32]);
+    assert_eq!(jwks_kids(&app).await.len(), 4);
 }
