@@ -135,6 +135,21 @@ impl Provider {
         self.clock.now()
     }
 
+    /// Neither revoked nor expired, and, for a JWT, signed by a key still in the set: a
+    /// key retired by force (compromised) stops the tokens it signed on every instance,
+    /// those signed by an instance that had not reloaded yet included.
+    pub fn access_token_usable(
+        &self,
+        token: &crate::domain::grant::AccessToken,
+        now: UnixTime,
+    ) -> bool {
+        token.is_usable(now)
+            && token
+                .signing_kid
+                .as_deref()
+                .is_none_or(|kid| self.keys.current().publishes(kid))
+    }
+
     pub fn shared(self) -> Arc<Provider> {
         Arc::new(self)
     }

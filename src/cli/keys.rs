@@ -48,7 +48,7 @@ pub async fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()>
             } else {
                 alg
             };
-            for key in ring.rotate(&algs, now).await? {
+            for key in ring.rotate(&algs, &SystemClock).await? {
                 println!(
                     "{} {} published, signs from {}",
                     key.alg,

@@ -20,7 +20,7 @@ use super::keys::{self, io, write_private, KeyError, KeyMaterial, SigningKeys};
 use super::sealed::Sealer;
 use crate::config::Settings;
 use crate::domain::client::SigningAlg;
-use crate::domain::clock::UnixTime;
+use crate::domain::clock::{Clock, UnixTime};
 use crate::store::key_set::{KeyReplacement, StoredKey};
 use crate::store::{Store, StoreError};
 
@@ -43,8 +43,10 @@ pub enum KeySetError {
     },
     #[error("{}: the key-encryption key is missing, and the database holds keys sealed under it; restore it from the backup (a new one would not open them)", path.display())]
     MissingKek { path: PathBuf },
-    #[error("{}: this key-encryption key does not open the database's keys (not the one they were sealed under)", path.display())]
+    #[error("{}: this key-encryption key does not open the database's keys (not the one they were sealed under: copy the file from an instance that runs)", path.display())]
     WrongKek { path: PathBuf },
+    #[error("{}: a key-encryption key rewrap is running or was interrupted; if none runs, delete this file and rewrap again", path.display())]
+    RewrapPending { path: PathBuf },
     #[error("{}: a key-encryption key holds exactly 32 bytes", path.display())]
     MalformedKek { path: PathBuf },
     #[error("no signing key has kid '{0}'")]
@@ -83,8 +85,10 @@ pub struct KeySetSettings {
     /// `/jwks`'s `Cache-Control: max-age`.
     pub jwks_max_age: i64,
     pub reload_interval: i64,
-    /// The longest a JWT signed by one of the keys stays valid.
-    pub signed_token_lifetime: i64,
+    /// How long a key stays after it stops signing: the longest a JWT it signed stays
+    /// valid, or a session may present an ID token as `id_token_hint`, plus a reload
+    /// interval for clocks and reloads that lag.
+    pub retention: i64,
     /// The SAML certificate's common name, should one be made.
     pub host: String,
 }
@@ -94,13 +98,14 @@ impl KeySetSettings {
         let signed_token_lifetime = settings
             .access_token_lifetime
             .max(settings.id_token_lifetime)
-            .max(crate::oauth::backchannel::LOGOUT_TOKEN_LIFETIME);
+            .max(crate::oauth::backchannel::LOGOUT_TOKEN_LIFETIME)
+            .max(settings.session_lifetime);
         KeySetSettings {
             keys_dir: settings.keys_dir.clone(),
             rsa_bits: settings.rsa_key_bits,
             jwks_max_age: settings.jwks_max_age.as_secs() as i64,
             reload_interval: settings.keys_reload_interval.as_secs() as i64,
-            signed_token_lifetime: signed_token_lifetime.as_secs() as i64,
+            retention: (signed_token_lifetime + settings.keys_reload_interval).as_secs() as i64,
             host: url::Url::parse(settings.issuer())
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_string))
@@ -109,9 +114,10 @@ impl KeySetSettings {
     }
 
     /// How long after its publication a rotated key may sign: every instance has
-    /// reloaded (one interval), then every cached JWKS has expired (max-age).
+    /// reloaded (one interval, and one more for a slow reload or a clock behind), then
+    /// every cached JWKS has expired (max-age).
     pub fn publication_delay(&self) -> i64 {
-        self.jwks_max_age + self.reload_interval
+        self.jwks_max_age + 2 * self.reload_interval
     }
 }
 
@@ -190,6 +196,9 @@ pub struct KeyRing {
     settings: KeySetSettings,
     kek: Mutex<Sealer>,
     current: RwLock<Arc<SigningKeys>>,
+    /// The private keys last opened, by kid: a key resealed under a key-encryption key
+    /// this instance does not hold yet (a rewrap on another machine) keeps working.
+    opened: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -225,23 +234,26 @@ pub async fn open(
         }
     }
 
-    // Whatever was missing, this instance or another has just inserted: read again.
-    let mut missing = false;
+    // What is missing is inserted in one transaction, so that instances started together
+    // never each win a part; whoever won, read again.
+    let mut missing = Vec::new();
     for (name, legacy_file) in [TOKEN_SECRET, SECOND_FACTOR_KEY, SAML_CREDENTIALS] {
         if sealed.iter().any(|(n, _)| n == name) {
             continue;
         }
-        missing = true;
         let value = match read_legacy(&dir.join(legacy_file))? {
             Some(value) => value,
             None if name == SAML_CREDENTIALS.0 => super::saml_credentials::make(&settings.host)
                 .map_err(|e| KeyError::Generate(e.to_string()))?,
             None => random_secret(),
         };
-        let value = seal(&sealer, &value, &secret_owner(name))?;
-        store.insert_sealed_secret_once(name, value, now).await?;
+        missing.push((
+            name.to_string(),
+            seal(&sealer, &value, &secret_owner(name))?,
+        ));
     }
-    if missing {
+    if !missing.is_empty() {
+        store.insert_sealed_secrets_once(missing, now).await?;
         sealed = store.sealed_secrets().await?;
     }
     let mut opened: HashMap<String, Vec<u8>> = HashMap::new();
@@ -277,10 +289,14 @@ pub async fn open(
     if missing {
         rows = store.signing_keys().await?;
     }
-    for file in &legacy {
+    let legacy_secrets = [TOKEN_SECRET, SECOND_FACTOR_KEY, SAML_CREDENTIALS]
+        .map(|(_, file)| dir.join(file))
+        .into_iter()
+        .filter(|path| path.exists());
+    for path in legacy.iter().map(|f| f.path.clone()).chain(legacy_secrets) {
         tracing::warn!(
-            file = %file.path.display(),
-            "this key file's key is in the database now; delete the file"
+            file = %path.display(),
+            "this file's key is in the database now: delete the file once a backup holds the database"
         );
     }
 
@@ -289,6 +305,7 @@ pub async fn open(
         settings,
         kek: Mutex::new(sealer),
         current: RwLock::new(Arc::new(SigningKeys::build(Vec::new()).0)),
+        opened: Mutex::new(HashMap::new()),
     };
     ring.install(rows, now);
     Ok((secrets, ring))
@@ -328,14 +345,18 @@ impl KeyRing {
     }
 
     fn is_removed(&self, key: &StoredKey, rows: &[StoredKey], now: UnixTime) -> bool {
-        life(key, rows, now, self.settings.signed_token_lifetime)
+        life(key, rows, now, self.settings.retention)
             .removed_at
             .is_some_and(|at| at <= now)
     }
 
-    /// Opens the stored keys and makes them current. A key that does not open is left out
-    /// and logged with its kid; the others keep working.
+    /// Opens the stored keys and makes them current. A damaged key is left out and logged
+    /// with its kid; the others keep working. A key sealed under another key-encryption
+    /// key than this instance's keeps the private part opened before, and a set where
+    /// nothing opens never replaces one that works.
     fn install(&self, rows: Vec<StoredKey>, now: UnixTime) {
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        let mut still_opened = HashMap::new();
         let mut material = Vec::new();
         for row in rows.iter().filter(|k| !self.is_removed(k, &rows, now)) {
             let alg = match row.alg() {
@@ -345,19 +366,42 @@ impl KeyRing {
                     continue;
                 }
             };
-            match self.open_private(row) {
-                Ok(private_pem) => material.push(KeyMaterial {
-                    kid: row.kid.clone(),
-                    alg,
-                    generation: row.generation,
-                    private_pem,
-                    signs_from: row.signs_from,
-                }),
+            let private_pem = match self.open_private(row) {
+                Ok(private_pem) => private_pem,
                 Err(error) => {
-                    tracing::error!(kid = %row.kid, %error, "signing key refused: its sealed private part does not open")
+                    let ours = self
+                        .kek
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .key_id()
+                        .to_string();
+                    let sealed_under = Sealer::sealed_key_id(&row.sealed_private);
+                    match opened.get(&row.kid) {
+                        Some(before) if sealed_under.is_some_and(|id| id != ours) => {
+                            tracing::warn!(kid = %row.kid, "signing key sealed under another key-encryption key: copy the new key-encryption.key to this instance; the key opened before keeps working");
+                            before.clone()
+                        }
+                        _ => {
+                            tracing::error!(kid = %row.kid, %error, "signing key refused: its sealed private part does not open");
+                            continue;
+                        }
+                    }
                 }
-            }
+            };
+            still_opened.insert(row.kid.clone(), private_pem.clone());
+            material.push(KeyMaterial {
+                kid: row.kid.clone(),
+                alg,
+                generation: row.generation,
+                private_pem,
+                signs_from: row.signs_from,
+            });
         }
+        if material.is_empty() && !rows.is_empty() && !opened.is_empty() {
+            tracing::error!("no signing key of the set opens: the keys loaded before stay in use");
+            return;
+        }
+        *opened = still_opened;
         let (keys, errors) = SigningKeys::build(material);
         for error in errors {
             tracing::error!(%error, "signing key refused");
@@ -399,7 +443,7 @@ impl KeyRing {
                 Ok(KeyListing {
                     alg: row.alg()?,
                     kid: row.kid.clone(),
-                    life: life(row, &rows, now, self.settings.signed_token_lifetime),
+                    life: life(row, &rows, now, self.settings.retention),
                     published_at: row.published_at,
                     signs_from: row.signs_from,
                 })
@@ -412,17 +456,28 @@ impl KeyRing {
     pub async fn rotate(
         &self,
         algs: &[SigningAlg],
-        now: UnixTime,
+        clock: &dyn Clock,
     ) -> Result<Vec<KeyListing>, KeySetError> {
         let rows = self.store.signing_keys().await?;
         let mut added = Vec::new();
         for &alg in algs {
-            let key = self.new_key(alg, &rows, now, now + self.settings.publication_delay())?;
+            // The key is made first (an RSA key takes a while): its publication starts
+            // when it is stored, not when the command started.
+            let new = keys::generate(alg, self.settings.rsa_bits)?;
+            let now = clock.now();
+            let key = self.sealed_key(
+                new,
+                alg,
+                &rows,
+                now,
+                now + self.settings.publication_delay(),
+            )?;
             added.push(key.kid.clone());
             if !self.store.insert_signing_keys(vec![key]).await? {
                 return Err(KeySetError::Concurrent(alg));
             }
         }
+        let now = clock.now();
         self.reload(now).await?;
         let listing = self.list(now).await?;
         Ok(listing
@@ -446,7 +501,7 @@ impl KeyRing {
             .find(|k| k.kid == kid)
             .ok_or_else(|| KeySetError::UnknownKid(kid.to_string()))?;
         let alg = key.alg()?;
-        let key_life = life(key, &rows, now, self.settings.signed_token_lifetime);
+        let key_life = life(key, &rows, now, self.settings.retention);
         let mut retirement = Retirement {
             alg,
             kid: kid.to_string(),
@@ -477,7 +532,13 @@ impl KeyRing {
                         .max_by_key(|k| k.generation);
                     Some(match next {
                         Some(next) => KeyReplacement::Existing(next.kid.clone()),
-                        None => KeyReplacement::New(self.new_key(alg, &rows, now, now)?),
+                        None => KeyReplacement::New(self.sealed_key(
+                            keys::generate(alg, self.settings.rsa_bits)?,
+                            alg,
+                            &rows,
+                            now,
+                            now,
+                        )?),
                     })
                 } else {
                     None
@@ -496,8 +557,9 @@ impl KeyRing {
         Ok(retirement)
     }
 
-    fn new_key(
+    fn sealed_key(
         &self,
+        new: keys::NewKey,
         alg: SigningAlg,
         rows: &[StoredKey],
         published_at: UnixTime,
@@ -511,13 +573,7 @@ impl KeyRing {
             .unwrap_or(0)
             + 1;
         let kek = self.kek.lock().unwrap_or_else(|p| p.into_inner());
-        stored_key(
-            keys::generate(alg, self.settings.rsa_bits)?,
-            generation,
-            published_at,
-            signs_from,
-            &kek,
-        )
+        stored_key(new, generation, published_at, signs_from, &kek)
     }
 
     /// Seals the whole set under a new key-encryption key. The new key is written beside
@@ -539,30 +595,44 @@ impl KeyRing {
                 .map_err(|_| KeySetError::WrongKek {
                     path: kek_path.clone(),
                 })?;
-            resealed_secrets.push((name, seal(&new, &plain, &owner)?));
+            let resealed = seal(&new, &plain, &owner)?;
+            resealed_secrets.push((name, value, resealed));
         }
+        let key_count = rows.len();
         let mut resealed_keys = Vec::new();
         for row in rows {
             let owner = key_owner(&row.kid);
             match old.open(&row.sealed_private, &owner) {
-                Ok(plain) => resealed_keys.push((row.kid, seal(&new, &plain, &owner)?)),
+                Ok(plain) => {
+                    let resealed = seal(&new, &plain, &owner)?;
+                    resealed_keys.push((row.kid, row.sealed_private, resealed));
+                }
                 // It opens under no key: leave it as it is (it is refused at load anyway).
                 Err(error) => {
                     tracing::error!(kid = %row.kid, %error, "signing key left as it was: it does not open")
                 }
             }
         }
-        match fs::remove_file(&next_path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(cause) => return Err(io(&next_path, cause).into()),
+        // The new key's file doubles as the lock: a second rewrap at once stops here.
+        match write_private(&next_path, &bytes) {
+            Err(KeyError::Io { cause, .. })
+                if cause.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                return Err(KeySetError::RewrapPending { path: next_path });
+            }
+            other => other?,
         }
-        write_private(&next_path, &bytes)?;
         let counts = (resealed_secrets.len(), resealed_keys.len());
-        self.store
-            .reseal_key_set(resealed_secrets, resealed_keys)
-            .await?;
+        if let Err(error) = self
+            .store
+            .reseal_key_set(resealed_secrets, resealed_keys, key_count)
+            .await
+        {
+            let _ = fs::remove_file(&next_path);
+            return Err(error.into());
+        }
         fs::rename(&next_path, &kek_path).map_err(|cause| io(&kek_path, cause))?;
+        sync_directory(dir);
         *self.kek.lock().unwrap_or_else(|p| p.into_inner()) = new;
         Ok(counts)
     }
@@ -694,7 +764,10 @@ fn create_kek(dir: &Path, path: &Path) -> Result<Vec<u8>, KeySetError> {
     let linked = fs::hard_link(&temporary, path);
     let _ = fs::remove_file(&temporary);
     match linked {
-        Ok(()) => Ok(bytes),
+        Ok(()) => {
+            sync_directory(dir);
+            Ok(bytes)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             read_kek(path)?.ok_or_else(|| KeySetError::MissingKek {
                 path: path.to_path_buf(),
@@ -722,9 +795,22 @@ fn finish_interrupted_rewrap(
         .and_then(|bytes| Sealer::new(&bytes).ok())
         .ok_or_else(wrong)?;
     next.open(value, &secret_owner(name)).map_err(|_| wrong())?;
-    fs::rename(&next_path, kek_path).map_err(|cause| io(kek_path, cause))?;
+    match fs::rename(&next_path, kek_path) {
+        Ok(()) => sync_directory(dir),
+        // Another instance starting at the same moment finished it first.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(cause) => return Err(io(kek_path, cause).into()),
+    }
     tracing::warn!(file = %kek_path.display(), "finished an interrupted key-encryption key rewrap");
     Ok(next)
+}
+
+/// Makes a new or renamed file's name durable (the key-encryption key must not vanish in a
+/// power loss after the keys it seals reached the database). Best effort.
+fn sync_directory(dir: &Path) {
+    if let Ok(directory) = fs::File::open(dir) {
+        let _ = directory.sync_all();
+    }
 }
 
 fn read_legacy(path: &Path) -> Result<Option<Vec<u8>>, KeySetError> {

@@ -138,7 +138,7 @@ impl SigningKeys {
             }
         }
         for keys in signers.values_mut() {
-            keys.sort_by(|a, b| b.generation.cmp(&a.generation));
+            keys.sort_by_key(|k| std::cmp::Reverse(k.generation));
         }
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": published }))
             .expect("a JWKS always serializes");
@@ -188,6 +188,11 @@ impl SigningKeys {
             .get(&alg)?
             .iter()
             .find(|key| key.signs_from <= now)
+    }
+
+    /// Whether the JWKS holds this kid.
+    pub fn publishes(&self, kid: &str) -> bool {
+        self.verifiers.contains_key(kid)
     }
 
     pub(crate) fn verifier(&self, kid: &str) -> Option<&dyn JwsVerifier> {

@@ -23,6 +23,9 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct Sealer {
     key: [u8; 32],
+    /// Names the key (not secret: a digest of it) in each sealed value's header, so a
+    /// value sealed under another key is told apart from a damaged one.
+    key_id: String,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -37,12 +40,31 @@ impl Sealer {
             .get(..32)
             .and_then(|k| k.try_into().ok())
             .ok_or(SealError::BadKey)?;
-        Ok(Sealer { key })
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(key);
+        let key_id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Sealer { key, key_id })
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The id of the key a value was sealed under, read from its header (unauthenticated:
+    /// only to tell "another key" from "damaged").
+    pub fn sealed_key_id(sealed: &str) -> Option<String> {
+        use base64::Engine;
+        let header = sealed.split('.').next()?;
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()?;
+        let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+        header["kid"].as_str().map(str::to_string)
     }
 
     pub fn seal(&self, plaintext: &[u8], owner: &str) -> Result<String, SealError> {
         let mut header = JweHeader::new();
         header.set_content_encryption(CONTENT_ENCRYPTION);
+        header.set_key_id(&self.key_id);
         header
             .set_claim(OWNER_PARAMETER, Some(owner.into()))
             .map_err(|e| SealError::Unreadable(e.to_string()))?;
@@ -84,5 +106,10 @@ mod tests {
         assert!(other.open(&sealed, "alice").is_err());
         assert_ne!(sealed, sealer.seal(b"authenticator key", "alice").unwrap());
         assert!(matches!(Sealer::new(&[1u8; 16]), Err(SealError::BadKey)));
+        assert_eq!(
+            Sealer::sealed_key_id(&sealed).as_deref(),
+            Some(sealer.key_id())
+        );
+        assert_ne!(sealer.key_id(), other.key_id());
     }
 }

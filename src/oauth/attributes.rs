@@ -26,7 +26,7 @@ async fn writer(provider: &Provider, authorization: Option<&str>) -> Result<Clie
         .store
         .find_access_token(&token::digest(presented))
         .await?
-        .filter(|t| t.is_usable(provider.now()))
+        .filter(|t| provider.access_token_usable(t, provider.now()))
         .ok_or_else(invalid)?;
     let insufficient = || {
         OAuthError::new(

@@ -24,7 +24,8 @@ pub async fn handle(
     // Access tokens first: they are what resource servers see; the hint only orders look-ups.
     if let Some(found) = provider.store.find_access_token_in_context(&hash).await? {
         let access = &found.token;
-        if !access.is_usable(now) || !may_introspect(&client, &access.client_id) {
+        if !provider.access_token_usable(access, now) || !may_introspect(&client, &access.client_id)
+        {
             return Ok(inactive());
         }
         let mut answer = json!({

@@ -44,7 +44,7 @@ pub async fn handle(
         .store
         .find_access_token_in_context(&token::digest(presented))
         .await?
-        .filter(|found| found.token.is_usable(now))
+        .filter(|found| provider.access_token_usable(&found.token, now))
         .ok_or_else(|| OAuthError::invalid_token("the access token is not valid"))?;
     let access = &found.token;
     let scope = Scope::parse_supported(&access.scope);

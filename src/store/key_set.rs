@@ -40,24 +40,24 @@ impl Store {
         .await
     }
 
-    /// Inserts a secret unless one of that name exists: the first instance to start makes
-    /// it, the others keep theirs unused. True when this one was inserted.
-    pub async fn insert_sealed_secret_once(
+    /// Inserts secrets, all or none, unless one of those names exists: the first instance
+    /// to start makes them, the others read theirs. True when these were inserted.
+    pub async fn insert_sealed_secrets_once(
         &self,
-        name: &str,
-        sealed: String,
+        secrets: Vec<(String, String)>,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        let name = name.to_string();
         inserted_once(
             self.write(move |conn| {
-                diesel::insert_into(sealed_secrets::table)
-                    .values((
-                        sealed_secrets::name.eq(name),
-                        sealed_secrets::sealed.eq(sealed),
-                        sealed_secrets::created_at.eq(now),
-                    ))
-                    .execute(conn)?;
+                for (name, sealed) in secrets {
+                    diesel::insert_into(sealed_secrets::table)
+                        .values((
+                            sealed_secrets::name.eq(name),
+                            sealed_secrets::sealed.eq(sealed),
+                            sealed_secrets::created_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                }
                 Ok(())
             })
             .await,
@@ -116,9 +116,14 @@ impl Store {
         self.write(move |conn| {
             match replacement {
                 Some(KeyReplacement::Existing(next)) => {
-                    diesel::update(signing_keys::table.find(next))
+                    let moved = diesel::update(signing_keys::table.find(&next))
                         .set(signing_keys::signs_from.eq(now))
                         .execute(conn)?;
+                    if moved != 1 {
+                        return Err(StoreError::Conflict(format!(
+                            "the key {next} meant to replace it is gone; list the keys and retry"
+                        )));
+                    }
                 }
                 Some(KeyReplacement::New(key)) => {
                     diesel::insert_into(signing_keys::table)
@@ -139,22 +144,44 @@ impl Store {
         .await
     }
 
-    /// Replaces every sealed value (a new key-encryption key), in one transaction.
+    /// Replaces every sealed value (a new key-encryption key), in one transaction, each
+    /// only if it is still what was read: `(name or kid, as read, resealed)`. The set must
+    /// still hold `key_count` keys: a key added or removed meanwhile fails it whole.
     pub async fn reseal_key_set(
         &self,
-        secrets: Vec<(String, String)>,
-        keys: Vec<(String, String)>,
+        secrets: Vec<(String, String, String)>,
+        keys: Vec<(String, String, String)>,
+        key_count: usize,
     ) -> StoreResult<()> {
+        let changed = || StoreError::Conflict("the key set changed during the rewrap".into());
         self.write(move |conn| {
-            for (name, sealed) in secrets {
-                diesel::update(sealed_secrets::table.find(name))
-                    .set(sealed_secrets::sealed.eq(sealed))
-                    .execute(conn)?;
+            for (name, read, sealed) in secrets {
+                let updated = diesel::update(
+                    sealed_secrets::table
+                        .filter(sealed_secrets::name.eq(name))
+                        .filter(sealed_secrets::sealed.eq(read)),
+                )
+                .set(sealed_secrets::sealed.eq(sealed))
+                .execute(conn)?;
+                if updated != 1 {
+                    return Err(changed());
+                }
             }
-            for (kid, sealed) in keys {
-                diesel::update(signing_keys::table.find(kid))
-                    .set(signing_keys::sealed_private.eq(sealed))
-                    .execute(conn)?;
+            for (kid, read, sealed) in keys {
+                let updated = diesel::update(
+                    signing_keys::table
+                        .filter(signing_keys::kid.eq(kid))
+                        .filter(signing_keys::sealed_private.eq(read)),
+                )
+                .set(signing_keys::sealed_private.eq(sealed))
+                .execute(conn)?;
+                if updated != 1 {
+                    return Err(changed());
+                }
+            }
+            let count: i64 = signing_keys::table.count().get_result(conn)?;
+            if count as usize != key_count {
+                return Err(changed());
             }
             Ok(())
         })

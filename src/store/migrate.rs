@@ -3,7 +3,7 @@
 //! Several instances may start at once on an empty database: each migration must be
 //! applied by one of them only. PostgreSQL serializes them with an advisory lock held
 //! while migrating; SQLite has no such lock, so an instance that loses the race (its
-//! migration fails because the other applied it) looks again at what is still pending.
+//! migration fails because the other applied it) looks again while fewer are pending.
 
 use diesel::connection::SimpleConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -15,10 +15,7 @@ const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// The advisory lock instances take to migrate (any constant of our own: "etupass").
-const MIGRATION_LOCK: i64 = 0x6574_7570_6173_73;
-
-/// Attempts on SQLite before a failing migration is reported as failing.
-const SQLITE_ATTEMPTS: usize = 3;
+const MIGRATION_LOCK: i64 = 0x0065_7475_7061_7373;
 
 /// Applies pending migrations; returns the names of those applied.
 pub fn run_pending(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
@@ -31,15 +28,25 @@ pub fn run_pending(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> 
             applied.map_err(failed)
         }
         AnyConnection::Sqlite(c) => {
-            let mut attempt = 1;
+            // Failing because another instance applied it, a migration leaves fewer
+            // pending than before: look again. Failing with as many pending, it failed.
+            let pending = |c: &mut diesel::SqliteConnection| {
+                c.pending_migrations(SQLITE)
+                    .map(|p| p.len())
+                    .map_err(failed)
+            };
+            let mut before = pending(c)?;
             loop {
                 match c.run_pending_migrations(SQLITE) {
                     Ok(applied) => return Ok(names(applied)),
-                    Err(error) if attempt < SQLITE_ATTEMPTS => {
-                        tracing::debug!(%error, "migration raced another instance; looking again");
-                        attempt += 1;
+                    Err(error) => {
+                        let now = pending(c)?;
+                        if now >= before {
+                            return Err(failed(error));
+                        }
+                        tracing::info!(%error, "another instance is migrating the database; looking again");
+                        before = now;
                     }
-                    Err(error) => return Err(failed(error)),
                 }
             }
         }

@@ -61,7 +61,7 @@ async fn a_rotated_key_is_published_at_once_and_signs_only_after_the_cache_lifet
     let rotated = app
         .server
         .keys
-        .rotate(&[SigningAlg::RS256], now)
+        .rotate(&[SigningAlg::RS256], &app.clock)
         .await
         .unwrap();
     let new_kid = rotated[0].kid.clone();
@@ -100,9 +100,18 @@ async fn a_rotated_key_is_published_at_once_and_signs_only_after_the_cache_lifet
     let old = listing.iter().find(|k| k.kid == old_kid).unwrap();
     assert_eq!(old.life.state, KeyState::Retired);
     let removed_at = old.life.removed_at.unwrap();
+    // Kept while a session may still present an ID token it signed as a hint.
     assert_eq!(
         removed_at,
-        rotated[0].signs_from + app.settings.id_token_lifetime.as_secs() as i64
+        rotated[0].signs_from + app.server.keys.settings().retention
+    );
+    assert!(
+        app.server.keys.settings().retention
+            > app
+                .settings
+                .session_lifetime
+                .max(app.settings.id_token_lifetime)
+                .as_secs() as i64
     );
     let refused = app
         .server
@@ -275,9 +284,20 @@ async fn rewrap_seals_the_set_under_a_new_key_encryption_key() {
     let kek = app.settings.keys_dir.join(KEK_FILE);
     let before = std::fs::read(&kek).unwrap();
     let kids = jwks_kids(&app).await;
+    // A rewrap running (or one that stopped half-way) keeps a second one out.
+    let pending = app.settings.keys_dir.join("key-encryption.key.new");
+    std::fs::write(&pending, [1u8; 32]).unwrap();
+    let refused = app.server.keys.rewrap().await.unwrap_err().to_string();
+    assert!(
+        refused.contains("rewrap is running or was interrupted"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read(&kek).unwrap(), before, "nothing changed");
+    std::fs::remove_file(&pending).unwrap();
     let (secrets, keys) = app.server.keys.rewrap().await.unwrap();
     assert_eq!((secrets, keys), (3, 3));
     assert_ne!(std::fs::read(&kek).unwrap(), before);
+    assert!(!pending.exists());
     let token_secret = app.server.token_secret.clone();
     let app = app.restart().await;
     assert_eq!(jwks_kids(&app).await, kids, "the same keys, sealed anew");
@@ -415,4 +435,42 @@ async fn keys_files_of_the_layout_before_are_imported_with_their_kids() {
     let app = app.restart().await;
     assert_eq!(app.server.token_secret, [5u8; 32]);
     assert_eq!(jwks_kids(&app).await.len(), 4);
+}
+
+#[tokio::test]
+async fn an_instance_whose_key_encryption_key_is_old_keeps_signing_after_a_rewrap_elsewhere() {
+    use etupass::crypto::key_set::{self, KeySetSettings};
+    let app = TestApp::spawn().await;
+    let kids = jwks_kids(&app).await;
+    // Another machine: its own copy of the key-encryption key, the same database.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        app.settings.keys_dir.join(KEK_FILE),
+        elsewhere.path().join(KEK_FILE),
+    )
+    .unwrap();
+    let mut settings = KeySetSettings::from(&app.settings);
+    settings.keys_dir = elsewhere.path().to_path_buf();
+    let (_, other) = key_set::open(settings, &app.store, app.clock.now())
+        .await
+        .unwrap();
+    other.rewrap().await.unwrap();
+
+    // This instance has not the new file yet: it keeps the keys it opened.
+    app.server.keys.reload(app.clock.now()).await.unwrap();
+    assert_eq!(jwks_kids(&app).await, kids);
+    assert!(app
+        .server
+        .keys
+        .current()
+        .active_kid(SigningAlg::RS256, app.clock.now())
+        .is_some());
+    // Given the new file, it opens the set anew.
+    std::fs::copy(
+        elsewhere.path().join(KEK_FILE),
+        app.settings.keys_dir.join(KEK_FILE),
+    )
+    .unwrap();
+    let app = app.restart().await;
+    assert_eq!(jwks_kids(&app).await, kids);
 }
