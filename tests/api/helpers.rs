@@ -593,3 +593,18 @@ pub fn self_signed(
     builder.sign(&key, MessageDigest::sha256()).unwrap();
     (key, builder.build())
 }
+
+/// Whether the introspection endpoint at `base` says `token` is active, asked as `caller`.
+pub async fn introspected_active(base: &str, caller: &TestClient, token: &str) -> bool {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/introspect"))
+        .basic_auth(&caller.client_id, caller.client_secret.as_deref())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["active"] == true
+}

@@ -9,7 +9,9 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::crash::message_id;
-use crate::helpers::{ClientOptions, TestApp, PASSWORD, REDIRECT_URI};
+use crate::helpers::{
+    introspected_active, ClientOptions, TestApp, TestClient, PASSWORD, REDIRECT_URI,
+};
 use crate::rp::{form_field, Browser, Landing};
 use crate::serve::Serve;
 
@@ -54,6 +56,26 @@ async fn code_at(browser: &Browser, base: &str, client_id: &str, scope: &str) ->
         .expect("a code")
 }
 
+/// `code` (with `VERIFIER`) redeemed at the token endpoint of the instance at `base`.
+async fn redeem_at(
+    http: &reqwest::Client,
+    base: String,
+    client: &TestClient,
+    code: &str,
+) -> reqwest::Response {
+    http.post(format!("{base}/token"))
+        .basic_auth(&client.client_id, client.client_secret.as_deref())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The sign-in page's form posted to `base`.
 async fn sign_in_at(browser: &Browser, base: &str, page: &str, password: &str) -> Landing {
     browser
@@ -86,45 +108,14 @@ async fn a_code_from_one_instance_is_redeemed_once_on_the_other_and_sessions_are
 
     // Redeemed on the second instance.
     let http = reqwest::Client::new();
-    let redeem = |base: String| {
-        let http = http.clone();
-        let code = code.clone();
-        let client = client.clone();
-        async move {
-            http.post(format!("{base}/token"))
-                .basic_auth(&client.client_id, client.client_secret.as_deref())
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT_URI),
-                    ("code_verifier", VERIFIER),
-                ])
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let redeem = |base: String| redeem_at(&http, base, &client, &code);
     let response = redeem(second.base.clone()).await;
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
     let access_token = tokens["access_token"].as_str().unwrap().to_string();
     let introspect = |base: String| {
-        let http = http.clone();
-        let client = client.clone();
-        let token = access_token.clone();
-        async move {
-            let answer: Value = http
-                .post(format!("{base}/introspect"))
-                .basic_auth(&client.client_id, client.client_secret.as_deref())
-                .form(&[("token", token.as_str())])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            answer["active"] == true
-        }
+        let (client, token) = (&client, &access_token);
+        async move { introspected_active(&base, client, token).await }
     };
     assert!(introspect(first.base.clone()).await, "valid on both");
     assert!(introspect(second.base.clone()).await);
@@ -395,18 +386,8 @@ async fn a_key_rotated_through_one_instance_is_served_by_both_and_every_token_ve
         async move {
             let browser = Browser::new();
             let code = code_at(&browser, &bases[1 - signing], &client.client_id, "openid").await;
-            let tokens: Value = http
-                .post(format!("{}/token", bases[signing]))
-                .basic_auth(&client.client_id, client.client_secret.as_deref())
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT_URI),
-                    ("code_verifier", VERIFIER),
-                ])
-                .send()
+            let tokens: Value = redeem_at(&http, bases[signing].clone(), &client, &code)
                 .await
-                .unwrap()
                 .json()
                 .await
                 .unwrap();
