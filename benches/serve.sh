@@ -4,7 +4,8 @@
 #
 #   prepare_server NAME      builds the release binary (unless BIN is set), sets BIN, WORK,
 #                            PORT, ISSUER and the database; NAME names the database
-#   start_server [LOG]       starts it (output to LOG, if given) and waits for /healthz
+#   start_server [LOG]       starts it (output to LOG, if given) and waits for /healthz;
+#                            SERVER_WRAPPER, if set, is a command that execs it (taskset)
 #
 # Cleanup (the server stopped, the database dropped, WORK removed) runs at exit.
 
@@ -38,7 +39,8 @@ cleanup_server() {
 
 start_server() {
     local log="${1:-/dev/stdout}"
-    (cd "$WORK" && exec "$BIN" serve >"$log" 2>&1) &
+    # SERVER_WRAPPER (`taskset -c 0`, say) execs the server: $SERVER is its process.
+    (cd "$WORK" && exec ${SERVER_WRAPPER:-} "$BIN" serve >"$log" 2>&1) &
     SERVER=$!
     for _ in $(seq 1 100); do curl -fs "$ISSUER/healthz" >/dev/null && return 0; sleep 0.1; done
     echo "the server did not start" >&2
