@@ -19,6 +19,8 @@ pub enum KeysCommand {
     /// (a compromised key: the access tokens it signed are revoked, and an active key is
     /// replaced at once).
     Retire {
+        /// A kid may begin with '-' (base64url): it is still the kid, not an option.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         #[arg(long)]
         force: bool,

@@ -351,6 +351,9 @@ async fn the_cli_makes_a_missing_key_directory_or_says_in_one_line_why_it_cannot
     let kid = active["kid"].as_str().unwrap();
     let refused = etupass_keys(&database, &keys_dir, &["keys", "retire", kid]);
     assert!(one_line_error(&refused).contains("is the active RS256 key"));
+    // A kid is base64url: one in 32 begins with '-', and is still a kid.
+    let unknown = etupass_keys(&database, &keys_dir, &["keys", "retire", "-jUnknown"]);
+    assert!(one_line_error(&unknown).contains("no signing key has kid '-jUnknown'"));
 
     // A key directory that cannot be made: one line naming it and why.
     let file = dir.path().join("a-file");
