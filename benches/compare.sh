@@ -161,9 +161,11 @@ run_etupass() { # NAME, database URL or empty for SQLite
     )
 }
 
-run_peer
-run_etupass SQLite ""
-run_etupass PostgreSQL "$PG_URL"
+# SERVERS chooses the runs (all three by default; the ratios need the peer's).
+SERVERS="${SERVERS:-peer sqlite postgresql}"
+[[ " $SERVERS " == *" peer "* ]] && run_peer
+[[ " $SERVERS " == *" sqlite "* ]] && run_etupass SQLite ""
+[[ " $SERVERS " == *" postgresql "* ]] && run_etupass PostgreSQL "$PG_URL"
 
 python3 - "$RESULTS" "$CONNECTIONS" "$DURATION" <<'PY'
 import json, sys

@@ -111,9 +111,23 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        // A connection dropped while a panic unwinds may hold an open transaction.
-        std::thread::panicking()
+        // A connection dropped while a panic unwinds may hold an open transaction; one whose
+        // last query failed oddly may have lost its server.
+        std::thread::panicking() || SUSPECT.with(|suspect| suspect.replace(false))
     }
+}
+
+thread_local! {
+    /// Set on the thread that ran a query which failed in a way that may have broken its
+    /// connection (the server restarted, the network dropped); read when that connection
+    /// goes back to the pool, on the same thread, which then drops it. Connections are
+    /// not tested with a query at every checkout: that round trip cost every request.
+    static SUSPECT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The connection in use on this thread is not to be reused.
+pub(crate) fn suspect_connection() {
+    SUSPECT.with(|suspect| suspect.set(true));
 }
 
 /// SQLite per-connection settings: WAL so readers never block the writer, NORMAL sync

@@ -291,7 +291,8 @@ impl Store {
 
     pub async fn save_access_token(&self, token: AccessToken) -> StoreResult<()> {
         let row = AccessTokenRow::from(token);
-        self.write(move |conn| {
+        // One statement is atomic alone: no BEGIN and COMMIT round trips around it.
+        self.run(move |conn| {
             diesel::insert_into(access_tokens::table)
                 .values(&row)
                 .execute(conn)?;

@@ -53,6 +53,26 @@ pub enum StoreError {
     Cancelled,
 }
 
+impl StoreError {
+    /// Whether the connection that gave this error may be unusable: anything but the
+    /// answers a healthy database gives to a query it refuses.
+    fn may_break_connection(&self) -> bool {
+        match self {
+            StoreError::Query(DieselError::NotFound) => false,
+            StoreError::Query(DieselError::DatabaseError(kind, _)) => !matches!(
+                kind,
+                DatabaseErrorKind::UniqueViolation
+                    | DatabaseErrorKind::ForeignKeyViolation
+                    | DatabaseErrorKind::NotNullViolation
+                    | DatabaseErrorKind::CheckViolation
+                    | DatabaseErrorKind::SerializationFailure
+            ),
+            StoreError::Query(_) | StoreError::Unavailable(_) | StoreError::Migration(_) => true,
+            StoreError::Conflict(_) | StoreError::Corrupt(_) | StoreError::Cancelled => false,
+        }
+    }
+}
+
 impl From<DieselError> for StoreError {
     fn from(error: DieselError) -> Self {
         match error {
@@ -100,6 +120,8 @@ impl Store {
             .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
+            // A failed query marks its connection instead (`conn::suspect_connection`).
+            .test_on_check_out(false)
             .connection_customizer(Box::new(SqlitePragmas))
             .build(Manager::new(target))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -130,7 +152,13 @@ impl Store {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            work(&mut conn)
+            let result = work(&mut conn);
+            if result.as_ref().is_err_and(StoreError::may_break_connection) {
+                conn::suspect_connection();
+            }
+            // Back to the pool here, on this thread, where the mark is read.
+            drop(conn);
+            result
         })
         .await
         .map_err(|_| StoreError::Cancelled)?

@@ -243,3 +243,51 @@ async fn browser_apps_may_call_the_token_and_userinfo_endpoints() {
         "errors too"
     );
 }
+
+/// Connections are not tested with a query at every checkout (that round trip cost every
+/// request): one whose server went away is dropped when a query on it fails, so the
+/// instance recovers by itself. PostgreSQL only: it is what can lose its connections
+/// (a restart, a failover, a proxy); SQLite opens a file.
+#[tokio::test]
+async fn an_instance_whose_database_connections_are_cut_recovers_without_a_restart() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let ready = || async {
+        reqwest::get(app.url("/readyz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready().await, 200);
+    let database = url::Url::parse(app.settings.database_url.expose())
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string();
+    let cut = tokio::task::spawn_blocking(move || {
+        let mut admin = PgConnection::establish(&admin_url).unwrap();
+        diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+        ))
+        .execute(&mut admin)
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(cut >= 1, "the server's connections were cut");
+    // Each dead connection fails one request and is dropped; then it answers again.
+    let mut failures = 0;
+    while ready().await != 200 {
+        failures += 1;
+        assert!(
+            failures <= app.settings.database_pool_size,
+            "still failing after every pooled connection failed once"
+        );
+    }
+    assert_eq!(ready().await, 200);
+    assert_eq!(reqwest::get(app.url("/jwks")).await.unwrap().status(), 200);
+}
