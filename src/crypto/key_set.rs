@@ -241,7 +241,7 @@ pub async fn open(
         if sealed.iter().any(|(n, _)| n == name) {
             continue;
         }
-        let value = match read_legacy(&dir.join(legacy_file))? {
+        let value = match read_if_present(&dir.join(legacy_file))? {
             Some(value) => value,
             None if name == SAML_CREDENTIALS.0 => super::saml_credentials::make(&settings.host)
                 .map_err(|e| KeyError::Generate(e.to_string()))?,
@@ -744,13 +744,11 @@ fn ensure_directory(dir: &Path) -> Result<(), KeySetError> {
 }
 
 fn read_kek(path: &Path) -> Result<Option<Vec<u8>>, KeySetError> {
-    match fs::read(path) {
-        Ok(bytes) if bytes.len() == 32 => Ok(Some(bytes)),
-        Ok(_) => Err(KeySetError::MalformedKek {
+    match read_if_present(path)? {
+        Some(bytes) if bytes.len() != 32 => Err(KeySetError::MalformedKek {
             path: path.to_path_buf(),
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(cause) => Err(io(path, cause).into()),
+        found => Ok(found),
     }
 }
 
@@ -813,7 +811,7 @@ fn sync_directory(dir: &Path) {
     }
 }
 
-fn read_legacy(path: &Path) -> Result<Option<Vec<u8>>, KeySetError> {
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, KeySetError> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

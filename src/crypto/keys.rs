@@ -422,8 +422,9 @@ mod tests {
         let good = generate(SigningAlg::EdDSA, 2048).unwrap();
         let good_kid = good.kid.clone();
         let mut broken = material(generate(SigningAlg::EdDSA, 2048).unwrap(), 2, 0);
-        broken.private_pem =
-            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec();
+        // Damaged at run time: its own PEM cut in half no longer parses.
+        let half = broken.private_pem.len() / 2;
+        broken.private_pem.truncate(half);
         let mut renamed = material(generate(SigningAlg::ES256, 2048).unwrap(), 1, 0);
         renamed.kid = "not-its-thumbprint".into();
         let broken_kid = broken.kid.clone();
