@@ -23,6 +23,10 @@ pub struct Settings {
     pub database_url: Secret,
     /// Connections in the pool.
     pub database_pool_size: u32,
+    /// How long a request waits for a database connection. While the database is down,
+    /// requests fail (503) after this instead of hanging.
+    #[serde(with = "humantime_serde")]
+    pub database_wait: Duration,
     /// Holds the key-encryption key (`key-encryption.key`) that seals the key set kept in
     /// the database; made at the first start on an empty database.
     pub keys_dir: PathBuf,
@@ -194,6 +198,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8080".into(),
             database_url: Secret::new("sqlite://etupass.db"),
             database_pool_size: 8,
+            database_wait: Duration::from_secs(3),
             keys_dir: "keys".into(),
             rsa_key_bits: 2048,
             jwks_max_age: Duration::from_secs(300),
@@ -332,6 +337,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "database_pool_size",
                 message: "must be at least 1".into(),
+            });
+        }
+        if self.database_wait < Duration::from_millis(100) {
+            return Err(ConfigError::Invalid {
+                key: "database_wait",
+                message: "must be at least 100 ms".into(),
             });
         }
         for (key, lifetime) in [

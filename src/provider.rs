@@ -92,7 +92,11 @@ impl std::fmt::Debug for Provider {
 impl Provider {
     /// Connects and migrates the database, opens the key set (made on an empty database).
     pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Provider> {
-        let store = Store::connect(settings.database_url.expose(), settings.database_pool_size)?;
+        let store = Store::connect_waiting(
+            settings.database_url.expose(),
+            settings.database_pool_size,
+            settings.database_wait,
+        )?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
             tracing::info!(?applied, backend = store.backend(), "applied migrations");

@@ -80,6 +80,9 @@ pub struct OAuthError {
     pub description: String,
     /// The client authenticated with HTTP Basic: a 401 must carry a Basic challenge.
     pub basic_challenge: bool,
+    /// A `server_error` that passes (the database is unreachable): answered 503 with
+    /// `Retry-After`, so that load balancers and clients retry, rather than 500.
+    pub unavailable: bool,
 }
 
 impl OAuthError {
@@ -88,6 +91,7 @@ impl OAuthError {
             code,
             description: description.into(),
             basic_challenge: false,
+            unavailable: false,
         }
     }
 
@@ -129,7 +133,10 @@ impl OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(error: StoreError) -> Self {
-        OAuthError::server(&error)
+        OAuthError {
+            unavailable: error.is_unavailable(),
+            ..OAuthError::server(&error)
+        }
     }
 }
 

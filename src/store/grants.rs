@@ -55,7 +55,7 @@ impl CodeRow {
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = access_tokens)]
-struct AccessTokenRow {
+pub(crate) struct AccessTokenRow {
     token_hash: String,
     client_id: String,
     identity_id: Option<String>,
@@ -68,6 +68,30 @@ struct AccessTokenRow {
     family_id: Option<String>,
     claims: Option<String>,
     signing_kid: Option<String>,
+}
+
+/// Access tokens, inside the caller's transaction. On PostgreSQL one multi-row `INSERT`:
+/// one round trip for the lot. SQLite is in process, so one cached prepared statement per
+/// row costs no round trip (and diesel's multi-backend connection has no batch insert).
+pub(crate) fn insert_access_tokens(
+    conn: &mut AnyConnection,
+    rows: &[AccessTokenRow],
+) -> StoreResult<()> {
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            diesel::insert_into(access_tokens::table)
+                .values(rows)
+                .execute(pg)?;
+        }
+        AnyConnection::Sqlite(_) => {
+            for row in rows {
+                diesel::insert_into(access_tokens::table)
+                    .values(row)
+                    .execute(conn)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl From<AccessTokenRow> for AccessToken {
@@ -290,51 +314,52 @@ impl Store {
     }
 
     pub async fn save_access_token(&self, token: AccessToken) -> StoreResult<()> {
-        let row = AccessTokenRow::from(token);
-        // One statement is atomic alone: no BEGIN and COMMIT round trips around it.
-        self.run(move |conn| {
-            diesel::insert_into(access_tokens::table)
-                .values(&row)
-                .execute(conn)?;
-            Ok(())
-        })
-        .await
+        // Committed with the tokens of concurrent requests (group commit); answered once
+        // the commit holding it is done.
+        self.access_tokens.insert(AccessTokenRow::from(token)).await
     }
 
-    /// An access token with what answering for it takes, on one pooled connection and
-    /// in two queries: the pairwise sector of its client (joined) and its identity (none
-    /// for client_credentials). Userinfo and introspection run this on every call.
+    /// An access token with what answering for it takes, in one query: the pairwise sector
+    /// of its client (joined) and its identity (left joined: none for client_credentials).
+    /// Userinfo and introspection run this on every call.
     pub async fn find_access_token_in_context(
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<AccessTokenContext>> {
-        use super::schema::clients;
+        use super::identities::IdentityRow;
+        use super::schema::{clients, identities};
         let token_hash = token_hash.to_string();
         self.run(move |conn| {
-            let row: Option<(AccessTokenRow, String, Option<String>, String)> =
-                access_tokens::table
-                    .inner_join(clients::table)
-                    .filter(access_tokens::token_hash.eq(token_hash))
-                    .select((
-                        AccessTokenRow::as_select(),
-                        clients::subject_type,
-                        clients::sector,
-                        clients::released_attributes,
-                    ))
-                    .first(conn)
-                    .optional()?;
-            let Some((token, subject_type, sector, released)) = row else {
+            type Joined = (
+                AccessTokenRow,
+                String,
+                Option<String>,
+                String,
+                Option<IdentityRow>,
+            );
+            let row: Option<Joined> = access_tokens::table
+                .inner_join(clients::table)
+                .left_join(
+                    identities::table.on(access_tokens::identity_id.eq(identities::id.nullable())),
+                )
+                .filter(access_tokens::token_hash.eq(token_hash))
+                .select((
+                    AccessTokenRow::as_select(),
+                    clients::subject_type,
+                    clients::sector,
+                    clients::released_attributes,
+                    Option::<IdentityRow>::as_select(),
+                ))
+                .first(conn)
+                .optional()?;
+            let Some((token, subject_type, sector, released, identity)) = row else {
                 return Ok(None);
-            };
-            let identity = match &token.identity_id {
-                Some(id) => super::identities::load_identity(conn, id)?,
-                None => None,
             };
             Ok(Some(AccessTokenContext {
                 token: AccessToken::from(token),
                 pairwise_sector: (subject_type == "pairwise").then(|| sector.unwrap_or_default()),
                 released_attributes: from_json("released_attributes", &released)?,
-                identity,
+                identity: identity.map(Identity::try_from).transpose()?,
             }))
         })
         .await

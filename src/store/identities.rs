@@ -12,7 +12,7 @@ use crate::domain::identity::{
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = identities)]
-struct IdentityRow {
+pub(crate) struct IdentityRow {
     id: String,
     subject: String,
     number: String,

@@ -14,6 +14,7 @@ pub mod consents;
 pub mod devices;
 pub mod enrollment;
 pub mod grants;
+mod group_commit;
 pub mod identities;
 pub mod key_set;
 pub mod lifecycle;
@@ -54,6 +55,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database could not be reached or lost the connection: a passing condition,
+    /// answered 503 with `Retry-After` rather than 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_)
+                | StoreError::Query(DieselError::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection,
+                    _
+                ))
+        )
+    }
+
     /// Whether the connection that gave this error may be unusable: anything but the
     /// answers a healthy database gives to a query it refuses.
     fn may_break_connection(&self) -> bool {
@@ -96,6 +110,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     pool: Pool,
     backend: &'static str,
+    /// client_credentials tokens, the one row a request writes alone, committed in groups.
+    access_tokens: group_commit::GroupCommit<grants::AccessTokenRow>,
 }
 
 impl std::fmt::Debug for Store {
@@ -107,8 +123,18 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Builds the pool (and checks one connection) for the backend the URL selects.
+    /// Builds the pool for the backend the URL selects (the commands' one connection).
     pub fn connect(database_url: &str, pool_size: u32) -> StoreResult<Store> {
+        Store::connect_waiting(database_url, pool_size, Duration::from_secs(10))
+    }
+
+    /// Builds the pool; a request waits at most `wait` for a connection, then fails with
+    /// [`StoreError::Unavailable`] (the database is down or every connection is busy).
+    pub fn connect_waiting(
+        database_url: &str,
+        pool_size: u32,
+        wait: Duration,
+    ) -> StoreResult<Store> {
         crate::crypto::init();
         let target = Target::parse(database_url);
         if let Target::Sqlite(path) = &target {
@@ -119,13 +145,22 @@ impl Store {
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout(wait)
             // A failed query marks its connection instead (`conn::suspect_connection`).
             .test_on_check_out(false)
             .connection_customizer(Box::new(SqlitePragmas))
             .build(Manager::new(target))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Store { pool, backend })
+        let access_tokens = group_commit::GroupCommit::start(
+            pool.clone(),
+            "access-token-writer",
+            grants::insert_access_tokens,
+        )?;
+        Ok(Store {
+            pool,
+            backend,
+            access_tokens,
+        })
     }
 
     pub fn backend(&self) -> &'static str {
@@ -150,18 +185,9 @@ impl Store {
         F: FnOnce(&mut AnyConnection) -> StoreResult<T> + Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            let result = work(&mut conn);
-            if result.as_ref().is_err_and(StoreError::may_break_connection) {
-                conn::suspect_connection();
-            }
-            // Back to the pool here, on this thread, where the mark is read.
-            drop(conn);
-            result
-        })
-        .await
-        .map_err(|_| StoreError::Cancelled)?
+        tokio::task::spawn_blocking(move || with_pooled_connection(&pool, work))
+            .await
+            .map_err(|_| StoreError::Cancelled)?
     }
 
     /// Runs `work` in one write transaction.
@@ -172,6 +198,22 @@ impl Store {
     {
         self.run(|conn| write_transaction(conn, work)).await
     }
+}
+
+/// Runs `work` with a connection of `pool`, on this (blocking) thread. A connection whose
+/// query failed in a way that may have broken it is dropped instead of reused.
+fn with_pooled_connection<T>(
+    pool: &Pool,
+    work: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let mut conn = pool.get()?;
+    let result = work(&mut conn);
+    if result.as_ref().is_err_and(StoreError::may_break_connection) {
+        conn::suspect_connection();
+    }
+    // Back to the pool here, on this thread, where the mark is read.
+    drop(conn);
+    result
 }
 
 /// One write transaction. On SQLite it starts with `BEGIN IMMEDIATE`: a deferred

@@ -7,14 +7,31 @@ use actix_web::HttpResponse;
 use crate::oauth::userinfo::UserinfoError;
 use crate::oauth::{ErrorCode, OAuthError};
 
+/// The status of a server error: 503 when it passes (the database is unreachable).
+fn server_error_status(error: &OAuthError) -> StatusCode {
+    if error.unavailable {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+/// A 503 says when to try again.
+fn retry_after(response: &mut actix_web::HttpResponseBuilder, status: StatusCode) {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, "1"));
+    }
+}
+
 /// Token-endpoint style: JSON body of RFC 6749 §5.2, never cached.
 pub fn oauth_json(error: &OAuthError) -> HttpResponse {
     let status = match error.code {
         ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::ServerError => server_error_status(error),
         _ => StatusCode::BAD_REQUEST,
     };
     let mut response = HttpResponse::build(status);
+    retry_after(&mut response, status);
     response
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -37,7 +54,7 @@ pub fn bearer(error: &UserinfoError) -> HttpResponse {
             let status = match e.code {
                 ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
                 ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
-                ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::ServerError => server_error_status(e),
                 _ => StatusCode::BAD_REQUEST,
             };
             let description = e.description.replace(['"', '\\'], "'");
@@ -52,6 +69,7 @@ pub fn bearer(error: &UserinfoError) -> HttpResponse {
         }
     };
     let mut response = HttpResponse::build(status);
+    retry_after(&mut response, status);
     response
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"))

@@ -28,6 +28,7 @@ mod lifecycle;
 mod lifecycle_rules;
 mod logout;
 mod oauth_requests;
+mod outage;
 mod overload;
 mod parents;
 mod radius;

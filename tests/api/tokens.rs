@@ -383,6 +383,82 @@ async fn clients_revoke_their_own_tokens() {
     assert_eq!(status, 200);
 }
 
+/// Tokens of concurrent requests are committed together (group commit): each request
+/// still gets its own token, stored before it is answered.
+#[tokio::test]
+async fn concurrent_client_credentials_requests_each_get_a_stored_token() {
+    let app = TestApp::spawn().await;
+    let service = app.add_client(resource_server()).await;
+    let answers = futures_util::future::join_all((0..64).map(|_| {
+        post(
+            &app,
+            "/token",
+            &service,
+            &[("grant_type", "client_credentials")],
+        )
+    }))
+    .await;
+    let mut tokens = std::collections::HashSet::new();
+    for (status, body) in answers {
+        assert_eq!(status, 200, "{body}");
+        tokens.insert(body["access_token"].as_str().unwrap().to_string());
+    }
+    assert_eq!(tokens.len(), 64, "64 different tokens");
+    for token in &tokens {
+        let (_, answer) = post(&app, "/introspect", &service, &[("token", token)]).await;
+        assert_eq!(answer["active"], true, "stored before it was handed out");
+    }
+}
+
+/// A row that cannot be stored (its client was removed meanwhile) fails alone: the rows
+/// committed in the same group are kept, and each caller gets its own row's answer.
+#[tokio::test]
+async fn a_token_that_cannot_be_stored_fails_alone_in_its_group() {
+    use etupass::domain::grant::AccessToken;
+    let app = TestApp::spawn().await;
+    let service = app.add_client(resource_server()).await;
+    let token = |n: usize, client_id: &str| AccessToken {
+        token_hash: format!("group-commit-{n}"),
+        client_id: client_id.to_string(),
+        identity_id: None,
+        session_id: None,
+        code_hash: None,
+        scope: String::new(),
+        created_at: 1,
+        expires_at: i64::MAX / 2,
+        revoked_at: None,
+        family_id: None,
+        claims: None,
+        signing_kid: None,
+    };
+    let results = futures_util::future::join_all((0..40).map(|n| {
+        let client_id = if n == 17 {
+            "removed-client"
+        } else {
+            service.client_id.as_str()
+        };
+        app.store.save_access_token(token(n, client_id))
+    }))
+    .await;
+    for (n, result) in results.iter().enumerate() {
+        assert_eq!(result.is_ok(), n != 17, "row {n}: {result:?}");
+    }
+    for n in 0..40 {
+        let stored = app
+            .store
+            .find_access_token(&format!("group-commit-{n}"))
+            .await
+            .unwrap();
+        assert_eq!(stored.is_some(), n != 17, "row {n}");
+    }
+    // The same hash twice: the second is refused, the first stays.
+    let again = app
+        .store
+        .save_access_token(token(3, &service.client_id))
+        .await;
+    assert!(again.is_err(), "a duplicate token is refused");
+}
+
 #[tokio::test]
 async fn services_get_tokens_with_client_credentials() {
     let app = TestApp::spawn().await;
