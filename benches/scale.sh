@@ -28,7 +28,7 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; ex
 source benches/serve.sh
 prepare_server scale
 SECOND=""
-trap '[[ -n "$SECOND" ]] && kill "$SECOND" 2>/dev/null; cleanup_server' EXIT
+trap '[[ -n "$SECOND" ]] && { kill "$SECOND" 2>/dev/null; wait "$SECOND" 2>/dev/null; }; cleanup_server' EXIT
 export ETUPASS_ARGON2_MEMORY_KIB=64 ETUPASS_ARGON2_ITERATIONS=1 ETUPASS_WORKERS=1 RUST_LOG=warn
 client="$("$BIN" client add --name bench --redirect-uri "$REDIRECT" --first-party \
     --grant-type authorization_code --grant-type client_credentials)"
@@ -43,7 +43,8 @@ FIRST="$SERVER" A="$ISSUER"
 ticks() { # the CPU ticks (user + system) of the processes given
     local total=0 pid
     for pid in "$@"; do
-        [[ -r "/proc/$pid/stat" ]] && total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+        # A process may end between the listing and the read (autovacuum workers do).
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
     done
     echo "$total"
 }
@@ -59,7 +60,8 @@ cc() {
     for url in "${urls[@]}"; do wrk -t1 -c"$per" -d2s -s "$LUA" "$url/token" >/dev/null & done
     wait_load
     before="$(ticks $pids)" pg_before="$(postgres_ticks)"
-    for url in "${urls[@]}"; do wrk -t1 -c"$per" -d"$DURATION" -s "$LUA" "$url/token" >"$WORK/wrk.$RANDOM" & done
+    local i=0
+    for url in "${urls[@]}"; do i=$((i + 1)); wrk -t1 -c"$per" -d"$DURATION" -s "$LUA" "$url/token" >"$WORK/wrk.$i" & done
     wait_load
     report "$label" "client_credentials, opaque" "$before" "$(ticks $pids)" "$pg_before" \
         "$(cat "$WORK"/wrk.* | awk '/requests in/ { n += $1 } END { print n }')" \
@@ -112,6 +114,7 @@ B="http://127.0.0.1:$PORT_B"
 (cd "$WORK" && ETUPASS_BIND="127.0.0.1:$PORT_B" ETUPASS_ISSUER="$B" exec taskset -c 1 "$BIN" serve >"$WORK/b.log" 2>&1) &
 SECOND=$!
 for _ in $(seq 1 100); do curl -fs "$B/healthz" >/dev/null && break; sleep 0.1; done
+curl -fs "$B/healthz" >/dev/null || { echo "the second instance did not start" >&2; cat "$WORK/b.log" >&2; exit 1; }
 echo "== two instances (cores 0 and 1)" >&2
 cc two "$FIRST $SECOND" "$A $B"
 flows two "$FIRST $SECOND" "$A $B"

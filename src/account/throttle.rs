@@ -231,16 +231,13 @@ pub async fn refund(
     ip: Option<&str>,
     subject: Subject<'_>,
 ) -> Result<(), StoreError> {
-    if let Some(ip) = ip {
-        provider
-            .store
-            .refund_throttle_attempt(key(provider, action, "ip", ip))
-            .await?;
-    }
-    if let Some(key) = subject.key(provider, action) {
-        provider.store.clear_throttle(key).await?;
-    }
-    Ok(())
+    provider
+        .store
+        .settle_throttle(
+            ip.map(|ip| key(provider, action, "ip", ip)),
+            subject.key(provider, action),
+        )
+        .await
 }
 
 /// An app password checked by the mail or RADIUS server for `end_user` (the address or

@@ -55,16 +55,35 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An error of one row's content (a duplicate, a missing parent, a broken rule):
+    /// another row may still be stored where this one was refused.
+    pub(crate) fn is_row_level(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Conflict(_)
+                | StoreError::Query(DieselError::DatabaseError(
+                    DatabaseErrorKind::ForeignKeyViolation
+                        | DatabaseErrorKind::NotNullViolation
+                        | DatabaseErrorKind::CheckViolation,
+                    _
+                ))
+        )
+    }
+
     /// The database could not be reached or lost the connection: a passing condition,
     /// answered 503 with `Retry-After` rather than 500.
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
             StoreError::Unavailable(_)
-                | StoreError::Query(DieselError::DatabaseError(
-                    DatabaseErrorKind::ClosedConnection,
-                    _
-                ))
+                | StoreError::Query(
+                    DieselError::DatabaseError(
+                        DatabaseErrorKind::ClosedConnection
+                            | DatabaseErrorKind::UnableToSendCommand,
+                        _
+                    ) | DieselError::BrokenTransactionManager
+                        | DieselError::RollbackErrorOnCommit { .. }
+                )
         )
     }
 
@@ -155,6 +174,7 @@ impl Store {
             pool.clone(),
             "access-token-writer",
             grants::insert_access_tokens,
+            wait,
         )?;
         Ok(Store {
             pool,
@@ -231,9 +251,10 @@ fn write_transaction<T>(
                 conn.batch_execute("COMMIT")?;
                 Ok(value)
             });
-            if result.is_err() {
-                // Never hand a connection back to the pool inside a transaction.
-                let _ = conn.batch_execute("ROLLBACK");
+            if result.is_err() && conn.batch_execute("ROLLBACK").is_err() {
+                // Never hand a connection back to the pool inside a transaction: one
+                // that could not roll back is dropped.
+                conn::suspect_connection();
             }
             result
         }

@@ -167,10 +167,26 @@ impl Store {
 
     /// Gives back an attempt counted by `take_throttled_attempt` that succeeded.
     pub async fn refund_throttle_attempt(&self, key: String) -> StoreResult<()> {
-        self.write(move |conn| {
-            diesel::update(throttles::table.find(key).filter(throttles::failures.gt(0)))
-                .set(throttles::failures.eq(throttles::failures - 1))
-                .execute(conn)?;
+        self.settle_throttle(Some(key), None).await
+    }
+
+    /// After a success, in one call: gives `refund` its attempt back and forgets the
+    /// failures of `clear`. Each is one statement, atomic alone (autocommitted: no BEGIN
+    /// and COMMIT round trips), and neither depends on the other.
+    pub async fn settle_throttle(
+        &self,
+        refund: Option<String>,
+        clear: Option<String>,
+    ) -> StoreResult<()> {
+        self.run(move |conn| {
+            if let Some(key) = refund {
+                diesel::update(throttles::table.find(key).filter(throttles::failures.gt(0)))
+                    .set(throttles::failures.eq(throttles::failures - 1))
+                    .execute(conn)?;
+            }
+            if let Some(key) = clear {
+                diesel::delete(throttles::table.find(key)).execute(conn)?;
+            }
             Ok(())
         })
         .await
@@ -219,11 +235,7 @@ impl Store {
 
     /// Forgets the failures of `key` (after a success).
     pub async fn clear_throttle(&self, key: String) -> StoreResult<()> {
-        self.write(move |conn| {
-            diesel::delete(throttles::table.find(key)).execute(conn)?;
-            Ok(())
-        })
-        .await
+        self.settle_throttle(None, Some(key)).await
     }
 }
 
