@@ -137,14 +137,22 @@ pub async fn authenticate(
     presented: PresentedCredentials,
     endpoint: &str,
 ) -> Result<Client, OAuthError> {
+    let registered = provider.store.find_client(&presented.client_id).await?;
+    check(provider, presented, registered, endpoint).await
+}
+
+/// [`authenticate`] with the client already read (`None`: no client of that id), for an
+/// endpoint that reads it together with what it needs next, in one database call.
+pub async fn check(
+    provider: &Provider,
+    presented: PresentedCredentials,
+    registered: Option<Client>,
+    endpoint: &str,
+) -> Result<Client, OAuthError> {
     let basic = presented.method == AuthMethod::ClientSecretBasic;
     let failed =
         || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
-    let client = provider
-        .store
-        .find_client(&presented.client_id)
-        .await?
-        .ok_or_else(failed)?;
+    let client = registered.ok_or_else(failed)?;
     if client.token_endpoint_auth_method != presented.method {
         tracing::info!(client_id = %client.client_id, presented = presented.method.as_str(), "client used another authentication method than registered");
         return Err(failed());

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::client_auth;
 use super::error::OAuthError;
 use super::token::TokenRequest;
 use crate::crypto::token;
@@ -16,13 +17,34 @@ pub async fn handle(
     authorization: Option<&str>,
 ) -> Result<Map<String, Value>, OAuthError> {
     let request = TokenRequest::parse(form)?;
-    let client = authenticate_resource_server(provider, &request, authorization).await?;
-    let presented = request.require("token")?;
-    tracing::debug!(caller = %client.client_id, "introspection");
+    let Some(presented) = request.get("token") else {
+        // Who asks comes first: an unauthenticated caller learns nothing, not even this.
+        authenticate_resource_server(provider, &request, authorization).await?;
+        return Err(OAuthError::invalid_request("token is required"));
+    };
     let hash = token::digest(presented);
+    // The caller's client and the token (access tokens first: they are what resource
+    // servers see) in one database call; nothing about the token is used before the
+    // caller is authenticated.
+    let credentials = client_auth::extract(
+        authorization,
+        client_auth::FormCredentials::read(|name| request.get(name)),
+    )?;
+    let (registered, access_token) = provider
+        .store
+        .find_client_and_access_token_in_context(&credentials.client_id, &hash)
+        .await?;
+    let client = client_auth::check(
+        provider,
+        credentials,
+        registered,
+        super::discovery::INTROSPECTION_PATH,
+    )
+    .await?;
+    refuse_public(&client)?;
+    tracing::debug!(caller = %client.client_id, "introspection");
     let now = provider.now();
-    // Access tokens first: they are what resource servers see; the hint only orders look-ups.
-    if let Some(found) = provider.store.find_access_token_in_context(&hash).await? {
+    if let Some(found) = access_token {
         let access = &found.token;
         if !provider.access_token_usable(access, now) || !may_introspect(&client, &access.client_id)
         {
@@ -123,10 +145,16 @@ pub(crate) async fn authenticate_resource_server(
             super::discovery::INTROSPECTION_PATH,
         )
         .await?;
+    refuse_public(&client)?;
+    Ok(client)
+}
+
+/// Introspection is for confidential clients only.
+fn refuse_public(client: &Client) -> Result<(), OAuthError> {
     if client.public {
         return Err(OAuthError::invalid_client(
             "public clients may not introspect tokens",
         ));
     }
-    Ok(client)
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::conn::AnyConnection;
 use super::schema::clients;
 use super::{from_json, new_id, to_json, Store, StoreError, StoreResult};
 use crate::domain::client::{Client, NewClient, RefreshLifetimes};
@@ -222,22 +223,8 @@ impl Store {
     }
 
     pub async fn find_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
-        // Client ids are UUIDs: anything else (a NUL byte, a megabyte) is simply unknown,
-        // and never reaches PostgreSQL, which would refuse it with an error.
-        if client_id.len() > 64 || client_id.chars().any(char::is_control) {
-            return Ok(None);
-        }
         let client_id = client_id.to_string();
-        self.run(move |conn| {
-            clients::table
-                .find(client_id)
-                .select(ClientRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(Client::try_from)
-                .transpose()
-        })
-        .await
+        self.run(move |conn| load_client(conn, &client_id)).await
     }
 
     pub async fn list_clients(&self) -> StoreResult<Vec<Client>> {
@@ -262,4 +249,23 @@ impl Store {
         })
         .await
     }
+}
+
+/// A client by id, on the caller's connection.
+pub(crate) fn load_client(
+    conn: &mut AnyConnection,
+    client_id: &str,
+) -> StoreResult<Option<Client>> {
+    // Client ids are UUIDs: anything else (a NUL byte, a megabyte) is simply unknown,
+    // and never reaches PostgreSQL, which would refuse it with an error.
+    if client_id.len() > 64 || client_id.chars().any(char::is_control) {
+        return Ok(None);
+    }
+    clients::table
+        .find(client_id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Client::try_from)
+        .transpose()
 }

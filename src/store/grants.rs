@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use super::conn::AnyConnection;
 use super::schema::{access_tokens, authorization_codes};
 use super::{from_json, to_json, Store, StoreResult};
+use crate::domain::client::Client;
 use crate::domain::clock::UnixTime;
 use crate::domain::grant::{
     AccessToken, AuthorizationCode, CodeLookup, CodeRedemption, IssuedTokens, RequestedClaims,
@@ -321,46 +322,29 @@ impl Store {
 
     /// An access token with what answering for it takes, in one query: the pairwise sector
     /// of its client (joined) and its identity (left joined: none for client_credentials).
-    /// Userinfo and introspection run this on every call.
+    /// Userinfo runs this on every call.
     pub async fn find_access_token_in_context(
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<AccessTokenContext>> {
-        use super::identities::IdentityRow;
-        use super::schema::{clients, identities};
         let token_hash = token_hash.to_string();
+        self.run(move |conn| load_access_token_in_context(conn, &token_hash))
+            .await
+    }
+
+    /// Introspection's one database call: the calling client (by the id it presents) and
+    /// the token in context.
+    pub async fn find_client_and_access_token_in_context(
+        &self,
+        client_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<(Option<Client>, Option<AccessTokenContext>)> {
+        let (client_id, token_hash) = (client_id.to_string(), token_hash.to_string());
         self.run(move |conn| {
-            type Joined = (
-                AccessTokenRow,
-                String,
-                Option<String>,
-                String,
-                Option<IdentityRow>,
-            );
-            let row: Option<Joined> = access_tokens::table
-                .inner_join(clients::table)
-                .left_join(
-                    identities::table.on(access_tokens::identity_id.eq(identities::id.nullable())),
-                )
-                .filter(access_tokens::token_hash.eq(token_hash))
-                .select((
-                    AccessTokenRow::as_select(),
-                    clients::subject_type,
-                    clients::sector,
-                    clients::released_attributes,
-                    Option::<IdentityRow>::as_select(),
-                ))
-                .first(conn)
-                .optional()?;
-            let Some((token, subject_type, sector, released, identity)) = row else {
-                return Ok(None);
-            };
-            Ok(Some(AccessTokenContext {
-                token: AccessToken::from(token),
-                pairwise_sector: (subject_type == "pairwise").then(|| sector.unwrap_or_default()),
-                released_attributes: from_json("released_attributes", &released)?,
-                identity: identity.map(Identity::try_from).transpose()?,
-            }))
+            Ok((
+                super::clients::load_client(conn, &client_id)?,
+                load_access_token_in_context(conn, &token_hash)?,
+            ))
         })
         .await
     }
@@ -377,4 +361,43 @@ impl Store {
         })
         .await
     }
+}
+
+/// An access token, its client's pairwise sector and released attributes (joined) and its
+/// identity (left joined: none for client_credentials), in one query.
+fn load_access_token_in_context(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> StoreResult<Option<AccessTokenContext>> {
+    use super::identities::IdentityRow;
+    use super::schema::{clients, identities};
+    type Joined = (
+        AccessTokenRow,
+        String,
+        Option<String>,
+        String,
+        Option<IdentityRow>,
+    );
+    let row: Option<Joined> = access_tokens::table
+        .inner_join(clients::table)
+        .left_join(identities::table.on(access_tokens::identity_id.eq(identities::id.nullable())))
+        .filter(access_tokens::token_hash.eq(token_hash))
+        .select((
+            AccessTokenRow::as_select(),
+            clients::subject_type,
+            clients::sector,
+            clients::released_attributes,
+            Option::<IdentityRow>::as_select(),
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((token, subject_type, sector, released, identity)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(AccessTokenContext {
+        token: AccessToken::from(token),
+        pairwise_sector: (subject_type == "pairwise").then(|| sector.unwrap_or_default()),
+        released_attributes: from_json("released_attributes", &released)?,
+        identity: identity.map(Identity::try_from).transpose()?,
+    }))
 }

@@ -319,6 +319,38 @@ async fn resource_servers_introspect_tokens() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401, "public clients may not introspect");
+    // The caller and the token are read together: a wrong secret still learns nothing.
+    let wrong_secret = reqwest::Client::new()
+        .post(app.url("/introspect"))
+        .basic_auth(&dovecot.client_id, Some("not the secret"))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_secret.status(), 401);
+    assert_eq!(
+        wrong_secret.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    // No token: an unauthenticated caller is refused as such, an authenticated one is told.
+    let no_token = reqwest::Client::new()
+        .post(app.url("/introspect"))
+        .form(&[("token_type_hint", "access_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 401);
+    let (status, answer) = post(
+        &app,
+        "/introspect",
+        &dovecot,
+        &[("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 
     // A refresh token is visible to its own client only.
     let (_, refresh_token) = sign_in(&app, &webmail, "21900203").await;
