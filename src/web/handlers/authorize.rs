@@ -69,6 +69,7 @@ pub async fn login_post(
     // The form is shown again with what was typed (never the password) and one message.
     let again = |error: &'static str, status: StatusCode| SignInView {
         raw: &raw,
+        client_name: None,
         username: Some(&form.username),
         error: Some(error),
         wait: None,
@@ -286,6 +287,7 @@ async fn respond(
         Outcome::SignIn(request) => {
             let view = SignInView {
                 username: request.login_hint.as_deref(),
+                client_name: Some(&request.client.name),
                 ..SignInView::blank(&request.carried)
             };
             sign_in_page(state, req, lang, view).await
@@ -313,6 +315,9 @@ async fn respond(
 /// What the sign-in page shows besides the form itself.
 struct SignInView<'a> {
     raw: &'a RawRequest,
+    /// The relying party's name, when the request was validated already (otherwise the
+    /// client is read by the `client_id` carried).
+    client_name: Option<&'a str>,
     username: Option<&'a str>,
     error: Option<&'static str>,
     /// Seconds to wait, when throttled.
@@ -324,6 +329,7 @@ impl<'a> SignInView<'a> {
     fn blank(raw: &'a RawRequest) -> Self {
         SignInView {
             raw,
+            client_name: None,
             username: None,
             error: None,
             wait: None,
@@ -372,12 +378,13 @@ async fn sign_in_page(
     lang: &'static str,
     view: SignInView<'_>,
 ) -> HttpResponse {
-    let client_name = match view.raw.get("client_id") {
-        Some(id) => match state.provider.store.find_client(id).await {
+    let client_name = match (view.client_name, view.raw.get("client_id")) {
+        (Some(name), _) => Some(Value::from(name)),
+        (None, Some(id)) => match state.provider.store.find_client(id).await {
             Ok(client) => client.map(|c| Value::from(c.name)),
             Err(error) => return server_error(state, lang, &error),
         },
-        None => None,
+        (None, None) => None,
     };
     let (csrf_token, cookie) = csrf::issue(req, state.provider.settings.issuer_is_https());
     let page = Page::new("login", "login.title")
