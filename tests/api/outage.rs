@@ -257,6 +257,20 @@ async fn a_stopped_database_gives_503_for_those_seconds_never_a_hang_and_the_ins
     assert_eq!(refused.headers()["retry-after"], "1");
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "server_error");
+    // A bearer-protected resource says the same in its own form (RFC 6750).
+    let userinfo = |token: &'static str| {
+        let (http, base) = (http.clone(), serve.base.clone());
+        async move {
+            http.get(format!("{base}/userinfo"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("/userinfo answers")
+        }
+    };
+    let refused = userinfo("no-such-token").await;
+    assert_eq!(refused.status(), 503, "userinfo while the database is away");
+    assert_eq!(refused.headers()["retry-after"], "1");
     // Twenty services asking at once: every one is told 503, none is left waiting.
     let during = futures_util::future::join_all((0..20).map(|_| service_token())).await;
     assert!(during.iter().all(|s| *s == 503), "{during:?}");
@@ -274,4 +288,9 @@ async fn a_stopped_database_gives_503_for_those_seconds_never_a_hang_and_the_ins
     }
     assert_eq!(token().await.status(), 401, "the same process serves again");
     assert_eq!(service_token().await, 200, "and issues tokens again");
+    assert_eq!(
+        userinfo("no-such-token").await.status(),
+        401,
+        "an unknown token again"
+    );
 }
