@@ -10,6 +10,7 @@ use crate::domain::session::Session;
 use crate::mail::MailContent;
 use crate::provider::Provider;
 use crate::store::charters::Charter;
+use crate::store::gates::GateFacts;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -32,14 +33,14 @@ pub async fn pending_for_session(
     session: &Session,
     second_factor_asked: bool,
 ) -> Result<Option<Gate>, StoreError> {
-    let enabled = second_factor::is_enabled(provider, identity).await?;
-    if enabled && !session.has_second_factor() {
+    let facts = provider.store.gate_facts(&identity.id).await?;
+    if facts.second_factor && !session.has_second_factor() {
         return Ok(Some(Gate::SecondFactor));
     }
-    if let Some(gate) = identity_gates(provider, identity, Some(enabled)).await? {
+    if let Some(gate) = identity_gates(provider, identity, facts).await? {
         return Ok(Some(gate));
     }
-    if second_factor_asked && !enabled {
+    if second_factor_asked && !facts.second_factor {
         return Ok(Some(Gate::SetUpSecondFactor));
     }
     Ok(None)
@@ -58,14 +59,15 @@ pub async fn awaits_second_factor(
 /// The gates of the identity alone, whatever the session (also checked before refresh
 /// tokens, device codes and app passwords are honoured).
 pub async fn pending(provider: &Provider, identity: &Identity) -> Result<Option<Gate>, StoreError> {
-    identity_gates(provider, identity, None).await
+    let facts = provider.store.gate_facts(&identity.id).await?;
+    identity_gates(provider, identity, facts).await
 }
 
-/// `second_factor_enabled`, when the caller looked it up already (one query, not two).
+/// Decided on `facts` (one query); the charter itself is read only when it is due.
 async fn identity_gates(
     provider: &Provider,
     identity: &Identity,
-    second_factor_enabled: Option<bool>,
+    facts: GateFacts,
 ) -> Result<Option<Gate>, StoreError> {
     let too_old = match (
         provider.settings.password_max_age,
@@ -77,20 +79,13 @@ async fn identity_gates(
     if identity.must_change_password || too_old {
         return Ok(Some(Gate::ChangePassword));
     }
-    if let Some(charter) = provider.store.latest_charter().await? {
-        let accepted = provider.store.accepted_charter(&identity.id).await?;
-        if accepted.is_none_or(|(version, _)| version < charter.version) {
+    if facts.charter_due() {
+        if let Some(charter) = provider.store.latest_charter().await? {
             return Ok(Some(Gate::AcceptCharter(charter)));
         }
     }
-    if second_factor::required_by_affiliation(provider, identity) {
-        let enabled = match second_factor_enabled {
-            Some(enabled) => enabled,
-            None => second_factor::is_enabled(provider, identity).await?,
-        };
-        if !enabled {
-            return Ok(Some(Gate::SetUpSecondFactor));
-        }
+    if second_factor::required_by_affiliation(provider, identity) && !facts.second_factor {
+        return Ok(Some(Gate::SetUpSecondFactor));
     }
     Ok(None)
 }

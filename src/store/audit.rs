@@ -51,7 +51,8 @@ pub struct AuditFilter {
 
 impl Store {
     pub async fn record_audit(&self, event: AuditEvent) -> StoreResult<()> {
-        self.write(move |conn| insert_audit(conn, &event)).await
+        // One statement: atomic alone, no BEGIN and COMMIT round trips.
+        self.run(move |conn| insert_audit(conn, &event)).await
     }
 
     /// Events, newest first.

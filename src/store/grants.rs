@@ -228,7 +228,8 @@ impl Store {
             replayed_at: None,
             claims: claims_to_json(code.claims.as_ref()),
         };
-        self.write(move |conn| {
+        // One statement: atomic alone, no BEGIN and COMMIT round trips.
+        self.run(move |conn| {
             diesel::insert_into(authorization_codes::table)
                 .values(&row)
                 .execute(conn)?;
@@ -238,27 +239,35 @@ impl Store {
     }
 
     /// The code as issued, for the checks made before it is spent (client, redirect URI,
-    /// PKCE, expiry). Only the client the code was issued to can see it: for any other,
-    /// and for an unknown code, `Unknown`.
+    /// PKCE, expiry), with the identity it names, read in the same query (the token
+    /// endpoint needs both). Only the client the code was issued to can see it: for any
+    /// other, and for an unknown code, `Unknown`.
     pub async fn find_authorization_code(
         &self,
         code_hash: &str,
         client_id: &str,
-    ) -> StoreResult<CodeLookup> {
+    ) -> StoreResult<(CodeLookup, Option<Identity>)> {
+        use super::identities::IdentityRow;
+        use super::schema::identities;
         let (code_hash, client_id) = (code_hash.to_string(), client_id.to_string());
         self.run(move |conn| {
-            let row: Option<CodeRow> = authorization_codes::table
-                .find(&code_hash)
+            let row: Option<(CodeRow, Option<IdentityRow>)> = authorization_codes::table
+                .left_join(
+                    identities::table.on(authorization_codes::identity_id.eq(identities::id)),
+                )
+                .filter(authorization_codes::code_hash.eq(&code_hash))
                 .filter(authorization_codes::client_id.eq(&client_id))
-                .select(CodeRow::as_select())
+                .select((CodeRow::as_select(), Option::<IdentityRow>::as_select()))
                 .first(conn)
                 .optional()?;
-            Ok(match row {
-                None => CodeLookup::Unknown,
-                Some(row) if row.consumed_at.is_some() => {
-                    CodeLookup::Spent(Box::new(row.into_code()?))
-                }
-                Some(row) => CodeLookup::Unspent(Box::new(row.into_code()?)),
+            let Some((row, identity)) = row else {
+                return Ok((CodeLookup::Unknown, None));
+            };
+            let identity = identity.map(Identity::try_from).transpose()?;
+            Ok(if row.consumed_at.is_some() {
+                (CodeLookup::Spent(Box::new(row.into_code()?)), identity)
+            } else {
+                (CodeLookup::Unspent(Box::new(row.into_code()?)), identity)
             })
         })
         .await

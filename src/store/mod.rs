@@ -13,6 +13,7 @@ pub mod conn;
 pub mod consents;
 pub mod devices;
 pub mod enrollment;
+pub mod gates;
 pub mod grants;
 mod group_commit;
 pub mod identities;
@@ -198,7 +199,9 @@ impl Store {
             .await
     }
 
-    /// Runs `work` with a pooled connection on the blocking pool.
+    /// Runs `work` with a pooled connection on the blocking pool, each statement
+    /// autocommitted. A write of one statement is atomic alone: it runs here, not in
+    /// [`Store::write`], whose BEGIN and COMMIT are two more round trips on PostgreSQL.
     pub(crate) async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,

@@ -63,7 +63,8 @@ impl Store {
             expires_at: new.expires_at,
             revoked_at: None,
         };
-        self.write(move |conn| {
+        // One statement: atomic alone, no BEGIN and COMMIT round trips.
+        self.run(move |conn| {
             diesel::insert_into(sessions::table)
                 .values(&row)
                 .execute(conn)?;

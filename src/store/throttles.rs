@@ -52,6 +52,21 @@ impl ThrottleRule {
     fn forgotten_after(&self) -> i64 {
         2 * self.max.max(self.lockout)
     }
+
+    /// The fewest failures that cost a delay (`i64::MAX` when none ever does): below it
+    /// an attempt only counts, and never blocks the key.
+    fn first_delayed(&self) -> i64 {
+        let by_delay = if self.base > 0 && self.max > 0 {
+            i64::from(self.free)
+        } else {
+            i64::MAX
+        };
+        let by_lockout = match self.lockout_after {
+            Some(after) if self.lockout.max(self.max) > 0 => i64::from(after),
+            _ => i64::MAX,
+        };
+        by_delay.min(by_lockout)
+    }
 }
 
 /// An attempt taken (counted before the work it guards), or refused.
@@ -133,22 +148,32 @@ impl Store {
     }
 
     /// Counts one attempt against every key, before the work it guards (a password hash),
-    /// unless one of them is blocked now. Check and count are one conditional
-    /// `UPDATE … WHERE blocked_until <= now` per key in one transaction, so a burst of
-    /// parallel attempts cannot all pass the check before any of them is counted: once
-    /// the free attempts are spent, the next one finds the key blocked.
+    /// unless one of them is blocked now. A burst of parallel attempts cannot all pass
+    /// the check before any of them is counted: once the free attempts are spent, the
+    /// next one finds the key blocked.
+    ///
+    /// An attempt that leaves a key within its free attempts is one autocommitted upsert
+    /// (`take_free`): the common case, a sign-in, costs one statement per key instead of
+    /// a transaction of four or six. An attempt that starts a delay takes the key in a
+    /// transaction (`take_one`), whose row lock makes the next attempt wait for the new
+    /// `blocked_until`. When a later key is blocked, the attempt is given back on the
+    /// keys counted before it (a compensating decrement: a crash in between leaves at
+    /// most one attempt too many, never one too few).
     pub async fn take_throttled_attempt(
         &self,
         keys: Vec<(String, ThrottleRule)>,
         now: UnixTime,
     ) -> StoreResult<AttemptTaken> {
-        self.write(move |conn| {
+        self.run(move |conn| {
             let mut counted: Vec<(String, i64)> = Vec::with_capacity(keys.len());
             for (key, rule) in &keys {
-                match take_one(conn, key, rule, now)? {
+                let taken = match take_free(conn, key, rule, now)? {
+                    Some(failures) => Ok(failures),
+                    None => super::write_transaction(conn, |conn| take_one(conn, key, rule, now))?,
+                };
+                match taken {
                     Ok(failures) => counted.push((key.clone(), failures)),
                     Err(until) => {
-                        // Blocked: what this attempt counted on the keys before is undone.
                         for (key, _) in &counted {
                             diesel::update(throttles::table.find(key))
                                 .set(throttles::failures.eq(throttles::failures - 1))
@@ -260,8 +285,86 @@ fn insert_first_failure(conn: &mut AnyConnection, key: &str, now: UnixTime) -> S
     })
 }
 
-/// One key of `take_throttled_attempt`: the failures after counting this attempt, or
-/// the instant the key is blocked until.
+/// One key of `take_throttled_attempt` in one statement, when this attempt stays within
+/// the key's free attempts: inserts the key's first failure, or counts one more (from
+/// one again when the counter was stale), only if the key is not blocked and the new
+/// count costs no delay. The failures now counted, or `None` when it did nothing (the
+/// key is blocked, or this attempt starts a delay): `take_one` decides then.
+fn take_free(
+    conn: &mut AnyConnection,
+    key: &str,
+    rule: &ThrottleRule,
+    now: UnixTime,
+) -> StoreResult<Option<i64>> {
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(diesel::QueryableByName)]
+    struct Counted {
+        #[diesel(sql_type = BigInt)]
+        failures: i64,
+    }
+    let first_delayed = rule.first_delayed();
+    if first_delayed <= 1 {
+        return Ok(None);
+    }
+    // Parameters: 1 key, 2 now, 3 stale before, 4 first delayed count.
+    macro_rules! upsert {
+        ($p:literal) => {
+            concat!(
+                "INSERT INTO throttles (\"key\", failures, blocked_until, updated_at) ",
+                "VALUES (",
+                $p,
+                "1, 1, ",
+                $p,
+                "2, ",
+                $p,
+                "2) ",
+                "ON CONFLICT (\"key\") DO UPDATE SET ",
+                "failures = CASE WHEN throttles.updated_at < ",
+                $p,
+                "3 THEN 1 ",
+                "ELSE throttles.failures + 1 END, ",
+                "blocked_until = CASE WHEN throttles.updated_at < ",
+                $p,
+                "3 THEN ",
+                $p,
+                "2 ",
+                "ELSE throttles.blocked_until END, ",
+                "updated_at = ",
+                $p,
+                "2 ",
+                "WHERE throttles.updated_at < ",
+                $p,
+                "3 OR (throttles.blocked_until <= ",
+                $p,
+                "2 AND throttles.failures + 1 < ",
+                $p,
+                "4) ",
+                "RETURNING failures"
+            )
+        };
+    }
+    let stale_before = now - rule.forgotten_after();
+    let counted: Option<Counted> = match conn {
+        AnyConnection::Postgresql(pg) => diesel::sql_query(upsert!("$"))
+            .bind::<Text, _>(key)
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(stale_before)
+            .bind::<BigInt, _>(first_delayed)
+            .get_result(pg)
+            .optional()?,
+        AnyConnection::Sqlite(sqlite) => diesel::sql_query(upsert!("?"))
+            .bind::<Text, _>(key)
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(stale_before)
+            .bind::<BigInt, _>(first_delayed)
+            .get_result(sqlite)
+            .optional()?,
+    };
+    Ok(counted.map(|c| c.failures))
+}
+
+/// One key of `take_throttled_attempt` when it may start a delay, in a transaction: the
+/// failures after counting this attempt, or the instant the key is blocked until.
 fn take_one(
     conn: &mut AnyConnection,
     key: &str,
@@ -340,5 +443,37 @@ mod tests {
         assert_eq!(rule.delay_after(99), 900);
         assert_eq!(rule.delay_after(100), 86_400);
         assert_eq!(rule.forgotten_after(), 2 * 86_400);
+    }
+
+    /// `take_free` relies on it: below `first_delayed` no count costs a delay, from it on
+    /// every count does.
+    #[test]
+    fn the_first_delayed_count_is_where_delays_start() {
+        let rules = [
+            ThrottleRule::delays(3, 1, 60),
+            ThrottleRule::delays(0, 1, 60),
+            ThrottleRule::delays(1, 2, 60),
+            ThrottleRule::delays(5, 0, 0),
+            ThrottleRule {
+                lockout_after: Some(7),
+                lockout: 600,
+                ..ThrottleRule::delays(20, 1, 60)
+            },
+            ThrottleRule {
+                lockout_after: Some(4),
+                lockout: 600,
+                ..ThrottleRule::delays(5, 0, 0)
+            },
+        ];
+        for rule in rules {
+            let first = rule.first_delayed();
+            for failures in 0..200 {
+                assert_eq!(
+                    rule.delay_after(failures) > 0,
+                    failures >= first,
+                    "{rule:?} at {failures}"
+                );
+            }
+        }
     }
 }

@@ -503,7 +503,7 @@ async fn a_replay_revokes_the_refresh_token_saved_with_the_code_spend() {
     let (_, redirect) = code_for(&app, &client, "21900029").await;
     let code_hash = token::digest(&redirect.param("code").unwrap());
     let now = app.clock.now();
-    let lookup = app
+    let (lookup, _) = app
         .store
         .find_authorization_code(&code_hash, &client.client_id)
         .await

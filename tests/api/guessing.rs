@@ -489,3 +489,69 @@ async fn a_burst_of_reset_requests_sends_no_more_mails_than_the_free_ones() {
         "{mails} mails for 20 parallel requests: at most the free ones"
     );
 }
+
+/// The throttle counters on the database itself: an attempt within the free ones is one
+/// statement (`take_free`), the one that starts a delay takes the key in a transaction
+/// (`take_one`); both must count the same, block the same, and forget the same.
+#[tokio::test]
+async fn an_attempt_counts_the_same_within_the_free_ones_and_past_them() {
+    use etupass::store::throttles::{AttemptTaken, ThrottleRule};
+    let app = TestApp::spawn().await;
+    let rule = ThrottleRule::delays(3, 10, 60);
+    let take = |keys: &[&str], now: i64| {
+        let keys = keys.iter().map(|k| (k.to_string(), rule)).collect();
+        let store = app.store.clone();
+        async move { store.take_throttled_attempt(keys, now).await.unwrap() }
+    };
+    let t = 1_000_000;
+    assert_eq!(
+        take(&["a"], t).await,
+        AttemptTaken::Counted(vec![1]),
+        "a new key"
+    );
+    assert_eq!(take(&["a"], t).await, AttemptTaken::Counted(vec![2]));
+    assert_eq!(
+        take(&["a"], t).await,
+        AttemptTaken::Counted(vec![3]),
+        "the third starts a delay of 10 s"
+    );
+    assert_eq!(take(&["a"], t + 5).await, AttemptTaken::Blocked(t + 10));
+    assert_eq!(take(&["a"], t + 10).await, AttemptTaken::Counted(vec![4]));
+    assert_eq!(
+        take(&["a"], t + 11).await,
+        AttemptTaken::Blocked(t + 30),
+        "then 20 s"
+    );
+    assert_eq!(
+        take(&["a"], t + 10 + 121).await,
+        AttemptTaken::Counted(vec![1]),
+        "left alone twice the longest delay, the count starts again"
+    );
+
+    // A blocked key refuses the attempt on every key, and the ones before it keep their
+    // count: "b" was at 1 before the refused attempt, and counts 2 after it.
+    assert_eq!(take(&["b"], t).await, AttemptTaken::Counted(vec![1]));
+    for _ in 0..3 {
+        take(&["c"], t).await;
+    }
+    assert_eq!(
+        take(&["b", "c"], t + 1).await,
+        AttemptTaken::Blocked(t + 10)
+    );
+    assert_eq!(take(&["b"], t + 1).await, AttemptTaken::Counted(vec![2]));
+
+    // A rule with no free attempt delays from the first one, on a new key too.
+    let strict = ThrottleRule::delays(0, 10, 60);
+    let first = app
+        .store
+        .take_throttled_attempt(vec![("d".to_string(), strict)], t)
+        .await
+        .unwrap();
+    assert_eq!(first, AttemptTaken::Counted(vec![1]));
+    let second = app
+        .store
+        .take_throttled_attempt(vec![("d".to_string(), strict)], t + 1)
+        .await
+        .unwrap();
+    assert_eq!(second, AttemptTaken::Blocked(t + 20));
+}

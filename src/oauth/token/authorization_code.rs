@@ -22,11 +22,11 @@ pub async fn handle(
     let code_hash = token::digest(code);
     // Looked up first, spent last: a request that fails the checks (no verifier, another
     // redirect URI) leaves the code for the real client, and a replay is known at once.
-    let grant = match provider
+    let (lookup, identity) = provider
         .store
         .find_authorization_code(&code_hash, &client.client_id)
-        .await?
-    {
+        .await?;
+    let grant = match lookup {
         CodeLookup::Unspent(grant) => grant,
         CodeLookup::Spent(grant) => {
             // Only a replay that proves what the first redemption proved (the redirect URI,
@@ -58,10 +58,7 @@ pub async fn handle(
         request.get("code_verifier"),
         Some(now),
     )?;
-    let identity = provider
-        .store
-        .find_identity(&grant.identity_id)
-        .await?
+    let identity = identity
         .filter(|identity| identity.can_sign_in())
         .ok_or_else(|| OAuthError::invalid_grant("the account can no longer sign in"))?;
 
