@@ -105,7 +105,7 @@ impl Store {
         keys: Vec<(String, ThrottleRule)>,
         now: UnixTime,
     ) -> StoreResult<()> {
-        self.write(move |conn| {
+        self.write_counters(move |conn| {
             for (key, rule) in keys {
                 let stale_before = now - rule.forgotten_after();
                 diesel::update(
@@ -152,24 +152,24 @@ impl Store {
     /// the check before any of them is counted: once the free attempts are spent, the
     /// next one finds the key blocked.
     ///
-    /// An attempt that leaves a key within its free attempts is one autocommitted upsert
-    /// (`take_free`): the common case, a sign-in, costs one statement per key instead of
-    /// a transaction of four or six. An attempt that starts a delay takes the key in a
-    /// transaction (`take_one`), whose row lock makes the next attempt wait for the new
-    /// `blocked_until`. When a later key is blocked, the attempt is given back on the
-    /// keys counted before it (a compensating decrement: a crash in between leaves at
-    /// most one attempt too many, never one too few).
+    /// An attempt that leaves a key within its free attempts is one upsert (`take_free`):
+    /// the common case, a sign-in, costs one statement per key instead of four or six.
+    /// An attempt that starts a delay takes the key in three (`take_one`); the row lock
+    /// held until the commit makes the next attempt wait for the new `blocked_until`.
+    /// When a later key is blocked, the attempt is given back on the keys counted before
+    /// it. All in one transaction that does not wait for the disk
+    /// ([`Store::write_counters`]): these are counters.
     pub async fn take_throttled_attempt(
         &self,
         keys: Vec<(String, ThrottleRule)>,
         now: UnixTime,
     ) -> StoreResult<AttemptTaken> {
-        self.run(move |conn| {
+        self.write_counters(move |conn| {
             let mut counted: Vec<(String, i64)> = Vec::with_capacity(keys.len());
             for (key, rule) in &keys {
                 let taken = match take_free(conn, key, rule, now)? {
                     Some(failures) => Ok(failures),
-                    None => super::write_transaction(conn, |conn| take_one(conn, key, rule, now))?,
+                    None => take_one(conn, key, rule, now)?,
                 };
                 match taken {
                     Ok(failures) => counted.push((key.clone(), failures)),
@@ -196,14 +196,14 @@ impl Store {
     }
 
     /// After a success, in one call: gives `refund` its attempt back and forgets the
-    /// failures of `clear`. Each is one statement, atomic alone (autocommitted: no BEGIN
-    /// and COMMIT round trips), and neither depends on the other.
+    /// failures of `clear`, in a transaction that does not wait for the disk (a lost
+    /// refund or clear leaves a count too high, never too low).
     pub async fn settle_throttle(
         &self,
         refund: Option<String>,
         clear: Option<String>,
     ) -> StoreResult<()> {
-        self.run(move |conn| {
+        self.write_counters(move |conn| {
             if let Some(key) = refund {
                 diesel::update(throttles::table.find(key).filter(throttles::failures.gt(0)))
                     .set(throttles::failures.eq(throttles::failures - 1))
@@ -232,7 +232,7 @@ impl Store {
 
     /// Sets a marker row for `key` (no failures, never blocked), or refreshes it.
     pub async fn mark_throttle_key(&self, key: String, now: UnixTime) -> StoreResult<()> {
-        self.write(move |conn| {
+        self.write_counters(move |conn| {
             let touched = diesel::update(throttles::table.find(&key))
                 .set(throttles::updated_at.eq(now))
                 .execute(conn)?;
