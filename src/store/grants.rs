@@ -239,8 +239,8 @@ impl Store {
     }
 
     /// The code as issued, for the checks made before it is spent (client, redirect URI,
-    /// PKCE, expiry), with the identity it names, read in the same query (the token
-    /// endpoint needs both). Only the client the code was issued to can see it: for any
+    /// PKCE, expiry), with the identity an unspent code names, read in the same query
+    /// (the token endpoint needs both). Only the client the code was issued to can see it: for any
     /// other, and for an unknown code, `Unknown`.
     pub async fn find_authorization_code(
         &self,
@@ -263,10 +263,11 @@ impl Store {
             let Some((row, identity)) = row else {
                 return Ok((CodeLookup::Unknown, None));
             };
-            let identity = identity.map(Identity::try_from).transpose()?;
             Ok(if row.consumed_at.is_some() {
-                (CodeLookup::Spent(Box::new(row.into_code()?)), identity)
+                // A replay revokes what the code gave, whatever became of the identity.
+                (CodeLookup::Spent(Box::new(row.into_code()?)), None)
             } else {
+                let identity = identity.map(Identity::try_from).transpose()?;
                 (CodeLookup::Unspent(Box::new(row.into_code()?)), identity)
             })
         })

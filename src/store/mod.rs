@@ -274,13 +274,19 @@ fn write_transaction<T>(
 }
 
 /// A transaction opened by `begin` (one round trip, several statements allowed), then
-/// committed, or rolled back when `work` fails.
+/// committed, or rolled back when `work` fails. Diesel does not see this `BEGIN`: `work`
+/// must not open a transaction of its own (diesel's `COMMIT` would end this one).
 fn explicit_transaction<T>(
     conn: &mut AnyConnection,
     begin: &str,
     work: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    conn.batch_execute(begin)?;
+    if let Err(error) = conn.batch_execute(begin) {
+        // Part of `begin` may have run (the `BEGIN` of two statements): whatever state
+        // the connection is in, it does not go back to the pool.
+        conn::suspect_connection();
+        return Err(error.into());
+    }
     let result = work(conn).and_then(|value| {
         conn.batch_execute("COMMIT")?;
         Ok(value)

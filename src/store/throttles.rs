@@ -154,7 +154,7 @@ impl Store {
     ///
     /// An attempt that leaves a key within its free attempts is one upsert (`take_free`):
     /// the common case, a sign-in, costs one statement per key instead of four or six.
-    /// An attempt that starts a delay takes the key in three (`take_one`); the row lock
+    /// An attempt that starts a delay takes the key in four more (`take_one`); the row lock
     /// held until the commit makes the next attempt wait for the new `blocked_until`.
     /// When a later key is blocked, the attempt is given back on the keys counted before
     /// it. All in one transaction that does not wait for the disk
@@ -344,22 +344,18 @@ fn take_free(
         };
     }
     let stale_before = now - rule.forgotten_after();
-    let counted: Option<Counted> = match conn {
-        AnyConnection::Postgresql(pg) => diesel::sql_query(upsert!("$"))
-            .bind::<Text, _>(key)
-            .bind::<BigInt, _>(now)
-            .bind::<BigInt, _>(stale_before)
-            .bind::<BigInt, _>(first_delayed)
-            .get_result(pg)
-            .optional()?,
-        AnyConnection::Sqlite(sqlite) => diesel::sql_query(upsert!("?"))
-            .bind::<Text, _>(key)
-            .bind::<BigInt, _>(now)
-            .bind::<BigInt, _>(stale_before)
-            .bind::<BigInt, _>(first_delayed)
-            .get_result(sqlite)
-            .optional()?,
+    // The statement's text differs by its placeholders only.
+    let upsert = match conn {
+        AnyConnection::Postgresql(_) => upsert!("$"),
+        AnyConnection::Sqlite(_) => upsert!("?"),
     };
+    let counted: Option<Counted> = diesel::sql_query(upsert)
+        .bind::<Text, _>(key)
+        .bind::<BigInt, _>(now)
+        .bind::<BigInt, _>(stale_before)
+        .bind::<BigInt, _>(first_delayed)
+        .get_result(conn)
+        .optional()?;
     Ok(counted.map(|c| c.failures))
 }
 

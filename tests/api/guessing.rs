@@ -555,3 +555,43 @@ async fn an_attempt_counts_the_same_within_the_free_ones_and_past_them() {
         .unwrap();
     assert_eq!(second, AttemptTaken::Blocked(t + 20));
 }
+
+/// A burst on one key at the moment its free attempts run out: exactly the free ones are
+/// counted, whichever path each attempt takes, and every other one finds the key blocked
+/// (on PostgreSQL the upsert and the delaying update wait for each other's row lock).
+/// A lockout that comes before the doubling delays starts where the rule says.
+#[tokio::test]
+async fn a_burst_at_the_last_free_attempt_passes_no_more_than_the_free_ones() {
+    use etupass::store::throttles::{AttemptTaken, ThrottleRule};
+    let app = TestApp::spawn().await;
+    let t = 2_000_000;
+    let rule = ThrottleRule::delays(3, 10, 60);
+    let attempts = (0..12).map(|_| {
+        let store = app.store.clone();
+        async move {
+            store
+                .take_throttled_attempt(vec![("burst".to_string(), rule)], t)
+                .await
+                .unwrap()
+        }
+    });
+    let mut outcomes = futures_util::future::join_all(attempts).await;
+    outcomes.sort_by_key(|outcome| format!("{outcome:?}"));
+    let mut expected = vec![AttemptTaken::Blocked(t + 10); 9];
+    expected.extend((1..=3).map(|n| AttemptTaken::Counted(vec![n])));
+    expected.sort_by_key(|outcome| format!("{outcome:?}"));
+    assert_eq!(outcomes, expected);
+
+    let lockout_first = ThrottleRule {
+        lockout_after: Some(2),
+        lockout: 600,
+        ..ThrottleRule::delays(5, 1, 60)
+    };
+    let take = || {
+        app.store
+            .take_throttled_attempt(vec![("lockout".to_string(), lockout_first)], t)
+    };
+    assert_eq!(take().await.unwrap(), AttemptTaken::Counted(vec![1]));
+    assert_eq!(take().await.unwrap(), AttemptTaken::Counted(vec![2]));
+    assert_eq!(take().await.unwrap(), AttemptTaken::Blocked(t + 600));
+}
