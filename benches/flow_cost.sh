@@ -16,31 +16,18 @@ FLOWS="${FLOWS:-400}"
 FLOW_THREADS="${FLOW_THREADS:-4}"
 SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
-REDIRECT="http://127.0.0.1:9/cb"
-USERNAME=20000001
-PASSWORD="bench password 123"
 
 source benches/serve.sh
 prepare_server flow_cost
-export ETUPASS_ARGON2_MEMORY_KIB=64 ETUPASS_ARGON2_ITERATIONS=1 ETUPASS_WORKERS=1 RUST_LOG=warn
-client="$("$BIN" client add --name bench --redirect-uri "$REDIRECT" --first-party \
-    --grant-type authorization_code)"
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])" <<<"$client"; }
-echo "$PASSWORD" | "$BIN" identity add --number "$USERNAME" --family-name Bench \
-    --given-name Load --birth-date 2000-01-01 --affiliation student --password-stdin >/dev/null
+prepare_flow_bench
 SERVER_WRAPPER="taskset -c $SERVER_CPU" start_server "$WORK/server.log"
 
 flows() {
-    taskset -c "$LOAD_CPU" python3 benches/flow.py etupass "$ISSUER" "$(field client_id)" \
-        "$(field client_secret)" "$REDIRECT" "$USERNAME" "$PASSWORD" "$1" "$FLOW_THREADS"
+    taskset -c "$LOAD_CPU" python3 benches/flow.py etupass "$ISSUER" "$CLIENT_ID" "$SECRET" \
+        "$REDIRECT" "$USERNAME" "$PASSWORD" "$1" "$FLOW_THREADS"
 }
-# utime + stime of the given /proc/PID/stat files (a process gone meanwhile counts 0).
-ticks() { cat "$@" 2>/dev/null | awk '{ s += $14 + $15 } END { print s + 0 }'; }
 postgres_ticks() {
-    [[ -n "$PGDB" ]] || { echo 0; return; }
-    local stats=()
-    for pid in $(pgrep -x postgres); do stats+=("/proc/$pid/stat"); done
-    ticks "${stats[@]}"
+    if [[ -n "$PGDB" ]]; then ticks $(pgrep -x postgres || true); else echo 0; fi
 }
 transactions() {
     [[ -n "$PGDB" ]] || { echo 0; return; }
@@ -48,9 +35,9 @@ transactions() {
 }
 
 flows 40 >/dev/null
-before=("$(ticks "/proc/$SERVER/stat")" "$(postgres_ticks)" "$(transactions)")
+before=("$(ticks "$SERVER")" "$(postgres_ticks)" "$(transactions)")
 out="$(flows "$FLOWS")"
-after=("$(ticks "/proc/$SERVER/stat")" "$(postgres_ticks)")
+after=("$(ticks "$SERVER")" "$(postgres_ticks)")
 sleep 1 # the statistics collector reports about once a second
 after+=("$(transactions)")
 python3 - "$FLOWS" "$(getconf CLK_TCK)" "$out" "${before[@]}" "${after[@]}" "${PGDB:+PostgreSQL}" <<'PY'

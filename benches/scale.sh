@@ -20,34 +20,16 @@ CONNECTIONS="${CONNECTIONS:-32}"
 FLOWS="${FLOWS:-400}"
 FLOW_THREADS="${FLOW_THREADS:-4}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-REDIRECT="http://127.0.0.1:9/cb"
-USERNAME=20000001
-PASSWORD="bench password 123"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 
 source benches/serve.sh
 prepare_server scale
 SECOND=""
 trap '[[ -n "$SECOND" ]] && { kill "$SECOND" 2>/dev/null; wait "$SECOND" 2>/dev/null; }; cleanup_server' EXIT
-export ETUPASS_ARGON2_MEMORY_KIB=64 ETUPASS_ARGON2_ITERATIONS=1 ETUPASS_WORKERS=1 RUST_LOG=warn
-client="$("$BIN" client add --name bench --redirect-uri "$REDIRECT" --first-party \
-    --grant-type authorization_code --grant-type client_credentials)"
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-CLIENT_ID="$(field client_id <<<"$client")"
-SECRET="$(field client_secret <<<"$client")"
-echo "$PASSWORD" | "$BIN" identity add --number "$USERNAME" --family-name Bench \
-    --given-name Load --birth-date 2000-01-01 --affiliation student --password-stdin >/dev/null
+prepare_flow_bench --grant-type client_credentials
 SERVER_WRAPPER="taskset -c 0" start_server "$WORK/a.log"
 FIRST="$SERVER" A="$ISSUER"
 
-ticks() { # the CPU ticks (user + system) of the processes given
-    local total=0 pid
-    for pid in "$@"; do
-        # A process may end between the listing and the read (autovacuum workers do).
-        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
-}
 postgres_ticks() { ticks $(pgrep -x postgres || true); }
 LUA="$WORK/cc.lua"
 printf 'wrk.method = "POST"\nwrk.body = "grant_type=client_credentials"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "Basic %s"\n' \

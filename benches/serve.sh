@@ -6,6 +6,11 @@
 #                            PORT, ISSUER and the database; NAME names the database
 #   start_server [LOG]       starts it (output to LOG, if given) and waits for /healthz;
 #                            SERVER_WRAPPER, if set, is a command that execs it (taskset)
+#   prepare_flow_bench [ARG…] one HTTP worker, argon2 made cheap (the flow's own cost
+#                            shows), a first-party client for the code flow (CLIENT_ID,
+#                            SECRET; ARGs are more `client add` options) and the identity
+#                            USERNAME with PASSWORD (REDIRECT, USERNAME, PASSWORD set)
+#   ticks PID…               the CPU ticks (user + system) of those processes
 #
 # Cleanup (the server stopped, the database dropped, WORK removed) runs at exit.
 
@@ -46,4 +51,25 @@ start_server() {
     echo "the server did not start" >&2
     [[ -f "$log" ]] && cat "$log" >&2
     exit 1
+}
+
+prepare_flow_bench() {
+    REDIRECT="http://127.0.0.1:9/cb" USERNAME=20000001 PASSWORD="bench password 123"
+    export ETUPASS_ARGON2_MEMORY_KIB=64 ETUPASS_ARGON2_ITERATIONS=1 ETUPASS_WORKERS=1 RUST_LOG=warn
+    local client
+    client="$("$BIN" client add --name bench --redirect-uri "$REDIRECT" --first-party \
+        --grant-type authorization_code "$@")"
+    CLIENT_ID="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$client")"
+    SECRET="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$client")"
+    echo "$PASSWORD" | "$BIN" identity add --number "$USERNAME" --family-name Bench \
+        --given-name Load --birth-date 2000-01-01 --affiliation student --password-stdin >/dev/null
+}
+
+ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        # A process may end between the listing and the read (autovacuum workers do).
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
 }

@@ -240,8 +240,8 @@ impl Store {
 
     /// The code as issued, for the checks made before it is spent (client, redirect URI,
     /// PKCE, expiry), with the identity an unspent code names, read in the same query
-    /// (the token endpoint needs both). Only the client the code was issued to can see it: for any
-    /// other, and for an unknown code, `Unknown`.
+    /// (the token endpoint needs both). Only the client the code was issued to can see
+    /// it: for any other, and for an unknown code, `Unknown`.
     pub async fn find_authorization_code(
         &self,
         code_hash: &str,

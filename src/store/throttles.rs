@@ -285,6 +285,22 @@ fn insert_first_failure(conn: &mut AnyConnection, key: &str, now: UnixTime) -> S
     })
 }
 
+/// `take_free`'s statement. Parameters: $1 the key, $2 now, $3 the instant before which
+/// the counter is stale, $4 the first count that costs a delay. In `DO UPDATE`,
+/// `throttles.` names the row as it was.
+const TAKE_FREE: &str = "INSERT INTO throttles (\"key\", failures, blocked_until, updated_at) \
+    VALUES ($1, 1, $2, $2) \
+    ON CONFLICT (\"key\") DO UPDATE SET \
+    failures = CASE WHEN throttles.updated_at < $3 THEN 1 ELSE throttles.failures + 1 END, \
+    blocked_until = CASE WHEN throttles.updated_at < $3 THEN $2 ELSE throttles.blocked_until END, \
+    updated_at = $2 \
+    WHERE throttles.updated_at < $3 OR (throttles.blocked_until <= $2 AND throttles.failures + 1 < $4) \
+    RETURNING failures";
+
+/// The same for SQLite, whose numbered parameters are `?1`… (`$` appears nowhere else).
+static TAKE_FREE_SQLITE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| TAKE_FREE.replace('$', "?"));
+
 /// One key of `take_throttled_attempt` in one statement, when this attempt stays within
 /// the key's free attempts: inserts the key's first failure, or counts one more (from
 /// one again when the counter was stale), only if the key is not blocked and the new
@@ -306,48 +322,10 @@ fn take_free(
     if first_delayed <= 1 {
         return Ok(None);
     }
-    // Parameters: 1 key, 2 now, 3 stale before, 4 first delayed count.
-    macro_rules! upsert {
-        ($p:literal) => {
-            concat!(
-                "INSERT INTO throttles (\"key\", failures, blocked_until, updated_at) ",
-                "VALUES (",
-                $p,
-                "1, 1, ",
-                $p,
-                "2, ",
-                $p,
-                "2) ",
-                "ON CONFLICT (\"key\") DO UPDATE SET ",
-                "failures = CASE WHEN throttles.updated_at < ",
-                $p,
-                "3 THEN 1 ",
-                "ELSE throttles.failures + 1 END, ",
-                "blocked_until = CASE WHEN throttles.updated_at < ",
-                $p,
-                "3 THEN ",
-                $p,
-                "2 ",
-                "ELSE throttles.blocked_until END, ",
-                "updated_at = ",
-                $p,
-                "2 ",
-                "WHERE throttles.updated_at < ",
-                $p,
-                "3 OR (throttles.blocked_until <= ",
-                $p,
-                "2 AND throttles.failures + 1 < ",
-                $p,
-                "4) ",
-                "RETURNING failures"
-            )
-        };
-    }
     let stale_before = now - rule.forgotten_after();
-    // The statement's text differs by its placeholders only.
     let upsert = match conn {
-        AnyConnection::Postgresql(_) => upsert!("$"),
-        AnyConnection::Sqlite(_) => upsert!("?"),
+        AnyConnection::Postgresql(_) => TAKE_FREE,
+        AnyConnection::Sqlite(_) => TAKE_FREE_SQLITE.as_str(),
     };
     let counted: Option<Counted> = diesel::sql_query(upsert)
         .bind::<Text, _>(key)
