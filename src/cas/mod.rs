@@ -29,12 +29,7 @@ pub enum CasError {
 pub fn new_ticket(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let mut ticket = String::with_capacity(prefix.len() + 64);
-    ticket.push_str(prefix);
-    for byte in bytes {
-        ticket.push_str(&format!("{byte:02x}"));
-    }
-    ticket
+    format!("{prefix}{}", hex::encode(bytes))
 }
 
 /// A ticket of `kind`.

@@ -41,7 +41,7 @@ impl Sealer {
             .and_then(|k| k.try_into().ok())
             .ok_or(SealError::BadKey)?;
         let digest = <sha2::Sha256 as sha2::Digest>::digest(key);
-        let key_id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let key_id = hex::encode(&digest[..8]);
         Ok(Sealer { key, key_id })
     }
 

@@ -17,12 +17,7 @@ pub fn generate() -> String {
 
 /// The form in which a secret is stored and looked up: hex SHA-256.
 pub fn digest(secret: &str) -> String {
-    let hash = Sha256::digest(secret.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in hash {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Compares a presented secret with a stored digest in constant time.

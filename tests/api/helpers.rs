@@ -303,24 +303,73 @@ impl TestApp {
     /// Damages the sealed private part of a signing key in the database, as a bad disk
     /// or a careless hand would.
     pub async fn corrupt_sealed_key(&self, kid: &str) {
-        let url = self.settings.database_url.expose().to_string();
         let sql = format!(
             "UPDATE signing_keys SET sealed_private = replace(sealed_private, '.', '.A') \
              WHERE kid = '{kid}'"
         );
+        let changed = self
+            .raw_connection(move |conn| match conn {
+                RawConnection::Postgres(c) => diesel::sql_query(sql).execute(c),
+                RawConnection::Sqlite(c) => diesel::sql_query(sql).execute(c),
+            })
+            .await
+            .unwrap();
+        assert_eq!(changed, 1, "the key is in the database");
+    }
+
+    /// How the database would run `query`: `EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on
+    /// PostgreSQL with sequential scans discouraged (a test table is too small for the
+    /// planner to prefer an index it can use), one line per step.
+    pub async fn query_plan(&self, query: &str) -> String {
+        #[derive(diesel::QueryableByName)]
+        struct PgStep {
+            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+            step: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct SqliteStep {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        let query = query.to_string();
+        self.raw_connection(move |conn| {
+            Ok(match conn {
+                RawConnection::Postgres(c) => {
+                    diesel::sql_query("SET enable_seqscan = off").execute(c)?;
+                    let steps: Vec<PgStep> =
+                        diesel::sql_query(format!("EXPLAIN {query}")).load(c)?;
+                    steps.into_iter().map(|s| s.step).collect::<Vec<_>>()
+                }
+                RawConnection::Sqlite(c) => {
+                    let steps: Vec<SqliteStep> =
+                        diesel::sql_query(format!("EXPLAIN QUERY PLAN {query}")).load(c)?;
+                    steps.into_iter().map(|s| s.detail).collect()
+                }
+            }
+            .join("\n"))
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Runs `work` on a connection of its own to the test's database, beside the server's.
+    async fn raw_connection<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(RawConnection<'_>) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> diesel::QueryResult<T> {
+        let url = self.settings.database_url.expose().to_string();
         tokio::task::spawn_blocking(move || {
-            let changed = if url.starts_with("postgres") {
+            if url.starts_with("postgres") {
                 let mut conn = PgConnection::establish(&url).unwrap();
-                diesel::sql_query(sql).execute(&mut conn).unwrap()
+                work(RawConnection::Postgres(&mut conn))
             } else {
                 let path = url.trim_start_matches("sqlite://");
                 let mut conn = diesel::SqliteConnection::establish(path).unwrap();
-                diesel::sql_query(sql).execute(&mut conn).unwrap()
-            };
-            assert_eq!(changed, 1, "the key is in the database");
+                work(RawConnection::Sqlite(&mut conn))
+            }
         })
         .await
-        .unwrap();
+        .unwrap()
     }
 
     /// The token secret the running server uses (from the key set).
@@ -392,6 +441,12 @@ impl Drop for TestApp {
 }
 
 /// A PostgreSQL database of its own for one test, dropped when the test ends.
+/// A connection of a test's own, on whichever database the test runs.
+enum RawConnection<'a> {
+    Postgres(&'a mut PgConnection),
+    Sqlite(&'a mut diesel::SqliteConnection),
+}
+
 /// A database no instance has touched: a new PostgreSQL database under
 /// `TEST_DATABASE_URL` (dropped with it), or a new SQLite file in `dir`.
 pub struct EmptyDatabase {

@@ -736,3 +736,38 @@ async fn a_new_charter_stops_refresh_tokens_until_the_person_signs_in() {
         .unwrap()
         .contains("sign in again"));
 }
+
+/// A service token has no person, code or family, so its row enters none of those three
+/// indexes (they are partial); the lookups by each must still use their index, never a
+/// scan of every token.
+#[tokio::test]
+async fn token_lookups_by_code_person_and_family_use_their_partial_indexes() {
+    let app = TestApp::spawn().await;
+    for (column, index) in [
+        ("code_hash", "access_tokens_code"),
+        ("identity_id", "access_tokens_identity"),
+        ("family_id", "access_tokens_family"),
+    ] {
+        let plan = app
+            .query_plan(&format!(
+                "SELECT token_hash FROM access_tokens WHERE {column} = 'x'"
+            ))
+            .await;
+        assert!(
+            plan.contains(index),
+            "{column} looked up without {index}:\n{plan}"
+        );
+        assert!(
+            !plan.contains("Seq Scan"),
+            "{column}: a scan of every token:\n{plan}"
+        );
+    }
+    // The indexes hold only the rows with a value, on either database.
+    let definition = app
+        .query_plan("SELECT token_hash FROM access_tokens WHERE code_hash IS NULL")
+        .await;
+    assert!(
+        !definition.contains("access_tokens_code"),
+        "rows without a code are not in its index:\n{definition}"
+    );
+}
