@@ -27,7 +27,8 @@ prepare_server() {
     if [[ -n "${DATABASE_URL:-}" ]]; then
         # The benches' PostgreSQL is on this machine: TLS over loopback (libpq's default
         # `prefer`, and Debian's server has ssl = on) would encrypt nothing worth it and
-        # cost a fifth of an introspection's CPU. PGSSLMODE=prefer measures it anyway.
+        # cost Etupass a tenth to a fifth of its CPU per request (docs/operations.md).
+        # PGSSLMODE=prefer measures it anyway.
         export PGSSLMODE="${PGSSLMODE:-disable}"
         PGDB="etupass_${1}_$$"
         psql "$DATABASE_URL" -qc "CREATE DATABASE $PGDB"

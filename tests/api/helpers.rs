@@ -440,13 +440,13 @@ impl Drop for TestApp {
     }
 }
 
-/// A PostgreSQL database of its own for one test, dropped when the test ends.
 /// A connection of a test's own, on whichever database the test runs.
 enum RawConnection<'a> {
     Postgres(&'a mut PgConnection),
     Sqlite(&'a mut diesel::SqliteConnection),
 }
 
+/// A PostgreSQL database of its own for one test, dropped when the test ends.
 /// A database no instance has touched: a new PostgreSQL database under
 /// `TEST_DATABASE_URL` (dropped with it), or a new SQLite file in `dir`.
 pub struct EmptyDatabase {
