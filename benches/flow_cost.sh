@@ -26,9 +26,6 @@ flows() {
     taskset -c "$LOAD_CPU" python3 benches/flow.py etupass "$ISSUER" "$CLIENT_ID" "$SECRET" \
         "$REDIRECT" "$USERNAME" "$PASSWORD" "$1" "$FLOW_THREADS"
 }
-postgres_ticks() {
-    if [[ -n "$PGDB" ]]; then ticks $(pgrep -x postgres || true); else echo 0; fi
-}
 transactions() {
     [[ -n "$PGDB" ]] || { echo 0; return; }
     psql "$DATABASE_URL" -Atc "SELECT xact_commit FROM pg_stat_database WHERE datname = '$PGDB'"

@@ -30,7 +30,6 @@ prepare_flow_bench --grant-type client_credentials
 SERVER_WRAPPER="taskset -c 0" start_server "$WORK/a.log"
 FIRST="$SERVER" A="$ISSUER"
 
-postgres_ticks() { ticks $(pgrep -x postgres || true); }
 LUA="$WORK/cc.lua"
 printf 'wrk.method = "POST"\nwrk.body = "grant_type=client_credentials"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "Basic %s"\n' \
     "$(printf '%s:%s' "$CLIENT_ID" "$SECRET" | base64 -w0)" >"$LUA"

@@ -11,6 +11,7 @@
 #                            SECRET; ARGs are more `client add` options) and the identity
 #                            USERNAME with PASSWORD (REDIRECT, USERNAME, PASSWORD set)
 #   ticks PID…               the CPU ticks (user + system) of those processes
+#   postgres_ticks           the same for every PostgreSQL process (0 on SQLite)
 #
 # Cleanup (the server stopped, the database dropped, WORK removed) runs at exit.
 
@@ -77,4 +78,8 @@ ticks() {
         total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
     done
     echo "$total"
+}
+
+postgres_ticks() {
+    if [[ -n "${PGDB:-}" ]]; then ticks $(pgrep -x postgres || true); else echo 0; fi
 }

@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use diesel::r2d2::ManageConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use etupass::account::provisioning::{self, IdentityInput};
 use etupass::crypto::password::PasswordHasher;
@@ -13,6 +14,7 @@ use etupass::domain::client::{AuthMethod, GrantType, NewClient, SigningAlg};
 use etupass::domain::clock::{Clock, ManualClock};
 use etupass::domain::identity::Identity;
 use etupass::domain::redirect_uri::RedirectUri;
+use etupass::store::conn::{AnyConnection, Manager, Target};
 use etupass::store::Store;
 use etupass::{Application, Settings};
 use tempfile::TempDir;
@@ -308,10 +310,7 @@ impl TestApp {
              WHERE kid = '{kid}'"
         );
         let changed = self
-            .raw_connection(move |conn| match conn {
-                RawConnection::Postgres(c) => diesel::sql_query(sql).execute(c),
-                RawConnection::Sqlite(c) => diesel::sql_query(sql).execute(c),
-            })
+            .raw_connection(move |conn| diesel::sql_query(sql).execute(conn))
             .await
             .unwrap();
         assert_eq!(changed, 1, "the key is in the database");
@@ -334,13 +333,13 @@ impl TestApp {
         let query = query.to_string();
         self.raw_connection(move |conn| {
             Ok(match conn {
-                RawConnection::Postgres(c) => {
+                AnyConnection::Postgresql(c) => {
                     diesel::sql_query("SET enable_seqscan = off").execute(c)?;
                     let steps: Vec<PgStep> =
                         diesel::sql_query(format!("EXPLAIN {query}")).load(c)?;
                     steps.into_iter().map(|s| s.step).collect::<Vec<_>>()
                 }
-                RawConnection::Sqlite(c) => {
+                AnyConnection::Sqlite(c) => {
                     let steps: Vec<SqliteStep> =
                         diesel::sql_query(format!("EXPLAIN QUERY PLAN {query}")).load(c)?;
                     steps.into_iter().map(|s| s.detail).collect()
@@ -352,21 +351,18 @@ impl TestApp {
         .unwrap()
     }
 
-    /// Runs `work` on a connection of its own to the test's database, beside the server's.
+    /// Runs `work` on a connection of its own to the test's database, beside the
+    /// server's (the backend chosen from the URL as the store chooses it).
     async fn raw_connection<T: Send + 'static>(
         &self,
-        work: impl FnOnce(RawConnection<'_>) -> diesel::QueryResult<T> + Send + 'static,
+        work: impl FnOnce(&mut AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
     ) -> diesel::QueryResult<T> {
-        let url = self.settings.database_url.expose().to_string();
+        let target = Target::parse(self.settings.database_url.expose());
         tokio::task::spawn_blocking(move || {
-            if url.starts_with("postgres") {
-                let mut conn = PgConnection::establish(&url).unwrap();
-                work(RawConnection::Postgres(&mut conn))
-            } else {
-                let path = url.trim_start_matches("sqlite://");
-                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
-                work(RawConnection::Sqlite(&mut conn))
-            }
+            let mut conn = Manager::new(target)
+                .connect()
+                .expect("a connection of its own");
+            work(&mut conn)
         })
         .await
         .unwrap()
@@ -438,12 +434,6 @@ impl Drop for TestApp {
         let handle = self.handle.clone();
         tokio::spawn(async move { handle.stop(false).await });
     }
-}
-
-/// A connection of a test's own, on whichever database the test runs.
-enum RawConnection<'a> {
-    Postgres(&'a mut PgConnection),
-    Sqlite(&'a mut diesel::SqliteConnection),
 }
 
 /// A PostgreSQL database of its own for one test, dropped when the test ends.
