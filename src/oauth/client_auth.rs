@@ -14,7 +14,7 @@ use crate::domain::client::{AuthMethod, Client};
 use crate::provider::Provider;
 
 /// What the request presented, before any look-up.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PresentedCredentials {
     pub client_id: String,
     pub secret: Option<Secret>,
@@ -159,11 +159,8 @@ pub async fn check(
     }
     let accepted = match (presented.method, &presented.secret, &presented.assertion) {
         (AuthMethod::None, None, None) => client.public,
-        (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, Some(secret), None) => {
-            client
-                .secret_hash
-                .as_deref()
-                .is_some_and(|hash| matches_digest(secret.expose(), hash))
+        (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, Some(_), None) => {
+            secret_matches(&client, &presented)
         }
         (AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt, None, Some(assertion)) => {
             match client_assertion::verify(provider, &client, assertion, endpoint).await {
@@ -182,6 +179,58 @@ pub async fn check(
     } else {
         Err(failed())
     }
+}
+
+/// Whether `presented` is a client secret, sent the way `client` is registered for, that
+/// matches the digest `client` holds.
+fn secret_matches(client: &Client, presented: &PresentedCredentials) -> bool {
+    matches!(
+        presented.method,
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+    ) && client.token_endpoint_auth_method == presented.method
+        && presented.assertion.is_none()
+        && match (&presented.secret, client.secret_hash.as_deref()) {
+            (Some(secret), Some(hash)) => matches_digest(secret.expose(), hash),
+            _ => false,
+        }
+}
+
+/// A client authenticated by its secret against this instance's memory of it when it
+/// has one, else (nothing remembered, or a secret that does not match what is
+/// remembered, perhaps changed meanwhile) [`authenticate`] against its row, which is
+/// then remembered. Gives the revision of the row the client came from: the write that
+/// acts on it must check the row still has it (`Store::save_access_token`). Assertions
+/// (`private_key_jwt`, `client_secret_jwt`) are never checked from memory: each is used
+/// once, in the database.
+pub async fn authenticate_remembered(
+    provider: &Provider,
+    presented: PresentedCredentials,
+    endpoint: &str,
+) -> Result<(Client, Option<i64>), OAuthError> {
+    if !matches!(
+        presented.method,
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+    ) {
+        return Ok((authenticate(provider, presented, endpoint).await?, None));
+    }
+    if let Some(remembered) = provider.store.remembered_client(&presented.client_id) {
+        if secret_matches(&remembered.client, &presented) {
+            return Ok((remembered.client.clone(), Some(remembered.revision)));
+        }
+    }
+    let read = provider
+        .store
+        .read_and_remember_client(&presented.client_id)
+        .await?;
+    let revision = read.as_ref().map(|r| r.revision);
+    let client = check(
+        provider,
+        presented,
+        read.map(|r| r.client.clone()),
+        endpoint,
+    )
+    .await?;
+    Ok((client, revision))
 }
 
 /// `extract` then `authenticate`, as every client-authenticating endpoint does.

@@ -1,5 +1,8 @@
 //! Relying parties.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use diesel::prelude::*;
 
 use super::conn::AnyConnection;
@@ -203,28 +206,55 @@ impl Store {
         new: NewClient,
         credentials: ClientCredentials,
     ) -> StoreResult<Option<Client>> {
-        let client_id = client_id.to_string();
-        self.write(move |conn| {
-            let Some(created_at) = clients::table
-                .find(&client_id)
-                .select(clients::created_at)
-                .first::<i64>(conn)
-                .optional()?
-            else {
-                return Ok(None);
-            };
-            let row = ClientRow::new(client_id.clone(), new, credentials, created_at);
-            diesel::update(clients::table.find(&client_id))
-                .set(&row)
-                .execute(conn)?;
-            Client::try_from(row).map(Some)
-        })
-        .await
+        let id = client_id.to_string();
+        let replaced = self
+            .write(move |conn| {
+                let Some(created_at) = clients::table
+                    .find(&id)
+                    .select(clients::created_at)
+                    .first::<i64>(conn)
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let row = ClientRow::new(id.clone(), new, credentials, created_at);
+                diesel::update(clients::table.find(&id))
+                    .set(&row)
+                    .execute(conn)?;
+                Client::try_from(row).map(Some)
+            })
+            .await;
+        self.forget_client(client_id);
+        replaced
     }
 
     pub async fn find_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
         let client_id = client_id.to_string();
         self.run(move |conn| load_client(conn, &client_id)).await
+    }
+
+    /// The client as this instance last read it, if it did: no database call. It may be
+    /// stale; whoever acts on it must have the action's commit check its revision
+    /// ([`Store::save_access_token_if_client_unchanged`]).
+    pub fn remembered_client(&self, client_id: &str) -> Option<Arc<RememberedClient>> {
+        self.remembered_clients.get(client_id)
+    }
+
+    /// The client read from the database with its row's revision, and remembered.
+    pub async fn read_and_remember_client(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<Arc<RememberedClient>>> {
+        let client_id = client_id.to_string();
+        let found = self
+            .run(move |conn| load_client_at_revision(conn, &client_id))
+            .await?;
+        Ok(found.map(|read| self.remembered_clients.remember(read)))
+    }
+
+    /// Drops what this instance remembers of a client (found stale by a commit).
+    pub fn forget_client(&self, client_id: &str) {
+        self.remembered_clients.forget(client_id);
     }
 
     pub async fn list_clients(&self) -> StoreResult<Vec<Client>> {
@@ -243,12 +273,21 @@ impl Store {
     /// Removes a client and, by cascade, its codes, tokens and consents.
     pub async fn remove_client(&self, client_id: &str) -> StoreResult<bool> {
         let client_id = client_id.to_string();
-        self.write(move |conn| {
-            let removed = diesel::delete(clients::table.find(client_id)).execute(conn)?;
-            Ok(removed == 1)
-        })
-        .await
+        let removed = self
+            .write({
+                let client_id = client_id.clone();
+                move |conn| Ok(diesel::delete(clients::table.find(client_id)).execute(conn)? == 1)
+            })
+            .await;
+        self.forget_client(&client_id);
+        removed
     }
+}
+
+/// Client ids are UUIDs: anything else (a NUL byte, a megabyte) is simply unknown, and
+/// never reaches PostgreSQL, which would refuse it with an error.
+fn plausible_client_id(client_id: &str) -> bool {
+    client_id.len() <= 64 && !client_id.chars().any(char::is_control)
 }
 
 /// A client by id, on the caller's connection.
@@ -256,9 +295,7 @@ pub(crate) fn load_client(
     conn: &mut AnyConnection,
     client_id: &str,
 ) -> StoreResult<Option<Client>> {
-    // Client ids are UUIDs: anything else (a NUL byte, a megabyte) is simply unknown,
-    // and never reaches PostgreSQL, which would refuse it with an error.
-    if client_id.len() > 64 || client_id.chars().any(char::is_control) {
+    if !plausible_client_id(client_id) {
         return Ok(None);
     }
     clients::table
@@ -268,4 +305,86 @@ pub(crate) fn load_client(
         .optional()?
         .map(Client::try_from)
         .transpose()
+}
+
+fn load_client_at_revision(
+    conn: &mut AnyConnection,
+    client_id: &str,
+) -> StoreResult<Option<RememberedClient>> {
+    if !plausible_client_id(client_id) {
+        return Ok(None);
+    }
+    let Some((row, revision)) = clients::table
+        .find(client_id)
+        .select((ClientRow::as_select(), clients::revision))
+        .first::<(ClientRow, i64)>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(RememberedClient {
+        client: Client::try_from(row)?,
+        revision,
+    }))
+}
+
+/// The revisions the rows of `client_ids` have now, on the caller's connection (inside
+/// the commit that relies on them). A removed client has none.
+pub(crate) fn current_revisions(
+    conn: &mut AnyConnection,
+    client_ids: &[&str],
+) -> StoreResult<HashMap<String, i64>> {
+    Ok(clients::table
+        .filter(clients::id.eq_any(client_ids))
+        .select((clients::id, clients::revision))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// A client as read from its row, with the row's revision (new at every write to the
+/// row, by a trigger: migration `2026-12-03-000016_client_revision`).
+#[derive(Debug)]
+pub struct RememberedClient {
+    pub client: Client,
+    pub revision: i64,
+}
+
+/// The clients this instance has read for the client_credentials grant. A service asks
+/// for tokens over and over: reading and decoding its row each time was a third of the
+/// request's cost. Bounded: past `REMEMBERED_CLIENTS` entries it starts empty again.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RememberedClients(Arc<RwLock<HashMap<String, Arc<RememberedClient>>>>);
+
+const REMEMBERED_CLIENTS: usize = 1024;
+
+impl RememberedClients {
+    fn get(&self, client_id: &str) -> Option<Arc<RememberedClient>> {
+        let map = self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(client_id).cloned()
+    }
+
+    fn remember(&self, read: RememberedClient) -> Arc<RememberedClient> {
+        let read = Arc::new(read);
+        let mut map = self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.len() >= REMEMBERED_CLIENTS {
+            map.clear();
+        }
+        map.insert(read.client.client_id.clone(), read.clone());
+        read
+    }
+
+    fn forget(&self, client_id: &str) {
+        let mut map = self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.remove(client_id);
+    }
 }

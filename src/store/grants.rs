@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::conn::AnyConnection;
 use super::schema::{access_tokens, authorization_codes};
-use super::{from_json, to_json, Store, StoreResult};
+use super::{from_json, to_json, Store, StoreError, StoreResult};
 use crate::domain::client::Client;
 use crate::domain::clock::UnixTime;
 use crate::domain::grant::{
@@ -71,23 +71,55 @@ pub(crate) struct AccessTokenRow {
     signing_kid: Option<String>,
 }
 
-/// Access tokens, inside the caller's transaction. On PostgreSQL one multi-row `INSERT`:
-/// one round trip for the lot. SQLite is in process, so one cached prepared statement per
-/// row costs no round trip (and diesel's multi-backend connection has no batch insert).
+/// A client_credentials token waiting for the writer, with the revision its client's row
+/// had when the request authenticated from memory (`None`: read from the database by the
+/// request itself, nothing to check).
+pub(crate) struct PendingAccessToken {
+    row: AccessTokenRow,
+    client_revision: Option<i64>,
+}
+
+/// Access tokens, inside the caller's transaction. A token whose client's row no longer
+/// has the revision the request relied on is refused ([`StoreError::ClientChanged`], a
+/// row-level error: the writer then stores the others one by one). On SQLite the check
+/// and the inserts hold the write lock together; on PostgreSQL the check reads just
+/// before the insert, a narrower window than reading the client at the start of the
+/// request, as every request did before clients were remembered.
+///
+/// On PostgreSQL one multi-row `INSERT`: one round trip for the lot. SQLite is in
+/// process, so one cached prepared statement per row costs no round trip (and diesel's
+/// multi-backend connection has no batch insert).
 pub(crate) fn insert_access_tokens(
     conn: &mut AnyConnection,
-    rows: &[AccessTokenRow],
+    pending: &[PendingAccessToken],
 ) -> StoreResult<()> {
+    let relied_on: Vec<(&str, i64)> = pending
+        .iter()
+        .filter_map(|p| p.client_revision.map(|r| (p.row.client_id.as_str(), r)))
+        .collect();
+    if !relied_on.is_empty() {
+        let mut ids: Vec<&str> = relied_on.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let current = super::clients::current_revisions(conn, &ids)?;
+        if relied_on
+            .iter()
+            .any(|(id, revision)| current.get(*id) != Some(revision))
+        {
+            return Err(StoreError::ClientChanged);
+        }
+    }
     match conn {
         AnyConnection::Postgresql(pg) => {
+            let rows: Vec<&AccessTokenRow> = pending.iter().map(|p| &p.row).collect();
             diesel::insert_into(access_tokens::table)
                 .values(rows)
                 .execute(pg)?;
         }
         AnyConnection::Sqlite(_) => {
-            for row in rows {
+            for p in pending {
                 diesel::insert_into(access_tokens::table)
-                    .values(row)
+                    .values(&p.row)
                     .execute(conn)?;
             }
         }
@@ -324,10 +356,22 @@ impl Store {
         self.write(move |conn| insert_issued(conn, &tokens)).await
     }
 
-    pub async fn save_access_token(&self, token: AccessToken) -> StoreResult<()> {
-        // Committed with the tokens of concurrent requests (group commit); answered once
-        // the commit holding it is done.
-        self.access_tokens.insert(AccessTokenRow::from(token)).await
+    /// A client_credentials token, committed with the tokens of concurrent requests
+    /// (group commit); answered once the commit holding it is done. With
+    /// `client_revision` (the request took its client from memory), the commit refuses
+    /// the token with [`StoreError::ClientChanged`] unless the client's row still has it.
+    pub async fn save_access_token(
+        &self,
+        token: AccessToken,
+        client_revision: Option<i64>,
+    ) -> StoreResult<()> {
+        let row = AccessTokenRow::from(token);
+        self.access_tokens
+            .insert(PendingAccessToken {
+                row,
+                client_revision,
+            })
+            .await
     }
 
     /// An access token with what answering for it takes, in one query: the pairwise sector

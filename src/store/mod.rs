@@ -53,6 +53,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the database task was cancelled")]
     Cancelled,
+    /// The client a request authenticated from memory was changed or removed since: the
+    /// commit refused the request's row (see [`Store::remembered_client`]).
+    #[error("the client changed since it was read")]
+    ClientChanged,
 }
 
 impl StoreError {
@@ -62,6 +66,7 @@ impl StoreError {
         matches!(
             self,
             StoreError::Conflict(_)
+                | StoreError::ClientChanged
                 | StoreError::Query(DieselError::DatabaseError(
                     DatabaseErrorKind::ForeignKeyViolation
                         | DatabaseErrorKind::NotNullViolation
@@ -102,7 +107,10 @@ impl StoreError {
                     | DatabaseErrorKind::SerializationFailure
             ),
             StoreError::Query(_) | StoreError::Unavailable(_) | StoreError::Migration(_) => true,
-            StoreError::Conflict(_) | StoreError::Corrupt(_) | StoreError::Cancelled => false,
+            StoreError::Conflict(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Cancelled
+            | StoreError::ClientChanged => false,
         }
     }
 }
@@ -131,7 +139,9 @@ pub struct Store {
     pool: Pool,
     backend: &'static str,
     /// client_credentials tokens, the one row a request writes alone, committed in groups.
-    access_tokens: group_commit::GroupCommit<grants::AccessTokenRow>,
+    access_tokens: group_commit::GroupCommit<grants::PendingAccessToken>,
+    /// The clients this instance read for the client_credentials grant.
+    remembered_clients: clients::RememberedClients,
 }
 
 impl std::fmt::Debug for Store {
@@ -181,6 +191,7 @@ impl Store {
             pool,
             backend,
             access_tokens,
+            remembered_clients: clients::RememberedClients::default(),
         })
     }
 

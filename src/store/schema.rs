@@ -58,6 +58,7 @@ diesel::table! {
         attribute_writer -> Bool,
         released_attributes -> Text,
         may_introspect -> Bool,
+        revision -> BigInt,
     }
 }
 

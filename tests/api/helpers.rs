@@ -305,15 +305,22 @@ impl TestApp {
     /// Damages the sealed private part of a signing key in the database, as a bad disk
     /// or a careless hand would.
     pub async fn corrupt_sealed_key(&self, kid: &str) {
-        let sql = format!(
-            "UPDATE signing_keys SET sealed_private = replace(sealed_private, '.', '.A') \
-             WHERE kid = '{kid}'"
-        );
         let changed = self
-            .raw_connection(move |conn| diesel::sql_query(sql).execute(conn))
-            .await
-            .unwrap();
+            .execute_elsewhere(format!(
+                "UPDATE signing_keys SET sealed_private = replace(sealed_private, '.', '.A') \
+                 WHERE kid = '{kid}'"
+            ))
+            .await;
         assert_eq!(changed, 1, "the key is in the database");
+    }
+
+    /// Runs `sql` on a connection of its own, as another instance or the command line
+    /// would, behind the server's back; the number of rows it changed.
+    pub async fn execute_elsewhere(&self, sql: impl Into<String>) -> usize {
+        let sql = sql.into();
+        self.raw_connection(move |conn| diesel::sql_query(sql).execute(conn))
+            .await
+            .unwrap()
     }
 
     /// How the database would run `query`: `EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on

@@ -523,3 +523,45 @@ async fn a_key_rotated_through_one_instance_is_served_by_both_and_every_token_ve
         "{kids_seen:?}"
     );
 }
+
+/// Each instance remembers a service's client for its client_credentials tokens; a client
+/// removed by the command line (another process) gets no token from either, from the
+/// first request after.
+#[tokio::test]
+async fn a_client_removed_by_the_command_line_gets_no_token_from_either_instance() {
+    let app = TestApp::spawn().await;
+    let service = app
+        .add_client(ClientOptions {
+            grant_types: vec![etupass::domain::client::GrantType::ClientCredentials],
+            ..ClientOptions::default()
+        })
+        .await;
+    let (first, second) = two_instances(&app, &[]).await;
+    let http = reqwest::Client::new();
+    let token_status = |base: String| {
+        let (http, service) = (http.clone(), service.clone());
+        async move {
+            http.post(format!("{base}/token"))
+                .basic_auth(&service.client_id, service.client_secret.as_deref())
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for base in [&first.base, &second.base, &first.base, &second.base] {
+        assert_eq!(token_status(base.clone()).await, 200, "{base}");
+    }
+    let removed = std::process::Command::new(env!("CARGO_BIN_EXE_etupass"))
+        .args(["client", "remove", &service.client_id])
+        .env("ETUPASS_DATABASE_URL", app.settings.database_url.expose())
+        .env("ETUPASS_KEYS_DIR", &app.settings.keys_dir)
+        .output()
+        .unwrap();
+    assert!(removed.status.success(), "{removed:?}");
+    for base in [&first.base, &second.base] {
+        assert_eq!(token_status(base.clone()).await, 401, "{base}");
+    }
+}

@@ -469,7 +469,7 @@ async fn a_token_that_cannot_be_stored_fails_alone_in_its_group() {
         } else {
             service.client_id.as_str()
         };
-        app.store.save_access_token(token(n, client_id))
+        app.store.save_access_token(token(n, client_id), None)
     }))
     .await;
     for (n, result) in results.iter().enumerate() {
@@ -486,9 +486,98 @@ async fn a_token_that_cannot_be_stored_fails_alone_in_its_group() {
     // The same hash twice: the second is refused, the first stays.
     let again = app
         .store
-        .save_access_token(token(3, &service.client_id))
+        .save_access_token(token(3, &service.client_id), None)
         .await;
     assert!(again.is_err(), "a duplicate token is refused");
+}
+
+/// The instance remembers a service's client instead of reading it for every token, yet a
+/// change made behind its back (by another instance or the command line; here by a
+/// connection of the test's own) counts from the next request: the old secret is
+/// refused and the new one accepted, a grant withdrawn is refused, a removed client gets
+/// nothing. Each refused token is not stored either.
+#[tokio::test]
+async fn a_service_changed_or_removed_elsewhere_is_seen_at_its_next_token() {
+    let app = TestApp::spawn().await;
+    let service = app.add_client(resource_server()).await;
+    let token_for = |client: TestClient| {
+        let app = &app;
+        async move {
+            post(
+                app,
+                "/token",
+                &client,
+                &[("grant_type", "client_credentials")],
+            )
+            .await
+        }
+    };
+    // An UPDATE that changes nothing counts the rows it matches.
+    let stored_tokens = || {
+        app.execute_elsewhere(format!(
+            "UPDATE access_tokens SET scope = scope WHERE client_id = '{}'",
+            service.client_id
+        ))
+    };
+    for _ in 0..2 {
+        assert_eq!(token_for(service.clone()).await.0, 200, "remembered");
+    }
+    assert_eq!(stored_tokens().await, 2);
+
+    let new_secret = "a-secret-another-instance-set";
+    let changed = app
+        .execute_elsewhere(format!(
+            "UPDATE clients SET secret_hash = '{}' WHERE id = '{}'",
+            etupass::crypto::token::digest(new_secret),
+            service.client_id
+        ))
+        .await;
+    assert_eq!(changed, 1);
+    let (status, body) = token_for(service.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert_eq!(
+        stored_tokens().await,
+        2,
+        "nothing stored for the old secret"
+    );
+    let rotated = TestClient {
+        client_secret: Some(new_secret.to_string()),
+        ..service.clone()
+    };
+    assert_eq!(token_for(rotated.clone()).await.0, 200, "the new secret");
+    assert_eq!(token_for(rotated.clone()).await.0, 200, "remembered again");
+
+    app.execute_elsewhere(format!(
+        "UPDATE clients SET grant_types = '[\"authorization_code\"]' WHERE id = '{}'",
+        service.client_id
+    ))
+    .await;
+    let (status, body) = token_for(rotated.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+    assert_eq!(stored_tokens().await, 4);
+
+    app.execute_elsewhere(format!(
+        "UPDATE clients SET grant_types = '[\"client_credentials\"]' WHERE id = '{}'",
+        service.client_id
+    ))
+    .await;
+    assert_eq!(token_for(rotated.clone()).await.0, 200, "the grant back");
+    app.execute_elsewhere(format!(
+        "DELETE FROM clients WHERE id = '{}'",
+        service.client_id
+    ))
+    .await;
+    let (status, body) = token_for(rotated).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 }
 
 #[tokio::test]

@@ -85,13 +85,17 @@ pub async fn handle(
     authorization: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let request = parse_request(form)?;
+    if request.get("grant_type") == Some("client_credentials") {
+        // A service asking again and again: it authenticates against the client this
+        // instance remembers, and its token's commit checks the client is unchanged.
+        return client_credentials::handle(provider, &request, authorization).await;
+    }
     let client = request
         .authenticate_client(provider, authorization, super::discovery::TOKEN_PATH)
         .await?;
     match request.require("grant_type")? {
         "authorization_code" => authorization_code::handle(provider, &client, &request).await,
         "refresh_token" => refresh_token::handle(provider, &client, &request).await,
-        "client_credentials" => client_credentials::handle(provider, &client, &request).await,
         crate::domain::client::DEVICE_CODE_GRANT => {
             device_code::handle(provider, &client, &request).await
         }

@@ -1,0 +1,3 @@
+DROP TRIGGER clients_revision ON clients;
+DROP FUNCTION clients_new_revision();
+ALTER TABLE clients DROP COLUMN revision;
