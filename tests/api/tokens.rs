@@ -829,9 +829,9 @@ async fn a_new_charter_stops_refresh_tokens_until_the_person_signs_in() {
 /// A service token has no person, code or family, so its row enters none of those three
 /// indexes (they are partial); the lookups by each, shaped as the store sends them (a
 /// bound value, the revocation's extra condition), must still use their index, never a
-/// scan of every token.
+/// scan of every token. The lookup by digest reads one B-tree on SQLite.
 #[tokio::test]
-async fn token_lookups_by_code_person_and_family_use_their_partial_indexes() {
+async fn token_lookups_by_digest_code_person_and_family_use_their_indexes() {
     let app = TestApp::spawn().await;
     for (column, index) in [
         ("code_hash", "access_tokens_code"),
@@ -867,5 +867,18 @@ async fn token_lookups_by_code_person_and_family_use_their_partial_indexes() {
             !nulls.contains(index),
             "rows without {column} are not in {index}:\n{nulls}"
         );
+    }
+    // Found by digest in the primary key's B-tree, which on SQLite holds the row itself
+    // (WITHOUT ROWID): no index of its own beside the table to insert into and read.
+    let by_digest = app
+        .query_plan("SELECT scope FROM access_tokens WHERE token_hash = 'x'")
+        .await;
+    if by_digest.contains("SEARCH") {
+        assert!(
+            by_digest.contains("USING PRIMARY KEY"),
+            "the token row is in the primary key:\n{by_digest}"
+        );
+    } else {
+        assert!(by_digest.contains("access_tokens_pkey"), "{by_digest}");
     }
 }
