@@ -198,8 +198,9 @@ fn secret_matches(client: &Client, presented: &PresentedCredentials) -> bool {
 /// A client authenticated by its secret against this instance's memory of it when it
 /// has one, else (nothing remembered, or a secret that does not match what is
 /// remembered, perhaps changed meanwhile) [`authenticate`] against its row, which is
-/// then remembered. Gives the revision of the row the client came from: the write that
-/// acts on it must check the row still has it (`Store::save_access_token`). Assertions
+/// then remembered. Gives the revision of the remembered row when the client came from
+/// memory: the write that acts on it must check the row still has it
+/// (`Store::save_access_token`); `None` when this request read the row. Assertions
 /// (`private_key_jwt`, `client_secret_jwt`) are never checked from memory: each is used
 /// once, in the database.
 pub async fn authenticate_remembered(
@@ -222,7 +223,6 @@ pub async fn authenticate_remembered(
         .store
         .read_and_remember_client(&presented.client_id)
         .await?;
-    let revision = read.as_ref().map(|r| r.revision);
     let client = check(
         provider,
         presented,
@@ -230,7 +230,7 @@ pub async fn authenticate_remembered(
         endpoint,
     )
     .await?;
-    Ok((client, revision))
+    Ok((client, None))
 }
 
 /// `extract` then `authenticate`, as every client-authenticating endpoint does.

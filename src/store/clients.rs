@@ -235,7 +235,7 @@ impl Store {
 
     /// The client as this instance last read it, if it did: no database call. It may be
     /// stale; whoever acts on it must have the action's commit check its revision
-    /// ([`Store::save_access_token_if_client_unchanged`]).
+    /// ([`Store::save_access_token`]).
     pub fn remembered_client(&self, client_id: &str) -> Option<Arc<RememberedClient>> {
         self.remembered_clients.get(client_id)
     }
@@ -352,7 +352,8 @@ pub struct RememberedClient {
 
 /// The clients this instance has read for the client_credentials grant. A service asks
 /// for tokens over and over: reading and decoding its row each time was a third of the
-/// request's cost. Bounded: past `REMEMBERED_CLIENTS` entries it starts empty again.
+/// request's cost. Bounded: past `REMEMBERED_CLIENTS` entries, one is forgotten for
+/// each new one.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct RememberedClients(Arc<RwLock<HashMap<String, Arc<RememberedClient>>>>);
 
@@ -373,8 +374,11 @@ impl RememberedClients {
             .0
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if map.len() >= REMEMBERED_CLIENTS {
-            map.clear();
+        if map.len() >= REMEMBERED_CLIENTS && !map.contains_key(&read.client.client_id) {
+            // Any one makes room: a forgotten client is read again at its next request.
+            if let Some(some_id) = map.keys().next().cloned() {
+                map.remove(&some_id);
+            }
         }
         map.insert(read.client.client_id.clone(), read.clone());
         read

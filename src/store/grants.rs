@@ -83,8 +83,9 @@ pub(crate) struct PendingAccessToken {
 /// has the revision the request relied on is refused ([`StoreError::ClientChanged`], a
 /// row-level error: the writer then stores the others one by one). On SQLite the check
 /// and the inserts hold the write lock together; on PostgreSQL the check reads just
-/// before the insert, a narrower window than reading the client at the start of the
-/// request, as every request did before clients were remembered.
+/// before the insert (revisions come from a sequence and never repeat), a narrower window
+/// than reading the client at the start of the request, as every request did before
+/// clients were remembered.
 ///
 /// On PostgreSQL one multi-row `INSERT`: one round trip for the lot. SQLite is in
 /// process, so one cached prepared statement per row costs no round trip (and diesel's

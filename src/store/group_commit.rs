@@ -118,17 +118,12 @@ fn write_batches<R>(pool: Pool, mut waiting: mpsc::Receiver<Pending<R>>, insert:
 /// One result per row: all `Ok` when the batch committed; each row's own when it was
 /// refused for a row's content; the same error for all otherwise.
 fn commit<R>(pool: &Pool, rows: &[R], insert: InsertRows<R>) -> Vec<StoreResult<()>> {
-    let together = with_pooled_connection(pool, |conn| match conn {
-        // One statement is atomic alone: no BEGIN and COMMIT round trips.
-        AnyConnection::Postgresql(_) => insert(conn, rows),
-        AnyConnection::Sqlite(_) => write_transaction(conn, |conn| insert(conn, rows)),
-    });
-    match together {
+    match insert_once(pool, rows, insert) {
         Ok(()) => rows.iter().map(|_| Ok(())).collect(),
         Err(error) if rows.len() == 1 => vec![Err(error)],
         Err(error) if error.is_row_level() => rows
             .iter()
-            .map(|row| with_pooled_connection(pool, |conn| insert(conn, std::slice::from_ref(row))))
+            .map(|row| insert_once(pool, std::slice::from_ref(row), insert))
             .collect(),
         Err(error) => {
             let reason = error.to_string();
@@ -137,6 +132,17 @@ fn commit<R>(pool: &Pool, rows: &[R], insert: InsertRows<R>) -> Vec<StoreResult<
                 .collect()
         }
     }
+}
+
+/// `rows` in one commit: on SQLite one transaction holding the write lock throughout
+/// (the inserter's checks and its inserts see the same database); on PostgreSQL the
+/// inserter's statements as they are, a multi-row `INSERT` being atomic alone (no `BEGIN`
+/// and `COMMIT` round trips).
+fn insert_once<R>(pool: &Pool, rows: &[R], insert: InsertRows<R>) -> StoreResult<()> {
+    with_pooled_connection(pool, |conn| match conn {
+        AnyConnection::Postgresql(_) => insert(conn, rows),
+        AnyConnection::Sqlite(_) => write_transaction(conn, |conn| insert(conn, rows)),
+    })
 }
 
 #[cfg(test)]

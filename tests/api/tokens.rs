@@ -580,6 +580,30 @@ async fn a_service_changed_or_removed_elsewhere_is_seen_at_its_next_token() {
     );
 }
 
+/// A refusal decided on the remembered client is decided again on its row: a grant added
+/// elsewhere after a refusal counts from the next request.
+#[tokio::test]
+async fn a_grant_added_elsewhere_after_a_refusal_counts_at_the_next_request() {
+    let app = TestApp::spawn().await;
+    let webmail = app.add_client(ClientOptions::default()).await;
+    let form = [("grant_type", "client_credentials")];
+    for _ in 0..2 {
+        let (status, body) = post(&app, "/token", &webmail, &form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("unauthorized_client"))
+        );
+    }
+    app.execute_elsewhere(format!(
+        "UPDATE clients SET grant_types = '[\"authorization_code\",\"client_credentials\"]' \
+         WHERE id = '{}'",
+        webmail.client_id
+    ))
+    .await;
+    let (status, body) = post(&app, "/token", &webmail, &form).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn services_get_tokens_with_client_credentials() {
     let app = TestApp::spawn().await;

@@ -14,9 +14,10 @@ use crate::provider::Provider;
 use crate::store::StoreError;
 
 /// Authenticates the client (from this instance's memory when it can) and issues its
-/// token. A token refused because the remembered client changed meanwhile (its secret,
-/// its grants, its removal, on any instance or by the command line) is issued again, or
-/// refused, after reading the client afresh.
+/// token. A client taken from memory and refused, by its token's commit because the row
+/// changed since (its secret, its grants, its removal, on any instance or by the command
+/// line) or by a rule the row may no longer hold (a grant added since), is forgotten and
+/// decided on again from its row, read afresh.
 pub async fn handle(
     provider: &Provider,
     request: &TokenRequest,
@@ -26,41 +27,27 @@ pub async fn handle(
         authorization,
         client_auth::FormCredentials::read(|name| request.get(name)),
     )?;
-    let (client, revision) =
+    let (client, remembered_revision) =
         client_auth::authenticate_remembered(provider, presented.clone(), TOKEN_PATH).await?;
-    match issue(provider, &client, request, revision).await {
-        Err(Refused::ClientChanged) => {
+    let Some(revision) = remembered_revision else {
+        return issue(provider, &client, request, None).await;
+    };
+    match issue(provider, &client, request, Some(revision)).await {
+        Err(error) if error.code != ErrorCode::ServerError || is_client_changed(&error) => {
             provider.store.forget_client(&client.client_id);
             let client = client_auth::authenticate(provider, presented, TOKEN_PATH).await?;
-            issue(provider, &client, request, None)
-                .await
-                .map_err(Refused::into_oauth)
+            issue(provider, &client, request, None).await
         }
-        issued => issued.map_err(Refused::into_oauth),
+        issued => issued,
     }
 }
 
-/// Why a token was not issued.
-enum Refused {
-    /// The client relied on is not the one in the database any more.
-    ClientChanged,
-    OAuth(OAuthError),
+fn is_client_changed(error: &OAuthError) -> bool {
+    error.description == CLIENT_CHANGED
 }
 
-impl Refused {
-    fn into_oauth(self) -> OAuthError {
-        match self {
-            Refused::OAuth(error) => error,
-            Refused::ClientChanged => StoreError::ClientChanged.into(),
-        }
-    }
-}
-
-impl From<OAuthError> for Refused {
-    fn from(error: OAuthError) -> Self {
-        Refused::OAuth(error)
-    }
-}
+/// The description of the error a token refused by [`StoreError::ClientChanged`] gives.
+const CLIENT_CHANGED: &str = "the client changed while its token was issued; try again";
 
 /// The token for `client`, authenticated from a row of revision `client_revision`
 /// (`None`: read by this request, nothing to check).
@@ -69,13 +56,12 @@ async fn issue(
     client: &Client,
     request: &TokenRequest,
     client_revision: Option<i64>,
-) -> Result<TokenResponse, Refused> {
+) -> Result<TokenResponse, OAuthError> {
     if client.public || !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client may not use the client_credentials grant",
-        )
-        .into());
+        ));
     }
     // Scopes about a person make no sense without one. The one service scope,
     // etupass:attributes, is for the systems an administrator marked as writers.
@@ -89,16 +75,14 @@ async fn issue(
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
             "client_credentials tokens carry no user scope",
-        )
-        .into());
+        ));
     }
     let writes_attributes = requested.contains(&WRITE_SCOPE);
     if writes_attributes && !client.attribute_writer {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
             "this client may not push attributes",
-        )
-        .into());
+        ));
     }
     let granted = if writes_attributes { WRITE_SCOPE } else { "" };
     let now = provider.now();
@@ -126,8 +110,14 @@ async fn issue(
         )
         .await;
     match saved {
-        Err(StoreError::ClientChanged) => return Err(Refused::ClientChanged),
-        saved => saved.map_err(OAuthError::from)?,
+        // Passing: answered 503 should it ever reach the client (`handle` tries again).
+        Err(StoreError::ClientChanged) => {
+            return Err(OAuthError {
+                unavailable: true,
+                ..OAuthError::new(ErrorCode::ServerError, CLIENT_CHANGED)
+            })
+        }
+        saved => saved?,
     }
     Ok(TokenResponse {
         access_token,
