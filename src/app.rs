@@ -48,7 +48,8 @@ impl Application {
         };
         let (stop_worker, stop) = tokio::sync::watch::channel(false);
         tokio::spawn(worker::run(provider.clone(), transport, stop.clone()));
-        tokio::spawn(reload_keys(provider.clone(), stop));
+        tokio::spawn(reload_keys(provider.clone(), stop.clone()));
+        tokio::spawn(purge_expired(provider.clone(), stop));
         let https = provider.settings.issuer_is_https();
         // One count for every worker of the instance.
         let admission = web::Data::new(crate::web::admission::Admission::new(
@@ -99,6 +100,37 @@ impl Application {
         let result = self.server.await;
         let _ = self.stop_worker.send(true);
         result
+    }
+}
+
+/// How long an expired access token or code is kept before it is deleted: introspection
+/// answers `active: false` for it either way, and an hour leaves it in the database
+/// for anyone looking into what just happened.
+const PURGE_GRACE_SECONDS: i64 = 3600;
+
+/// The most rows of each table one purge deletes; the next purge takes the rest.
+const PURGE_LIMIT: usize = 100_000;
+
+/// Deletes the expired access tokens and codes every `purge_interval`, until the server
+/// stops (`store::housekeeping`).
+async fn purge_expired(provider: Arc<Provider>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let interval = provider.settings.purge_interval;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => break,
+        }
+        let before = provider.now() - PURGE_GRACE_SECONDS;
+        match provider.store.purge_expired(before, PURGE_LIMIT).await {
+            Ok(purged) if purged == Default::default() => {}
+            Ok(purged) => tracing::info!(
+                access_tokens = purged.access_tokens,
+                authorization_codes = purged.authorization_codes,
+                "expired rows purged"
+            ),
+            // Nothing is lost: the next round tries again.
+            Err(error) => tracing::warn!(%error, "purging expired rows failed"),
+        }
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Settings {
     /// How often each instance reads the key set again (rotations, retirements).
     #[serde(with = "humantime_serde")]
     pub keys_reload_interval: Duration,
+    /// How often each instance deletes the access tokens and codes expired an hour ago.
+    #[serde(with = "humantime_serde")]
+    pub purge_interval: Duration,
     /// SMTP relay for mail (used by the account lifecycle).
     pub smtp_url: Option<Secret>,
     /// Where mails are written as `.eml` files when no SMTP relay is configured.
@@ -203,6 +206,7 @@ impl Default for Settings {
             rsa_key_bits: 2048,
             jwks_max_age: Duration::from_secs(300),
             keys_reload_interval: Duration::from_secs(30),
+            purge_interval: Duration::from_secs(600),
             smtp_url: None,
             mail_dir: "mail".into(),
             eppn_domain: "univ.example".into(),
@@ -402,6 +406,12 @@ impl Settings {
                 ),
             });
         }
+        if self.purge_interval < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid {
+                key: "purge_interval",
+                message: "must be at least one second".into(),
+            });
+        }
         if self.keys_reload_interval < Duration::from_secs(1) {
             return Err(ConfigError::Invalid {
                 key: "keys_reload_interval",
@@ -522,6 +532,16 @@ mod tests {
         };
         let message = settings.validate().unwrap_err().to_string();
         assert!(message.contains("issuer"), "{message}");
+    }
+
+    #[test]
+    fn a_purge_interval_under_a_second_is_refused_with_its_key() {
+        let settings = Settings {
+            purge_interval: Duration::from_millis(500),
+            ..Settings::default()
+        };
+        let message = settings.validate().unwrap_err().to_string();
+        assert!(message.contains("purge_interval"), "{message}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod enrollment;
 pub mod gates;
 pub mod grants;
 mod group_commit;
+pub mod housekeeping;
 pub mod identities;
 pub mod key_set;
 pub mod lifecycle;

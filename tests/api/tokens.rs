@@ -906,3 +906,106 @@ async fn token_lookups_by_digest_code_person_and_family_use_their_indexes() {
         assert!(by_digest.contains("access_tokens_pkey"), "{by_digest}");
     }
 }
+
+/// Expired access tokens and codes are deleted, except what a replayed code still needs:
+/// a token of a refresh family that lives on (the replay finds the family through it),
+/// and the code such a token was born of.
+#[tokio::test]
+async fn expired_tokens_and_codes_are_purged_but_what_a_code_replay_needs_stays() {
+    use etupass::crypto::token::digest;
+    use etupass::domain::clock::Clock;
+    use etupass::domain::grant::CodeLookup;
+    let app = TestApp::spawn().await;
+    app.add_identity("21900301").await;
+    let service = app.add_client(resource_server()).await;
+    let refreshing_client = app.add_client(refreshing()).await;
+    let plain_client = app
+        .add_client(ClientOptions {
+            first_party: true,
+            ..ClientOptions::default()
+        })
+        .await;
+    let old_service_token = service_token(&app, &service).await;
+    let (family_token, refresh) = sign_in(&app, &refreshing_client, "21900301").await;
+    assert!(refresh.is_some());
+    let (plain_token, none) = sign_in(&app, &plain_client, "21900301").await;
+    assert!(none.is_none());
+    let code_of = |token: String| {
+        let store = app.store.clone();
+        async move {
+            let stored = store.find_access_token(&digest(&token)).await.unwrap();
+            stored.and_then(|t| t.code_hash)
+        }
+    };
+    let (family_code, plain_code) = (
+        code_of(family_token.clone()).await.unwrap(),
+        code_of(plain_token.clone()).await.unwrap(),
+    );
+
+    // Access tokens live an hour; two hours on, a new service token.
+    app.clock.advance(2 * 3600 + 10);
+    let new_service_token = service_token(&app, &service).await;
+    let purged = app
+        .store
+        .purge_expired(app.clock.now() - 3600, 100)
+        .await
+        .unwrap();
+    assert_eq!((purged.access_tokens, purged.authorization_codes), (2, 1));
+
+    let stored = |token: String| {
+        let store = app.store.clone();
+        async move {
+            store
+                .find_access_token(&digest(&token))
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(!stored(old_service_token).await, "an expired service token");
+    assert!(
+        !stored(plain_token).await,
+        "an expired token without family"
+    );
+    assert!(
+        stored(family_token).await,
+        "its family's refresh token lives"
+    );
+    assert!(stored(new_service_token).await, "not expired");
+    let code_kept = |code_hash: String, client_id: String| {
+        let store = app.store.clone();
+        async move {
+            let (lookup, _) = store
+                .find_authorization_code(&code_hash, &client_id)
+                .await
+                .unwrap();
+            !matches!(lookup, CodeLookup::Unknown)
+        }
+    };
+    assert!(
+        code_kept(family_code, refreshing_client.client_id.clone()).await,
+        "a token born of it stays"
+    );
+    assert!(
+        !code_kept(plain_code, plain_client.client_id.clone()).await,
+        "nothing of it left"
+    );
+    let again = app
+        .store
+        .purge_expired(app.clock.now() - 3600, 100)
+        .await
+        .unwrap();
+    assert_eq!((again.access_tokens, again.authorization_codes), (0, 0));
+}
+
+async fn service_token(app: &TestApp, service: &TestClient) -> String {
+    let (status, body) = post(
+        app,
+        "/token",
+        service,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
