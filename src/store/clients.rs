@@ -329,17 +329,25 @@ fn load_client_at_revision(
 }
 
 /// The revisions the rows of `client_ids` have now, on the caller's connection (inside
-/// the commit that relies on them). A removed client has none.
+/// the commit that relies on them). A removed client has none. One query per client
+/// (a batch rarely holds more than one or two): each is a prepared statement diesel
+/// keeps, where an `IN` list of varying length would be parsed again every time.
 pub(crate) fn current_revisions(
     conn: &mut AnyConnection,
     client_ids: &[&str],
 ) -> StoreResult<HashMap<String, i64>> {
-    Ok(clients::table
-        .filter(clients::id.eq_any(client_ids))
-        .select((clients::id, clients::revision))
-        .load::<(String, i64)>(conn)?
-        .into_iter()
-        .collect())
+    let mut revisions = HashMap::with_capacity(client_ids.len());
+    for id in client_ids {
+        let revision = clients::table
+            .find(*id)
+            .select(clients::revision)
+            .first::<i64>(conn)
+            .optional()?;
+        if let Some(revision) = revision {
+            revisions.insert(id.to_string(), revision);
+        }
+    }
+    Ok(revisions)
 }
 
 /// A client as read from its row, with the row's revision (new at every write to the
