@@ -12,6 +12,7 @@
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
+use super::conn::AnyConnection;
 use super::schema::{access_tokens, authorization_codes, refresh_tokens};
 use super::{Store, StoreResult};
 use crate::domain::clock::UnixTime;
@@ -30,10 +31,11 @@ impl Store {
     /// Deletes the access tokens and codes that expired before `before` and that nothing
     /// may still need, at most `limit` rows of each table (the next purge takes the rest).
     pub async fn purge_expired(&self, before: UnixTime, limit: usize) -> StoreResult<Purged> {
-        let mut purged = Purged::default();
-        while purged.access_tokens < limit {
-            let hashes: Vec<String> = self
-                .run(move |conn| {
+        // Tokens first: a code whose last token goes in this round goes in this round too.
+        let access_tokens = self
+            .purge_in_batches(
+                limit,
+                move |conn| {
                     let family_alive = refresh_tokens::table
                         .filter(
                             refresh_tokens::family_id
@@ -47,58 +49,63 @@ impl Store {
                         .select(access_tokens::token_hash)
                         .limit(BATCH)
                         .load(conn)?)
-                })
-                .await?;
-            let found = hashes.len();
-            if found == 0 {
-                break;
-            }
-            purged.access_tokens += self
-                .write(move |conn| {
+                },
+                move |conn, hashes| {
                     Ok(diesel::delete(
                         access_tokens::table
-                            .filter(access_tokens::token_hash.eq_any(&hashes))
+                            .filter(access_tokens::token_hash.eq_any(hashes))
                             .filter(access_tokens::expires_at.lt(before)),
                     )
                     .execute(conn)?)
-                })
-                .await?;
-            if found < BATCH as usize {
-                break;
-            }
-        }
-        while purged.authorization_codes < limit {
-            let hashes: Vec<String> = self
-                .run(move |conn| {
-                    let tokens_born_of_it = access_tokens::table.filter(
-                        access_tokens::code_hash.eq(authorization_codes::code_hash.nullable()),
-                    );
-                    Ok(authorization_codes::table
+                },
+            )
+            .await?;
+        let unclaimed_codes = move || {
+            let tokens_born_of_it = access_tokens::table
+                .filter(access_tokens::code_hash.eq(authorization_codes::code_hash.nullable()));
+            authorization_codes::table.filter(not(exists(tokens_born_of_it)))
+        };
+        let authorization_codes = self
+            .purge_in_batches(
+                limit,
+                move |conn| {
+                    Ok(unclaimed_codes()
                         .filter(authorization_codes::expires_at.lt(before))
-                        .filter(not(exists(tokens_born_of_it)))
                         .select(authorization_codes::code_hash)
                         .limit(BATCH)
                         .load(conn)?)
-                })
-                .await?;
-            let found = hashes.len();
+                },
+                // Checked again inside the write: a token saved from the code since.
+                move |conn, hashes| {
+                    Ok(diesel::delete(
+                        unclaimed_codes().filter(authorization_codes::code_hash.eq_any(hashes)),
+                    )
+                    .execute(conn)?)
+                },
+            )
+            .await?;
+        Ok(Purged {
+            access_tokens,
+            authorization_codes,
+        })
+    }
+
+    /// Up to `limit` rows: `find` reads a batch of candidates' keys (a read, no write
+    /// lock), `delete` deletes them in a short write; until a batch comes back short.
+    async fn purge_in_batches(
+        &self,
+        limit: usize,
+        find: impl Fn(&mut AnyConnection) -> StoreResult<Vec<String>> + Send + Copy + 'static,
+        delete: impl Fn(&mut AnyConnection, &[String]) -> StoreResult<usize> + Send + Copy + 'static,
+    ) -> StoreResult<usize> {
+        let mut purged = 0;
+        while purged < limit {
+            let keys = self.run(find).await?;
+            let found = keys.len();
             if found == 0 {
                 break;
             }
-            purged.authorization_codes += self
-                .write(move |conn| {
-                    // Checked again inside the write: a token saved from the code since.
-                    let tokens_born_of_it = access_tokens::table.filter(
-                        access_tokens::code_hash.eq(authorization_codes::code_hash.nullable()),
-                    );
-                    Ok(diesel::delete(
-                        authorization_codes::table
-                            .filter(authorization_codes::code_hash.eq_any(&hashes))
-                            .filter(not(exists(tokens_born_of_it))),
-                    )
-                    .execute(conn)?)
-                })
-                .await?;
+            purged += self.write(move |conn| delete(conn, &keys)).await?;
             if found < BATCH as usize {
                 break;
             }
